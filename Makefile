@@ -1,0 +1,73 @@
+# mmlab: two commands.
+#   make lab    install the course into .venv and open JupyterLab on chapters/ (127.0.0.1 only)
+#   make test   install the test extras too, then lint, unit tests and every notebook (as CI does)
+# Other targets: make notebooks (rebuild notebooks from source/), make bench, make doctor, make clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+# Any torch >= 2.4 works; CI pins the CPU build that lies on its machine's disk: TORCH=torch==2.13.0
+TORCH  ?= torch>=2.4
+PORT   ?= 8888
+PY     := $(VENV)/bin/python
+# Notebooks run two at a time under pytest-xdist: one thread each keeps the two cores busy
+# without oversubscription.
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False \
+            MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
+NBVAL_FLAGS := -p no:python --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+               --nbval-cell-timeout=600 -n 2 --dist loadscope --runxfail --durations=0
+
+.PHONY: lab test install install-test lint unit nbval notebooks check-notebooks browser bench doctor clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	$(PY) -m pip install "$(TORCH)" -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install "$(TORCH)" -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+lab: install
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. \
+		--ServerApp.default_url=/lab/tree/chapters
+
+test: install-test browser lint check-notebooks unit nbval
+
+lint: install-test
+	$(VENV)/bin/ruff check mmlab tests tools bench source
+	$(VENV)/bin/ruff format --check mmlab tests tools bench
+
+check-notebooks: install-test
+	$(PY) tools/notebooks.py check
+
+unit: install-test
+	$(TEST_ENV) $(PY) -m pytest tests -n 2 --durations=15
+
+nbval: install-test
+	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest $(NBVAL_FLAGS) chapters labs
+
+# Debian's Chromium and ChromeDriver for the browser tests (root and apt-get needed; skipped otherwise).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "could not install chromium: browser tests will be skipped"; \
+	else echo "no chromium and no root apt-get: browser tests will be skipped"; fi
+
+notebooks: install-test
+	$(TEST_ENV) $(PY) tools/notebooks.py build $(NB)
+
+bench: install-test
+	$(PY) -m bench
+
+doctor: install
+	$(PY) -m mmlab doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info tests/artifacts

@@ -1,0 +1,1 @@
+"""Alignment: supervised fine-tuning, reward models, PPO and DPO."""

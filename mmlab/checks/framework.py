@@ -1,0 +1,162 @@
+"""The lab-check framework: run a learner's function, compare with the reference, name the mistake.
+
+A check is a function ``check_xxx(student_fn)`` decorated with :func:`lab_check`. Inside it, call
+the learner's code through :func:`call` and compare results with :func:`expect_close` (or raise
+:class:`CheckFailed` yourself). The decorator turns the three outcomes into what a learner needs:
+
+* the exercise still raises ``NotImplementedError``: one line saying it is not done yet;
+* a wrong answer: :class:`CheckFailed` whose message names the mistake, with expected vs got;
+* a right answer: one line saying how many cases passed.
+
+Naming the mistake works by comparison with known wrong answers: a check passes ``mistakes``, a
+mapping from a description ("softmax over the wrong axis") to what that wrong implementation
+returns; when the learner's output matches one of them, the message says so.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["CheckFailed", "call", "describe", "expect_close", "expect_true", "lab_check"]
+
+
+class CheckFailed(AssertionError):
+    """The learner's answer is wrong; the message says how."""
+
+
+class _Counter:
+    """Counts the comparisons a check made, for the success message."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_active: list[_Counter] = []
+
+
+def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Callable], bool]]:
+    """Decorate ``check(student_fn)`` so it reports not-done / wrong / right clearly.
+
+    The decorated check returns True when everything passes and False when the exercise is not
+    implemented yet; it raises :class:`CheckFailed` when the answer is wrong.
+    """
+
+    def decorate(check: Callable[[Callable], None]) -> Callable[[Callable], bool]:
+        @functools.wraps(check)
+        def run(student_fn: Callable, *args: Any, **kwargs: Any) -> bool:
+            if not callable(student_fn):
+                raise TypeError(f"{name}: pass your function itself, e.g. check(my_fn), not {student_fn!r}")
+            counter = _Counter()
+            _active.append(counter)
+            try:
+                check(student_fn, *args, **kwargs)
+            except NotImplementedError:
+                print(f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code.")
+                return False
+            except CheckFailed as err:
+                raise CheckFailed(f"{name}: {err}") from None
+            finally:
+                _active.pop()
+            print(f"{name}: all {counter.count} checks passed.")
+            return True
+
+        return run
+
+    return decorate
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for error messages (shape and a few numbers)."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().flatten()
+        preview = ", ".join(f"{x:.4g}" for x in flat[:6].tolist())
+        more = ", ..." if flat.numel() > 6 else ""
+        return f"tensor of shape {tuple(value.shape)} [{preview}{more}]"
+    return repr(value)
+
+
+def call(student_fn: Callable, *args: Any, case: str = "", **kwargs: Any) -> Any:
+    """Call the learner's function; an exception other than NotImplementedError becomes a
+    :class:`CheckFailed` that says on which input it happened."""
+    try:
+        return student_fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        where = f" on {case}" if case else ""
+        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}") from err
+
+
+def _matches(got: torch.Tensor, candidate: Any, atol: float, rtol: float) -> bool:
+    if not isinstance(candidate, torch.Tensor) or candidate.shape != got.shape:
+        return False
+    got64, cand64 = got.detach().double().cpu(), candidate.detach().double().cpu()
+    same_nan = torch.isnan(got64) == torch.isnan(cand64)
+    return bool(same_nan.all()) and torch.allclose(
+        torch.nan_to_num(got64), torch.nan_to_num(cand64), atol=atol, rtol=rtol
+    )
+
+
+def _count() -> None:
+    if _active:
+        _active[-1].count += 1
+
+
+def expect_close(
+    got: Any,
+    expected: torch.Tensor,
+    *,
+    what: str = "result",
+    case: str = "",
+    mistakes: Mapping[str, Any] | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> None:
+    """Raise :class:`CheckFailed` unless ``got`` is a tensor equal to ``expected`` within tolerance.
+
+    The message names, in this order: a non-tensor result, a known mistake from ``mistakes`` that
+    ``got`` matches, a wrong shape, NaN or infinity (not numerically stable), and otherwise the
+    largest difference with expected vs got.
+    """
+    where = f" for {case}" if case else ""
+    if not isinstance(got, torch.Tensor):
+        raise CheckFailed(f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}")
+    for description, wrong in (mistakes or {}).items():
+        if _matches(got, wrong, atol, rtol) and not _matches(got, expected, atol, rtol):
+            raise CheckFailed(
+                f"your {what}{where} looks like {description}.\n  expected: {describe(expected)}\n"
+                f"  got:      {describe(got)}"
+            )
+    if got.shape != expected.shape:
+        raise CheckFailed(
+            f"your {what}{where} has the wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+        )
+    got64, expected64 = got.detach().double().cpu(), expected.detach().double().cpu()
+    bad = ~torch.isfinite(got64) & torch.isfinite(expected64)
+    if bad.any():
+        raise CheckFailed(
+            f"your {what}{where} contains NaN or infinity at {int(bad.sum())} of {got.numel()} positions, "
+            f"where the right answer is finite: the computation is not numerically stable.\n"
+            f"  expected: {describe(expected)}\n  got:      {describe(got)}"
+        )
+    if not _matches(got, expected, atol, rtol):
+        diff = (torch.nan_to_num(got64) - torch.nan_to_num(expected64)).abs()
+        worst = int(diff.argmax())
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else ()
+        raise CheckFailed(
+            f"your {what}{where} is not equal to the expected value (largest difference "
+            f"{diff.max().item():.3g} at index {index}, tolerance {atol:g} + {rtol:g} x |expected|).\n"
+            f"  expected: {describe(expected)}\n  got:      {describe(got)}"
+        )
+    _count()
+
+
+def expect_true(condition: bool, message: str) -> None:
+    """Raise :class:`CheckFailed` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+    _count()

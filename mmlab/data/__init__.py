@@ -1,0 +1,1 @@
+"""Data: tokenizers, offline corpora, generated data sets and loaders."""

@@ -1,0 +1,1 @@
+"""Models built from first principles, each an ``nn.Module`` with a config dataclass."""
