@@ -36,7 +36,9 @@ SOURCE = ROOT / "source"
 REPO = "mmlab-course/mmlab"
 COLAB = "https://colab.research.google.com/github/{repo}/blob/main/{path}"
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
-SOLUTION_BLOCK = re.compile(r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M)
+SOLUTION_BLOCK = re.compile(
+    r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M
+)
 TIMEOUT_S = 600
 
 
@@ -67,7 +69,9 @@ def make_template(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in template.cells:
         if cell.cell_type == "code":
             cell.source = SOLUTION_BLOCK.sub(
-                lambda m: f"{m.group(1)}# TODO: your code here\n{m.group(1)}raise NotImplementedError{m.group(2)}",
+                lambda m: (
+                    f"{m.group(1)}# TODO: your code here\n{m.group(1)}raise NotImplementedError{m.group(2)}"
+                ),
                 cell.source,
             )
     return template
@@ -76,7 +80,9 @@ def make_template(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def execute(notebook: nbformat.NotebookNode, cwd: Path) -> float:
     """Run every cell in a fresh kernel with ``cwd`` as working directory; return seconds taken."""
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(
+        notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     for cell in notebook.cells:
         if cell.cell_type == "code" and "strip-output" in cell.metadata.get("tags", []):
             cell.outputs = []
@@ -128,7 +134,9 @@ def check() -> list[str]:
         committed = nbformat.read(target, as_version=4)
         if cell_pairs(committed) != cell_pairs(read_source(source)):
             problems.append(f"{target.relative_to(ROOT)} differs from {source.relative_to(ROOT)}: rebuild it")
-        unexecuted = [i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None]
+        unexecuted = [
+            i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None
+        ]
         if unexecuted:
             problems.append(f"{target.relative_to(ROOT)}: code cells {unexecuted} were never executed")
         badge = COLAB.format(repo=REPO, path=f"chapters/{target.name}")
@@ -138,7 +146,9 @@ def check() -> list[str]:
         solution = read_source(source)
         for target, expected in zip(lab_targets(source), (solution, make_template(solution))):
             if not target.exists() or target.read_text(encoding="utf-8") != nbformat.writes(expected) + "\n":
-                problems.append(f"{target.relative_to(ROOT)} is out of date with {source.relative_to(ROOT)}: rebuild it")
+                problems.append(
+                    f"{target.relative_to(ROOT)} is out of date with {source.relative_to(ROOT)}: rebuild it"
+                )
     for orphan in [*(ROOT / "chapters").glob("*.ipynb"), *(ROOT / "labs").glob("*.ipynb")]:
         kind = "chapters" if orphan.parent.name == "chapters" else "labs"
         if not (SOURCE / kind / f"{orphan.stem}.py").exists():
@@ -147,7 +157,9 @@ def check() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["build", "check"])
     parser.add_argument("names", nargs="*", help="notebook names or numbers (default: all)")
     args = parser.parse_args(argv)

@@ -124,7 +124,9 @@ def expect_close(
     """
     where = f" for {case}" if case else ""
     if not isinstance(got, torch.Tensor):
-        raise CheckFailed(f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}")
+        raise CheckFailed(
+            f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
+        )
     for description, wrong in (mistakes or {}).items():
         if _matches(got, wrong, atol, rtol) and not _matches(got, expected, atol, rtol):
             raise CheckFailed(
@@ -146,7 +148,9 @@ def expect_close(
     if not _matches(got, expected, atol, rtol):
         diff = (torch.nan_to_num(got64) - torch.nan_to_num(expected64)).abs()
         worst = int(diff.argmax())
-        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else ()
+        index = (
+            tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else ()
+        )
         raise CheckFailed(
             f"your {what}{where} is not equal to the expected value (largest difference "
             f"{diff.max().item():.3g} at index {index}, tolerance {atol:g} + {rtol:g} x |expected|).\n"

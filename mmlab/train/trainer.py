@@ -159,7 +159,9 @@ def _batch_size(batch: Any) -> int:
     """Number of examples in a batch: the first dimension of its first tensor."""
     if isinstance(batch, torch.Tensor):
         return batch.shape[0] if batch.dim() else 1
-    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else []
+    values = (
+        batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else []
+    )
     for value in values:
         size = _batch_size(value)
         if size:
@@ -229,6 +231,8 @@ class Trainer:
         self._iterator: Iterator | None = None
         self._live_plot = None
         self._resumed = False
+        self._running: dict[str, float] = {}  # metric sums since the last logged row
+        self._running_count = 0
         if hasattr(train_loader, "__len__") and len(train_loader) == 0:
             raise ValueError("train_loader is empty: it yields no batches")
 
@@ -268,28 +272,26 @@ class Trainer:
             self._live_plot = self._live_plot or LivePlot()
         self.model.train()
         bar = tqdm(total=target, initial=self.step, desc="training", disable=not config.progress)
-        running: dict[str, float] = {}
-        running_count = 0
         last_eval_step = -1
         start = time.perf_counter()
         try:
             while self.step < target:
                 metrics = self._train_step()
                 for key, value in metrics.items():
-                    running[key] = running.get(key, 0.0) + value
-                running_count += 1
+                    self._running[key] = self._running.get(key, 0.0) + value
+                self._running_count += 1
                 self.step += 1
-                if self.step % config.log_every == 0 or self.step == target:
-                    row = {"step": self.step, "lr": self.scheduler.get_last_lr()[0]}
-                    row.update({k: v / running_count for k, v in running.items()})
-                    self.history.train.append(row)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    running, running_count = {}, 0
-                    self._redraw()
+                if self.step % config.log_every == 0:
+                    self._log_row()
+                    bar.set_postfix(loss=f"{self.history.train[-1]['loss']:.4f}")
                 if config.eval_every and self.step % config.eval_every == 0 and self.eval_loader is not None:
                     self.evaluate()
                     last_eval_step = self.step
-                if config.checkpoint_dir and config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                if (
+                    config.checkpoint_dir
+                    and config.checkpoint_every
+                    and self.step % config.checkpoint_every == 0
+                ):
                     self.save_checkpoint()
                 bar.update(1)
         except KeyboardInterrupt:
@@ -333,6 +335,13 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return totals
+
+    def _log_row(self) -> None:
+        row = {"step": self.step, "lr": self.scheduler.get_last_lr()[0]}
+        row.update({k: v / self._running_count for k, v in self._running.items()})
+        self.history.train.append(row)
+        self._running, self._running_count = {}, 0
+        self._redraw()
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable | None = None) -> dict[str, float]:
@@ -385,6 +394,7 @@ class Trainer:
             "epoch_rng": self._epoch_rng if self._epoch_rng is not None else torch.get_rng_state(),
             "rng": capture_rng_state(),
             "history": {"train": self.history.train, "eval": self.history.eval},
+            "running": {"sums": dict(self._running), "count": self._running_count},
             "config": {k: v for k, v in asdict(self.config).items() if k != "resume"},
         }
 
@@ -400,6 +410,8 @@ class Trainer:
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
         self.history = History(train=list(state["history"]["train"]), eval=list(state["history"]["eval"]))
+        self._running = dict(state["running"]["sums"])
+        self._running_count = int(state["running"]["count"])
         self._iterator = None
         if state["batches_in_epoch"] >= 0:
             # Replay the epoch's shuffle and skip the batches already used.

@@ -1,0 +1,119 @@
+"""How much does the Trainer cost over a bare PyTorch loop?
+
+Both train the same small Transformer classifier (the size the chapters use) on the same data for
+the same steps, doing the same work: AdamW, the warmup/cosine schedule, gradient clipping, and reading
+the loss each step. Runs alternate (bare, Trainer, bare, ...) so machine noise hits both alike; the
+figure is the median of the per-pair time ratios. Target: at most 1.05.
+
+    python -m bench.trainer_overhead [--steps 150] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mmlab.device import seed_everything
+from mmlab.models.transformer import Transformer, TransformerConfig
+from mmlab.train import TrainConfig, Trainer
+from mmlab.train.trainer import default_optimizer, lr_lambda
+
+VOCAB, LENGTH, CLASSES = 50, 32, 4
+
+
+class Classifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        config = TransformerConfig(d_model=64, n_heads=4, n_layers=2, max_len=LENGTH)
+        self.embed = nn.Embedding(VOCAB, config.d_model)
+        self.encoder = Transformer(config)
+        self.head = nn.Linear(config.d_model, CLASSES)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(tokens)).mean(dim=1))  # (B, classes)
+
+
+def make_loader() -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, VOCAB, (2048, LENGTH), generator=generator)
+    labels = tokens[:, 0] % CLASSES
+    return DataLoader(TensorDataset(tokens, labels), batch_size=32, shuffle=True)
+
+
+def loss_fn(model: nn.Module, batch) -> torch.Tensor:
+    tokens, labels = batch
+    return nn.functional.cross_entropy(model(tokens), labels)
+
+
+def run_bare(steps: int, config: TrainConfig) -> float:
+    seed_everything(0)
+    model, loader = Classifier(), make_loader()
+    optimizer = default_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
+    start = time.perf_counter()
+    step = 0
+    while step < steps:
+        for batch in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model, batch)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            loss.item()
+            step += 1
+            if step == steps:
+                break
+    return time.perf_counter() - start
+
+
+def run_trainer(steps: int, config: TrainConfig) -> float:
+    seed_everything(0)
+    trainer = Trainer(Classifier(), loss_fn, make_loader(), None, config)
+    start = time.perf_counter()
+    trainer.fit()
+    return time.perf_counter() - start
+
+
+def measure(steps: int = 150, repeats: int = 5, progress: bool = True) -> dict[str, float]:
+    """Alternate bare and Trainer runs; return their median times and the median ratio."""
+    config = TrainConfig(max_steps=steps, warmup_steps=10, device="cpu", progress=progress, log_every=10)
+    run_bare(10, config)  # warm up allocators and kernels
+    bare, trained, ratios = [], [], []
+    for _ in range(repeats):
+        bare.append(run_bare(steps, config))
+        trained.append(run_trainer(steps, config))
+        ratios.append(trained[-1] / bare[-1])
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "bare_s": statistics.median(bare),
+        "trainer_s": statistics.median(trained),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    result = measure(args.steps, args.repeats, progress=False)
+    print(
+        f"bare loop {result['bare_s']:.2f} s, Trainer {result['trainer_s']:.2f} s for {args.steps} steps "
+        f"(median of {args.repeats}); Trainer/bare time ratio {result['ratio']:.3f} "
+        f"(range {result['ratio_min']:.3f}-{result['ratio_max']:.3f}; target <= 1.05)"
+    )
+
+
+if __name__ == "__main__":
+    main()

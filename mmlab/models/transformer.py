@@ -1,0 +1,243 @@
+"""The Transformer: position encodings, the block (attention + MLP, residuals, LayerNorm) and a stack.
+
+One implementation serves the whole course: an encoder (chapter 03, BERT, the ViT) when
+``causal=False``, a decoder (GPT) when ``causal=True``, and a fusion model's text tower when
+``cross_attention=True``. ``norm_first`` picks pre-LN (GPT-2, ViT: LayerNorm inside the residual
+branch, stable to train deep) or post-LN (the original Transformer and BERT: LayerNorm after the
+residual sum), so pretrained BERT and GPT-2 weights map onto these modules one to one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmlab.models.attention import KVCache, MultiHeadAttention, RotaryEmbedding
+
+__all__ = [
+    "FeedForward",
+    "LearnedPositions",
+    "SinusoidalPositions",
+    "Transformer",
+    "TransformerBlock",
+    "TransformerConfig",
+    "sinusoidal_table",
+]
+
+Activation = Literal["gelu", "gelu_tanh", "relu"]
+Positions = Literal["sinusoidal", "learned", "rotary", "none"]
+
+
+@dataclass
+class TransformerConfig:
+    """Shape and flavour of a Transformer stack.
+
+    Attributes:
+        d_model: width C. n_heads: attention heads (C must divide by it). n_layers: blocks.
+        d_ff: hidden width of the MLP (default 4 * d_model).
+        max_len: longest sequence the position encoding covers.
+        positions: "sinusoidal" (fixed, added), "learned" (a table, added), "rotary" (rotates
+            queries and keys inside attention) or "none" (the model sees a bag of tokens).
+        causal: each position attends only to itself and earlier positions (a decoder).
+        cross_attention: each block also attends to a ``context`` sequence (e.g. image patches).
+        d_context: width of that context (default d_model).
+        norm_first: pre-LN (True) or post-LN (False). final_norm: LayerNorm after the last block
+            (pre-LN stacks need it; post-LN stacks already end normalised).
+        activation: "gelu" (BERT), "gelu_tanh" (GPT-2) or "relu" (the 2017 Transformer).
+        dropout: on attention weights, residual branches and embeddings.
+        bias: biases in linear layers. layer_norm_eps: LayerNorm epsilon.
+        fast: use ``F.scaled_dot_product_attention`` instead of the written-out attention.
+    """
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int | None = None
+    max_len: int = 256
+    positions: Positions = "sinusoidal"
+    causal: bool = False
+    cross_attention: bool = False
+    d_context: int | None = None
+    norm_first: bool = True
+    final_norm: bool | None = None
+    activation: Activation = "gelu"
+    dropout: float = 0.0
+    bias: bool = True
+    layer_norm_eps: float = 1e-5
+    fast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.positions not in ("sinusoidal", "learned", "rotary", "none"):
+            raise ValueError(f"unknown positions {self.positions!r}")
+        if self.activation not in ("gelu", "gelu_tanh", "relu"):
+            raise ValueError(f"unknown activation {self.activation!r}")
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        if self.final_norm is None:
+            self.final_norm = self.norm_first
+
+
+def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
+    """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)) ("Attention Is All You Need")."""
+    position = torch.arange(max_len, dtype=torch.float32)[:, None]  # (T, 1)
+    frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(max_len, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
+    return table  # (T, C)
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sinusoidal position encodings, added to the token embeddings."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        return x + self.table[start : start + x.size(1)]
+
+
+class LearnedPositions(nn.Module):
+    """A learned embedding per position (BERT, GPT-2), added to the token embeddings."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(max_len, d_model)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        positions = torch.arange(start, start + x.size(1), device=x.device)
+        return x + self.embedding(positions)
+
+
+class FeedForward(nn.Module):
+    """The position-wise MLP: expand to d_ff, non-linearity, project back."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
+        self.proj = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
+        self.activation = config.activation
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        if self.activation == "relu":
+            h = F.relu(h)
+        else:
+            h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
+        return self.dropout(self.proj(h))
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention, optional cross-attention, and an MLP, each wrapped in a residual connection
+    with LayerNorm before (pre-LN) or after (post-LN) it."""
+
+    def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
+        super().__init__()
+        self.norm_first = config.norm_first
+        eps = config.layer_norm_eps
+        self.attn = MultiHeadAttention(
+            config.d_model, config.n_heads, config.dropout, config.bias, config.causal, config.fast, rotary
+        )
+        self.norm1 = nn.LayerNorm(config.d_model, eps=eps)
+        if config.cross_attention:
+            self.cross_attn = MultiHeadAttention(
+                config.d_model,
+                config.n_heads,
+                config.dropout,
+                config.bias,
+                fast=config.fast,
+                d_context=config.d_context,
+            )
+            self.norm_cross = nn.LayerNorm(config.d_model, eps=eps)
+        else:
+            self.cross_attn = None
+        self.mlp = FeedForward(config)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """``x`` ``(B, T, C)`` -> ``(B, T, C)``; masks are True where attending is allowed."""
+        if self.cross_attn is not None and context is None:
+            raise ValueError("this block has cross-attention: pass context=(B, S, C_ctx)")
+
+        def self_attention(h: torch.Tensor) -> torch.Tensor:
+            return self.dropout(self.attn(h, mask=mask, kv_cache=kv_cache))
+
+        def cross_attention(h: torch.Tensor) -> torch.Tensor:
+            return self.dropout(self.cross_attn(h, context=context, mask=context_mask))
+
+        if self.norm_first:
+            x = x + self_attention(self.norm1(x))
+            if self.cross_attn is not None:
+                x = x + cross_attention(self.norm_cross(x))
+            return x + self.mlp(self.norm2(x))
+        x = self.norm1(x + self_attention(x))
+        if self.cross_attn is not None:
+            x = self.norm_cross(x + cross_attention(x))
+        return self.norm2(x + self.mlp(x))
+
+
+class Transformer(nn.Module):
+    """A stack of blocks over input vectors ``(B, T, C)``: adds positions, runs the blocks, and
+    applies the final LayerNorm of pre-LN stacks. Token embeddings and output heads belong to the
+    model that uses it (GPT, BERT, a classifier)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        head_dim = config.d_model // config.n_heads
+        self.rotary = RotaryEmbedding(head_dim, config.max_len) if config.positions == "rotary" else None
+        if config.positions == "sinusoidal":
+            self.positions: nn.Module | None = SinusoidalPositions(config.max_len, config.d_model)
+        elif config.positions == "learned":
+            self.positions = LearnedPositions(config.max_len, config.d_model)
+        else:
+            self.positions = None
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(config, self.rotary) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+        kv_caches: list[KVCache] | None = None,
+    ) -> torch.Tensor:
+        """``x`` ``(B, T, C)`` -> ``(B, T, C)``.
+
+        Args:
+            mask: key mask, True where attending is allowed (e.g. ``padding_mask(attention_mask)``).
+            context, context_mask: what cross-attention attends to.
+            kv_caches: one :class:`KVCache` per block for incremental decoding; ``x`` then holds
+                only the new tokens, which sit after the cached ones.
+        """
+        start = kv_caches[0].length if kv_caches else 0
+        if start + x.size(1) > self.config.max_len:
+            raise ValueError(
+                f"sequence of length {start + x.size(1)} is longer than max_len={self.config.max_len}"
+            )
+        if self.positions is not None:
+            x = self.positions(x, start)
+        x = self.dropout(x)
+        for index, block in enumerate(self.blocks):
+            cache = kv_caches[index] if kv_caches else None
+            x = block(x, mask=mask, context=context, context_mask=context_mask, kv_cache=cache)
+        return self.norm(x) if self.norm is not None else x

@@ -1,0 +1,73 @@
+"""Notebook tooling: templates are generated from solutions, and drift is caught."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402
+
+
+def solution_notebook(code: str) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Lab"), nbformat.v4.new_code_cell(code)]
+    return notebook
+
+
+def test_solution_blocks_become_not_implemented_with_their_indentation():
+    code = (
+        "def softmax(x):\n"
+        "    # BEGIN SOLUTION\n"
+        "    e = (x - x.max()).exp()\n"
+        "    return e / e.sum()\n"
+        "    # END SOLUTION\n"
+        "\n"
+        "check(softmax)"
+    )
+    template = notebooks.make_template(solution_notebook(code))
+    assert template.cells[1].source == (
+        "def softmax(x):\n    # TODO: your code here\n    raise NotImplementedError\n\ncheck(softmax)"
+    )
+    assert template.cells[0].source == "# Lab"
+
+
+def test_several_blocks_in_one_cell_are_each_replaced():
+    code = "# BEGIN SOLUTION\na = 1\n# END SOLUTION\nb = 2\n# BEGIN SOLUTION\nc = 3\n# END SOLUTION"
+    template = notebooks.make_template(solution_notebook(code)).cells[1].source
+    assert template.count("raise NotImplementedError") == 2
+    assert "a = 1" not in template and "c = 3" not in template and "b = 2" in template
+
+
+def test_every_lab_template_in_the_repo_hides_its_answers():
+    sources = sorted((ROOT / "source" / "labs").glob("*.py"))
+    if not sources:
+        pytest.skip("no lab sources yet")
+    for source in sources:
+        template = nbformat.read(ROOT / "labs" / f"{source.stem}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in template.cells if c.cell_type == "code")
+        assert "BEGIN SOLUTION" not in code, source.name
+        assert "raise NotImplementedError" in code, source.name
+
+
+def test_committed_notebooks_agree_with_their_sources():
+    assert notebooks.check() == []
+
+
+def test_check_catches_a_hand_edited_chapter(tmp_path, monkeypatch):
+    (tmp_path / "source" / "chapters").mkdir(parents=True)
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "labs").mkdir()
+    source = tmp_path / "source" / "chapters" / "99_demo.py"
+    source.write_text("# %% [markdown]\n# # Demo\n\n# %%\nprint(1)\n")
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    monkeypatch.setattr(notebooks, "SOURCE", tmp_path / "source")
+    notebook = notebooks.read_source(source)
+    notebook.cells[1].source = "print(2)"  # edited by hand, not rebuilt
+    notebooks.write(notebook, tmp_path / "chapters" / "99_demo.ipynb")
+    problems = notebooks.check()
+    assert any("differs from source/chapters/99_demo.py" in p for p in problems)
+    assert any("never executed" in p for p in problems)
+    assert any("Colab badge" in p for p in problems)
