@@ -135,7 +135,8 @@ def expect_close(
             )
     if got.shape != expected.shape:
         raise CheckFailed(
-            f"your {what}{where} has the wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+            f"your {what}{where} has the wrong shape: "
+            f"expected {tuple(expected.shape)}, got {tuple(got.shape)}"
         )
     got64, expected64 = got.detach().double().cpu(), expected.detach().double().cpu()
     bad = ~torch.isfinite(got64) & torch.isfinite(expected64)

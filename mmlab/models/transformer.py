@@ -85,7 +85,8 @@ class TransformerConfig:
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
-    """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)) ("Attention Is All You Need")."""
+    """The table of "Attention Is All You Need": PE[t, 2i] = sin(t / 10000^(2i/d)),
+    PE[t, 2i+1] = cos(t / 10000^(2i/d))."""
     position = torch.arange(max_len, dtype=torch.float32)[:, None]  # (T, 1)
     frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
     table = torch.zeros(max_len, d_model)
