@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from mmlab.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from mmlab.train.distributed import Strategy, init_distributed, shard_loader, unwrap_model, wrap_model
 
 __all__ = ["History", "LossFn", "TrainConfig", "Trainer", "lr_lambda", "move_to_device"]
 
@@ -60,6 +62,8 @@ class TrainConfig:
         device: "cpu", "cuda", "mps" or None (best available, see ``get_device``).
         amp: mixed precision; None means on for CUDA (bf16 where supported), off elsewhere.
         progress: show a progress bar. live_plot: redraw the loss curves in a notebook.
+        strategy: under ``torchrun``, "ddp" (a model copy per process) or "fsdp" (sharded).
+        data_seed: seed of the shuffle order shared by all processes under ``torchrun``.
     """
 
     max_steps: int = 1000
@@ -82,6 +86,8 @@ class TrainConfig:
     amp: bool | None = None
     progress: bool = True
     live_plot: bool = False
+    strategy: Strategy = "ddp"
+    data_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -214,11 +220,18 @@ class Trainer:
         optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
         self.config = config or TrainConfig()
+        self.dist = init_distributed()
         self.device = get_device(self.config.device)
-        self.model = model.to(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.module = model.to(self.device)  # the plain model: evaluation and checkpoints use it
+        self.model = self.module
         self.loss_fn = loss_fn
         self.train_loader = train_loader
         self.eval_loader = eval_loader
+        if self.dist.enabled:
+            self.model = wrap_model(self.module, self.device, self.config.strategy)
+            self.train_loader = shard_loader(train_loader, self.dist, self.config.data_seed)
         self.amp = amp_settings(self.device, self.config.amp)
         self.optimizer = optimizer or default_optimizer(self.model, self.config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.config))
@@ -241,6 +254,9 @@ class Trainer:
         # The shuffle order of a DataLoader is drawn from the global torch RNG when iteration
         # starts; remembering that state lets a resumed run replay the same order.
         self._epoch_rng = torch.get_rng_state()
+        sampler = getattr(self.train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a sharded loader draws its order from seed + epoch
+            sampler.set_epoch(self.epoch)
         self._iterator = iter(self.train_loader)
         self._batches_in_epoch = 0
 
@@ -271,7 +287,8 @@ class Trainer:
 
             self._live_plot = self._live_plot or LivePlot()
         self.model.train()
-        bar = tqdm(total=target, initial=self.step, desc="training", disable=not config.progress)
+        show = config.progress and self.dist.is_main
+        bar = tqdm(total=target, initial=self.step, desc="training", disable=not show)
         last_eval_step = -1
         start = time.perf_counter()
         try:
@@ -297,7 +314,8 @@ class Trainer:
         except KeyboardInterrupt:
             bar.close()
             saved = f"; checkpoint saved to {self.save_checkpoint()}" if config.checkpoint_dir else ""
-            print(f"Interrupted at step {self.step}/{target}{saved}. Call fit() again to continue.")
+            if self.dist.is_main:
+                print(f"Interrupted at step {self.step}/{target}{saved}. Call fit() again to continue.")
             return self.history
         bar.close()
         self.train_seconds = time.perf_counter() - start
@@ -312,18 +330,22 @@ class Trainer:
         config = self.config
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
-        for _ in range(config.grad_accum_steps):
+        for micro_step in range(config.grad_accum_steps):
             batch = self._next_batch()
-            with self.amp.autocast(self.device):
-                loss, metrics = _split_output(self.loss_fn(self.model, batch))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss.item()} at step {self.step}: lower the learning rate "
-                    f"(now {self.scheduler.get_last_lr()[0]:.2e}) or check the inputs"
-                )
-            # Each batch's loss is a mean, so dividing by the number of batches makes the summed
-            # gradient equal to the gradient of the mean over the whole (larger) batch.
-            self.scaler.scale(loss / config.grad_accum_steps).backward()
+            # Under DDP, gradients are all-reduced only on the last batch of an accumulation.
+            last = micro_step == config.grad_accum_steps - 1
+            sync = self.model.no_sync() if hasattr(self.model, "no_sync") and not last else nullcontext()
+            with sync:
+                with self.amp.autocast(self.device):
+                    loss, metrics = _split_output(self.loss_fn(self.model, batch))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss is {loss.item()} at step {self.step}: lower the learning rate "
+                        f"(now {self.scheduler.get_last_lr()[0]:.2e}) or check the inputs"
+                    )
+                # Each batch's loss is a mean, so dividing by the number of batches makes the summed
+                # gradient equal to the gradient of the mean over the whole (larger) batch.
+                self.scaler.scale(loss / config.grad_accum_steps).backward()
             metrics["loss"] = loss.item()
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value / config.grad_accum_steps
@@ -338,7 +360,13 @@ class Trainer:
 
     def _log_row(self) -> None:
         row = {"step": self.step, "lr": self.scheduler.get_last_lr()[0]}
-        row.update({k: v / self._running_count for k, v in self._running.items()})
+        means = {k: v / self._running_count for k, v in self._running.items()}
+        if self.dist.enabled:  # average over processes so every rank logs the global figures
+            keys = sorted(means)
+            values = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(values)
+            means = dict(zip(keys, (values / self.dist.world_size).tolist()))
+        row.update(means)
         self.history.train.append(row)
         self._running, self._running_count = {}, 0
         self._redraw()
@@ -354,7 +382,7 @@ class Trainer:
         if loader is None:
             raise ValueError("no evaluation data: pass eval_loader to the Trainer or a loader here")
         was_training = self.model.training
-        self.model.eval()
+        self.model.eval()  # every process evaluates the whole set: simple, and FSDP needs all ranks
         totals: dict[str, float] = {}
         count = 0
         with torch.random.fork_rng(devices=[]):
@@ -384,8 +412,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly (weights-only safe)."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": self._model_state(),
+            "optimizer": self._optimizer_state(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
@@ -401,10 +429,10 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a run saved by :meth:`state_dict`, including the position in the data."""
         try:
-            self.model.load_state_dict(state["model"])
+            self._load_model_state(state["model"])
         except RuntimeError as err:
             raise RuntimeError(f"the checkpoint does not fit this model: {err}") from err
-        self.optimizer.load_state_dict(state["optimizer"])
+        self._load_optimizer_state(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
@@ -422,13 +450,55 @@ class Trainer:
             self._batches_in_epoch = state["batches_in_epoch"]
         restore_rng_state(state["rng"])
 
+    def _fsdp(self) -> bool:
+        return self.dist.enabled and self.config.strategy == "fsdp"
+
+    def _model_state(self) -> dict[str, torch.Tensor]:
+        if self._fsdp():  # gather the shards into one full, CPU-resident state dict
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            return get_model_state_dict(self.model, options=options)
+        return unwrap_model(self.model).state_dict()
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        if self._fsdp():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            return get_optimizer_state_dict(self.model, self.optimizer, options=options)
+        return self.optimizer.state_dict()
+
+    def _load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        if self._fsdp():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            set_model_state_dict(self.model, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            unwrap_model(self.model).load_state_dict(state)
+
+    def _load_optimizer_state(self, state: dict[str, Any]) -> None:
+        if self._fsdp():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            options = StateDictOptions(full_state_dict=True)
+            set_optimizer_state_dict(self.model, self.optimizer, state, options=options)
+        else:
+            self.optimizer.load_state_dict(state)
+
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint of the current step into ``config.checkpoint_dir``."""
+        """Write a checkpoint of the current step into ``config.checkpoint_dir`` (rank 0 writes;
+        under torchrun every process takes part in gathering the state and waits for the file)."""
         if not self.config.checkpoint_dir:
             raise ValueError("set TrainConfig(checkpoint_dir=...) to save checkpoints")
-        return save_checkpoint(
-            self.state_dict(), self.config.checkpoint_dir, self.step, keep=self.config.keep_checkpoints
-        )
+        state = self.state_dict()
+        path = Path(self.config.checkpoint_dir)
+        if self.dist.is_main:
+            path = save_checkpoint(
+                state, self.config.checkpoint_dir, self.step, keep=self.config.keep_checkpoints
+            )
+        self.dist.barrier()
+        return path
 
     def _resume(self) -> None:
         self._resumed = True
@@ -441,4 +511,5 @@ class Trainer:
                 return
             path = found[-1]
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        print(f"Resumed from {path} at step {self.step}.")
+        if self.dist.is_main:
+            print(f"Resumed from {path} at step {self.step}.")
