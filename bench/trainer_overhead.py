@@ -53,7 +53,7 @@ def loss_fn(model: nn.Module, batch) -> torch.Tensor:
 def run_bare(steps: int, config: TrainConfig) -> float:
     seed_everything(0)
     model, loader = Classifier(), make_loader()
-    optimizer = default_optimizer(model, config)
+    optimizer = default_optimizer(model, config, torch.device("cpu"))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
     start = time.perf_counter()
     step = 0
