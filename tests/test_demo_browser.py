@@ -1,0 +1,130 @@
+"""End to end in headless Chromium: type a sentence, click, see the heat map appear.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser`` installs them); skipped with
+the reason when they are absent. A screenshot is saved to ``tests/artifacts/`` for review.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlab.data.synthetic import CharTokenizer
+from mmlab.demos.attention import build_attention_demo
+from mmlab.demos.core import show
+from mmlab.models.encoder import EncoderClassifier, EncoderConfig
+from mmlab.models.transformer import TransformerConfig
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+TIMEOUT_S = 60
+
+
+def _missing() -> str | None:
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not Path(path).exists():
+            return f"{path} not found: install Debian's {package} (`make browser`) to run the browser tests"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def driver():
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="mmlab-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1400",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    # An explicit driver path: selenium-manager never downloads anything.
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(TIMEOUT_S)
+    yield browser
+    browser.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def demo_url():
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer()
+    config = EncoderConfig(27, 27, transformer=TransformerConfig(32, 4, 2, max_len=8))
+    model = EncoderClassifier(config).eval()
+    app = build_attention_demo(
+        model, tokenizer, describe_output=lambda logits: "sorted: " + tokenizer.decode(logits.argmax(-1)[0])
+    )
+    with show(app, inline=False) as handle:
+        yield handle.url
+
+
+def _type_and_click(driver, url: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    box = WebDriverWait(driver, TIMEOUT_S).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "#text textarea"))
+    )
+    box.clear()
+    box.send_keys(text)
+    driver.find_element(By.CSS_SELECTOR, "#show").click()
+
+
+def test_type_click_and_see_the_heat_map(driver, demo_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _type_and_click(driver, demo_url, "heads")
+    image = WebDriverWait(driver, TIMEOUT_S).until(
+        lambda d: next(
+            (e for e in d.find_elements(By.CSS_SELECTOR, "#map img") if e.get_attribute("src")), None
+        )
+    )
+    WebDriverWait(driver, TIMEOUT_S).until(
+        lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0
+    )
+    assert image.size["width"] > 100 and image.size["height"] > 20
+    message = driver.find_element(By.CSS_SELECTOR, "#message").text
+    assert "5 tokens: h e a d s" in message and "sorted:" in message
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "attention_demo.png"))
+    assert (ARTIFACTS / "attention_demo.png").stat().st_size > 10_000
+
+
+def test_too_long_input_shows_a_message_not_a_traceback(driver, demo_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _type_and_click(driver, demo_url, "transformers")
+    WebDriverWait(driver, TIMEOUT_S).until(
+        lambda d: "at most 8" in d.find_element(By.CSS_SELECTOR, "#message").text
+    )
+    page = driver.find_element(By.TAG_NAME, "body").text
+    assert "Traceback" not in page and "Error" not in page
+    assert not [e for e in driver.find_elements(By.CSS_SELECTOR, "#map img") if e.get_attribute("src")]
+    driver.save_screenshot(str(ARTIFACTS / "attention_demo_too_long.png"))
