@@ -81,6 +81,31 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     )
 
 
+def test_resume_replays_a_loader_with_its_own_generator(tmp_path):
+    # A DataLoader(generator=g) shuffles from g, not the global RNG; resuming in epoch 3 must replay
+    # epoch 3's order, not epoch 1's.
+    def run(steps: int, directory, resume: bool) -> Trainer:
+        loader = DataLoader(
+            make_data(), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(5)
+        )
+        trainer = Trainer(
+            make_model(),
+            classification_loss,
+            loader,
+            None,
+            config(checkpoint_dir=str(directory), resume=resume),
+        )
+        trainer.fit(max_steps=steps)
+        return trainer
+
+    seed_everything(0)
+    reference = run(20, tmp_path / "full", resume=False)
+    seed_everything(0)
+    run(15, tmp_path / "split", resume=False)
+    resumed = run(20, tmp_path / "split", resume=True)
+    assert torch.equal(flat_weights(resumed.model), flat_weights(reference.model))
+
+
 def test_keyboard_interrupt_saves_a_checkpoint_and_fit_continues(tmp_path, capsys):
     seed_everything(0)
     loader = DataLoader(make_data(), batch_size=16, shuffle=True)

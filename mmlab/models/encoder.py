@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmlab.models.attention import padding_mask
 from mmlab.models.transformer import Transformer, TransformerConfig
 
-__all__ = ["EncoderClassifier", "EncoderConfig"]
+__all__ = ["EncoderClassifier", "EncoderConfig", "token_classification_loss"]
+
+IGNORE = -100  # target of padding positions: F.cross_entropy skips it
 
 
 @dataclass
@@ -72,3 +75,19 @@ class EncoderClassifier(nn.Module):
             weights = attention_mask.to(h.dtype)[:, :, None]  # (B, T, 1)
             pooled = (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         return self.head(pooled)  # (B, n_classes)
+
+
+def token_classification_loss(
+    model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The Trainer's loss for a token head: cross-entropy over real positions, plus the accuracy per
+    position and per whole sequence. ``batch`` is ``(ids, attention_mask, targets)``, each ``(B, T)``,
+    with targets ``-100`` at padding."""
+    ids, attention_mask, targets = batch
+    logits = model(ids, attention_mask)  # (B, T, n_classes)
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    real = targets != IGNORE
+    right = logits.argmax(-1) == targets
+    accuracy = (right & real).sum() / real.sum()
+    sequence_accuracy = (right | ~real).all(dim=1).float().mean()
+    return loss, {"accuracy": accuracy, "word_accuracy": sequence_accuracy}

@@ -251,6 +251,7 @@ class Trainer:
         self.epoch = 0
         self._batches_in_epoch = 0
         self._epoch_rng: torch.Tensor | None = None
+        self._epoch_loader_rng: torch.Tensor | None = None  # a DataLoader(generator=...)'s own state
         self._iterator: Iterator | None = None
         self._live_plot = None
         self._resumed = False
@@ -264,6 +265,10 @@ class Trainer:
         # The shuffle order of a DataLoader is drawn from the global torch RNG when iteration
         # starts; remembering that state lets a resumed run replay the same order.
         self._epoch_rng = torch.get_rng_state()
+        own_generator = getattr(self.train_loader, "generator", None)
+        self._epoch_loader_rng = (
+            own_generator.get_state() if isinstance(own_generator, torch.Generator) else None
+        )
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):  # a sharded loader draws its order from seed + epoch
             sampler.set_epoch(self.epoch)
@@ -430,6 +435,7 @@ class Trainer:
             "epoch": self.epoch,
             "batches_in_epoch": self._batches_in_epoch if self._iterator is not None else -1,
             "epoch_rng": self._epoch_rng if self._epoch_rng is not None else torch.get_rng_state(),
+            "epoch_loader_rng": self._epoch_loader_rng,
             "rng": capture_rng_state(),
             "history": {"train": self.history.train, "eval": self.history.eval},
             "running": {"sums": dict(self._running), "count": self._running_count},
@@ -454,6 +460,8 @@ class Trainer:
         if state["batches_in_epoch"] >= 0:
             # Replay the epoch's shuffle and skip the batches already used.
             torch.set_rng_state(state["epoch_rng"])
+            if state.get("epoch_loader_rng") is not None:
+                self.train_loader.generator.set_state(state["epoch_loader_rng"])
             self._start_epoch()
             for _ in range(state["batches_in_epoch"]):
                 next(self._iterator)

@@ -38,8 +38,9 @@ from mmlab.models.attention import (
     record_attention,
     scaled_dot_product_attention,
 )
-from mmlab.models.encoder import EncoderClassifier, EncoderConfig
+from mmlab.models.encoder import EncoderClassifier, EncoderConfig, token_classification_loss
 from mmlab.models.transformer import Transformer, TransformerBlock, TransformerConfig, sinusoidal_table
+from mmlab.train.jobs import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import plot_heatmap
 
@@ -48,15 +49,18 @@ device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# All the settings of the experiment sit in one cell. On a GPU, `SCALE = "gpu"` trains a wider model on
-# longer words; the defaults are what CI runs on a laptop CPU.
+# All the settings of the experiment sit in one cell. They are the `sort` job's presets in
+# `mmlab.train.jobs`, the same ones `python -m mmlab.train sort` runs outside the notebook. On a GPU,
+# `SCALE = "gpu"` trains a wider model on longer words; the defaults are what CI runs on a laptop CPU.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 SCALE = "cpu"
-MAX_LEN = 8 if SCALE == "cpu" else 16  # longest word (in letters) the model sorts
-D_MODEL, N_HEADS, N_LAYERS = (64, 4, 2) if SCALE == "cpu" else (128, 8, 4)
-TRAIN_STEPS = 600 if SCALE == "cpu" else 3000
-N_TRAIN, N_TEST = 20_000, 2_000
+settings = resolve_settings("sort", SCALE)
+print(settings)
+MAX_LEN = settings["max_len"]  # longest word (in letters) the model sorts
+D_MODEL, N_HEADS, N_LAYERS = settings["d_model"], settings["n_heads"], settings["n_layers"]
+TRAIN_STEPS, N_TRAIN, N_TEST = settings["max_steps"], settings["n_train"], settings["n_test"]
 TOKEN_ACCURACY_BAR, WORD_ACCURACY_BAR = 0.97, 0.90  # what the trained model must reach on unseen words
 
 # %% [markdown]
@@ -291,28 +295,25 @@ model = EncoderClassifier(model_config)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
 
-def sort_loss(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    ids, attention_mask, targets = batch  # (B, T) each
-    logits = model(ids, attention_mask)  # (B, T, vocab)
-    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
-    real = targets != IGNORE
-    right = logits.argmax(-1) == targets
-    accuracy = (right & real).sum() / real.sum()
-    word_accuracy = (right | ~real).all(dim=1).float().mean()
-    return loss, {"accuracy": accuracy, "word_accuracy": word_accuracy}
-
-
-train_loader = DataLoader(train_set.dataset(), batch_size=64, shuffle=True)
+# The loss, `token_classification_loss`: cross-entropy over the real positions (padding targets are
+# IGNORE), plus the letter accuracy and the whole-word accuracy for the Trainer to log.
+train_loader = DataLoader(train_set.dataset(), batch_size=settings["batch_size"], shuffle=True)
 test_loader = DataLoader(test_set.dataset(), batch_size=500)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 trainer = Trainer(
     model,
-    sort_loss,
+    token_classification_loss,
     train_loader,
     test_loader,
-    TrainConfig(max_steps=TRAIN_STEPS, lr=3e-3, warmup_steps=50, eval_every=100, progress=False),
+    TrainConfig(
+        max_steps=TRAIN_STEPS,
+        lr=settings["lr"],
+        warmup_steps=settings["warmup_steps"],
+        eval_every=settings["eval_every"],
+        progress=False,
+    ),
 )
 history = trainer.fit()
 print(f"trained {TRAIN_STEPS} steps in {trainer.train_seconds:.1f} s")

@@ -1,0 +1,144 @@
+"""The benchmark suite: ``python -m bench`` (or ``make bench``).
+
+For every chapter's training job (``mmlab.train.jobs``, at its notebook settings) it measures
+training steps/s, examples and tokens per second and peak memory, each job in its own process so
+memory figures do not mix; for the mini-GPT also the model FLOPs utilisation against the device's
+peak where that peak is known. Then the Trainer-vs-bare-loop overhead and the written-out vs
+``F.scaled_dot_product_attention`` speed ratio. Results go to ``bench/results.json`` and a
+Markdown table in ``bench/RESULTS.md`` headed by the machine they came from.
+
+    python -m bench [--steps 40] [--jobs gpt sort] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> dict[str, str]:
+    from mmlab.device import environment_report
+
+    report = environment_report()
+    report["platform"] = platform.platform()
+    report["processor"] = platform.processor() or platform.machine()
+    return report
+
+
+def run_job(name: str, steps: int, device: str) -> dict:
+    """Benchmark one job in a fresh process (see ``bench/job.py``)."""
+    command = [sys.executable, "-m", "bench.job", name, "--steps", str(steps), "--device", device]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent, timeout=900)
+    if result.returncode != 0:
+        return {"job": name, "error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def attention_ratio(device: str) -> dict[str, float]:
+    """Written-out attention vs the fused kernel, one multi-head layer at a chapter-like size."""
+    from mmlab.models.attention import MultiHeadAttention
+
+    x = torch.randn(8, 256, 128, device=device)
+    timings = {}
+    for fast in (False, True):
+        layer = MultiHeadAttention(128, 4, causal=True, fast=fast).to(device).eval()
+        with torch.no_grad():
+            for _ in range(3):
+                layer(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(20):
+                layer(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        timings["sdpa_ms" if fast else "written_out_ms"] = (time.perf_counter() - start) / 20 * 1e3
+    timings["ratio"] = timings["written_out_ms"] / timings["sdpa_ms"]
+    return timings
+
+
+def markdown(results: dict) -> str:
+    info = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {results['date']} on {info.get('gpu', info['processor'])} ({info['platform']}), "
+        f"torch {info['torch']}, device {info['device']}, {info['cpu threads']} CPU threads. "
+        f"Each job trains {results['steps']} steps at its notebook (cpu preset) settings after warm-up steps.",
+        "",
+        "| job | chapter | params | steps/s | examples/s | tokens/s | peak memory (MB) | MFU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["jobs"]:
+        if "error" in row:
+            lines.append(f"| {row['job']} | | | failed: {row['error']} | | | | |")
+            continue
+        mfu = (
+            f"{row['mfu']:.1%}"
+            if row.get("mfu") is not None
+            else "n/a (peak unknown)"
+            if "flops_per_s" in row
+            else ""
+        )
+        tokens = f"{row['tokens_per_s']:,.0f}" if row.get("tokens_per_s") else ""
+        lines.append(
+            f"| {row['job']} | {row['chapter']} | {row['params']:,} | {row['steps_per_s']:.2f} | "
+            f"{row['examples_per_s']:,.0f} | {tokens} | {row['peak_memory_mb']:,.0f} | {mfu} |"
+        )
+    overhead, attention = results["trainer_overhead"], results["attention"]
+    lines += [
+        "",
+        f"- Trainer vs bare PyTorch loop (same model, data and steps, alternating, median of {overhead['repeats']}): "
+        f"time ratio **{overhead['ratio']:.3f}** (range {overhead['ratio_min']:.3f}-{overhead['ratio_max']:.3f}; target <= 1.05).",
+        f"- Written-out attention vs `F.scaled_dot_product_attention` (B=8, T=256, C=128, 4 heads, causal): "
+        f"{attention['written_out_ms']:.2f} ms vs {attention['sdpa_ms']:.2f} ms, ratio **{attention['ratio']:.2f}**.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.trainer_overhead import measure
+    from mmlab.train.jobs import JOBS
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps per job")
+    parser.add_argument("--jobs", nargs="*", default=sorted(JOBS), choices=sorted(JOBS))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
+    args = parser.parse_args(argv)
+
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "steps": args.steps,
+        "jobs": [],
+    }
+    for name in args.jobs:
+        row = run_job(name, args.steps, args.device)
+        results["jobs"].append(row)
+        print(json.dumps(row))
+    results["trainer_overhead"] = measure(steps=150, repeats=5, progress=False)
+    results["attention"] = attention_ratio(args.device)
+    out = Path(args.out)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    (out / "RESULTS.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
