@@ -247,3 +247,26 @@ def test_bf16_autocast_runs_on_cpu():
     assert trainer.amp.enabled and trainer.amp.dtype == torch.bfloat16
     history = trainer.fit()
     assert history.train[-1]["loss"] < history.train[0]["loss"]
+
+
+def test_live_plot_redraws_at_each_log_and_evaluation(monkeypatch):
+    import mmlab.viz
+
+    redraws = []
+    monkeypatch.setattr(mmlab.viz.LivePlot, "update", lambda self, history: redraws.append(len(history.train)))
+    loader = DataLoader(make_data(), batch_size=16, shuffle=True)
+    trainer = Trainer(make_model(), classification_loss, loader, loader, config(live_plot=True, eval_every=5))
+    trainer.fit()
+    assert len(redraws) == 10 + 4  # 20 steps / log_every 2, plus evaluations at 5, 10, 15, 20
+    assert redraws[-1] == 10
+
+
+def test_history_plot_draws_train_and_eval_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    loader = DataLoader(make_data(), batch_size=16, shuffle=True)
+    history = Trainer(make_model(), classification_loss, loader, loader, config(eval_every=10)).fit()
+    axes = history.plot(("loss", "accuracy"))
+    assert len(axes) == 2
+    assert [line.get_label() for line in axes[0].get_lines()] == ["train", "eval"]
