@@ -1,0 +1,78 @@
+"""Lab 11 checks: the right answers pass, each common mistake gets its own message."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmlab.checks import lab11
+from mmlab.checks.framework import CheckFailed
+
+
+def clip_loss(img, txt, scale, kind="right"):
+    sim = img @ txt.T
+    logits = sim / scale if kind == "divided" else sim if kind == "no_scale" else scale * sim
+    if kind == "exp":
+        logits = torch.exp(torch.tensor(scale)) * sim
+    B = len(img)
+    labels = torch.zeros(B, dtype=torch.long) if kind == "labels" else torch.arange(B)
+    i2t, t2i = F.cross_entropy(logits, labels), F.cross_entropy(logits.T, labels)
+    return {"i2t": i2t, "t2i": t2i, "sum": i2t + t2i}.get(kind, (i2t + t2i) / 2)
+
+
+def predict(img, cls, kind="right"):
+    if kind == "raw":
+        return (img @ cls.T).argmax(-1)
+    sim = F.normalize(img, dim=-1) @ F.normalize(cls, dim=-1).T
+    return {"axis": lambda: sim.argmax(0), "argmin": lambda: sim.argmin(-1), "matrix": lambda: sim}.get(
+        kind, lambda: sim.argmax(-1)
+    )()
+
+
+def test_right_answers_pass(capsys):
+    assert lab11.check_clip_loss(clip_loss) is True
+    assert lab11.check_zero_shot_predict(predict) is True
+    assert "all" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("i2t", "only the image-to-text direction"),
+        ("t2i", "only the text-to-image direction"),
+        ("sum", "the sum of the two directions"),
+        ("divided", "divided by logit_scale"),
+        ("no_scale", "without logit_scale"),
+        ("exp", "exp\\(logit_scale\\)"),
+        ("labels", "labels that are not the diagonal"),
+    ],
+)
+def test_clip_loss_mistakes_are_named(kind, message):
+    with pytest.raises(CheckFailed, match=message):
+        lab11.check_clip_loss(lambda i, t, s: clip_loss(i, t, s, kind))
+
+
+def test_clip_loss_must_keep_gradients():
+    with pytest.raises(CheckFailed, match="gradients"):
+        lab11.check_clip_loss(lambda i, t, s: clip_loss(i, t, s).detach())
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("raw", "raw dot products"),
+        ("axis", "wrong axis"),
+        ("argmin", "argmin"),
+        ("matrix", "not the similarity matrix"),
+    ],
+)
+def test_zero_shot_mistakes_are_named(kind, message):
+    with pytest.raises(CheckFailed, match=message):
+        lab11.check_zero_shot_predict(lambda i, c: predict(i, c, kind))
+
+
+def test_not_implemented_prints_one_line(capsys):
+    def todo(*args):
+        raise NotImplementedError
+
+    assert lab11.check_clip_loss(todo) is False and lab11.check_zero_shot_predict(todo) is False
+    assert capsys.readouterr().out.count("not implemented yet") == 2

@@ -1,0 +1,75 @@
+"""The mini-VLM: prefix + text through the GPT, loss masking, stages, and the mapping onto transformers' LLaVA."""
+
+import pytest
+import torch
+
+from mmlab.models.gpt import GPTConfig
+from mmlab.models.vision import CNNConfig
+from mmlab.models.vlm import IGNORE, MiniVLM, VLMConfig, VLMTokenizer, build_vlm_examples, set_stage, vlm_loss
+
+TEXTS = ["what colour is the circle?", "red", "a small red circle, a large blue square"]
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    tok = VLMTokenizer(TEXTS)
+    config = VLMConfig(
+        image=CNNConfig(image_size=24, channels=(8, 16), strides=(2, 4)),
+        gpt=GPTConfig(vocab_size=len(tok), block_size=32, n_layer=1, n_head=2, n_embd=16),
+    )
+    return MiniVLM(config, tok)
+
+
+def test_shapes_and_text_only(model):
+    images, ids = torch.rand(2, 3, 24, 24), torch.randint(0, len(model.tokenizer), (2, 7))
+    assert model(images, ids).shape == (2, 7, len(model.tokenizer))
+    assert model(None, ids).shape == (2, 7, len(model.tokenizer))
+    # the image changes the text's logits; the text never changes the image tokens (causal)
+    assert not torch.allclose(model(images, ids), model(torch.rand(2, 3, 24, 24), ids))
+
+
+def test_examples_mask_everything_but_the_answer(model):
+    tok = model.tokenizer
+    tensors = {"images": torch.rand(2, 3, 24, 24), "scene_ids": torch.tensor([0, 0])}
+    ex = build_vlm_examples(tensors, [TEXTS[0]] * 2, ["red"] * 2, [TEXTS[2]] * 2, tok, max_len=16)
+    assert ex["ids"].shape == (3, 16) and ex["kind"].tolist() == [0, 0, 1]  # one caption per scene
+    row = ex["targets"][0]
+    learned = row[row != IGNORE].tolist()
+    assert learned == [tok.stoi["red"], tok.EOS]
+    # the target of the <answer> position is the answer
+    answer_pos = ex["ids"][0].tolist().index(tok.ANSWER)
+    assert row[answer_pos].item() == tok.stoi["red"]
+    loss, metrics = vlm_loss(model, ex)
+    assert loss.dim() == 0 and 0 <= metrics["accuracy"] <= 1
+
+
+def test_stages_freeze_the_right_parts(model):
+    counts = set_stage(model, "align")
+    assert counts["projector"] > 0 and counts["gpt"] == counts["image_encoder"] == 0
+    counts = set_stage(model, "tune")
+    assert counts["gpt"] > 0 and counts["image_encoder"] == 0
+    with pytest.raises(ValueError, match="stage must be"):
+        set_stage(model, "everything")
+
+
+def test_generate_answer_and_caption_return_text(model):
+    image = torch.rand(3, 24, 24)
+    assert isinstance(model.answer(image, "what colour is the circle?"), str)
+    assert isinstance(model.caption(image), str)
+    out = model.generate(torch.rand(2, 3, 24, 24), [[2, 3], [4]], max_new_tokens=3)
+    assert len(out) == 2 and all(1 <= len(o) <= 3 for o in out)
+
+
+def test_maps_onto_transformers_llava(model):
+    """Our projector + GPT equal LLaVA's multi_modal_projector + language_model + lm_head (to 1e-5)."""
+    llava = pytest.importorskip("mmlab.models.vlm").to_llava(model)
+    images, ids = torch.rand(2, 3, 24, 24), torch.randint(0, len(model.tokenizer), (2, 6))
+    features = model.image_encoder.tokens(images)  # (B, P, d_v)
+    with torch.no_grad():
+        prefix = llava.model.multi_modal_projector(features)
+        embeds = torch.cat([prefix, llava.model.language_model.get_input_embeddings()(ids)], dim=1)
+        hidden = llava.model.language_model(inputs_embeds=embeds).last_hidden_state
+        theirs = llava.lm_head(hidden)[:, prefix.size(1) :]
+        ours = model(images, ids)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
