@@ -1,0 +1,393 @@
+# %% [markdown]
+# # 06 · GPT: a decoder-only language model
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/06_gpt.ipynb)
+#
+# **What you will build:** a mini-GPT trained from scratch on Python's documentation, one character
+# at a time, to a held-out loss below a stated bar; samples from it at several temperatures and
+# top-p values; a key/value cache with its speed-up measured; and an export to a real
+# `transformers` GPT-2 checkpoint that `pipeline("text-generation")` runs.
+#
+# GPT is the chapter-03 Transformer with one change (the causal mask: each position sees only the
+# past) and one objective (predict the next token). Everything a chat model does later in the
+# course is this model, bigger, and fine-tuned.
+
+# %%
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:  # a normal (not editable) install imports without restarting the runtime
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        check=True,
+    )
+
+# %%
+import math
+import tempfile
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from mmlab.data.lm import lm_loaders, pydoc_corpus
+from mmlab.data.tokenizers import CharTokenizer, train_bpe
+from mmlab.device import get_device, seed_everything
+from mmlab.models.gpt import GPT, GPTConfig, export_to_gpt2, next_token_loss
+from mmlab.sampling import top_p_filter
+from mmlab.train.trainer import TrainConfig, Trainer
+
+seed_everything(0)
+device = get_device()
+print("device:", device)
+
+# %% [markdown]
+# The whole experiment in one place. These defaults train in well under a minute on one CPU
+# thread. On a GPU, `SCALE = "gpu"` gives nanoGPT's baby-GPT shape (4 layers, 128 wide) and more
+# steps.
+
+# %%
+SCALE = "cpu"
+CONFIG = {
+    "cpu": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=32, steps=600, lr=3e-3),
+    "gpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=64, steps=5000, lr=1e-3),
+}[SCALE]
+LOSS_BAR = 1.8  # held-out loss (nats per character) the model must reach; a uniform guess is ln(V)
+BPE_VOCAB = 1024  # vocabulary of the byte-level BPE tokenizer we compare with
+
+# %% [markdown]
+# ## 1. Next-token prediction is cross-entropy
+#
+# A language model gives a probability to every next token given the ones before it. For a text
+# $x_1, \dots, x_N$ (token ids from a vocabulary of size $V$), the model with parameters $\theta$
+# outputs logits $z_t \in \mathbb{R}^V$ at each position $t$, and
+# $p_\theta(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(z_t)_{x_{t+1}}$. Training minimises the mean
+# **negative log-likelihood** of the text,
+#
+# $$\mathcal{L}(\theta) = -\frac{1}{N-1} \sum_{t=1}^{N-1} \log p_\theta(x_{t+1} \mid x_{\le t}),$$
+#
+# which is exactly chapter 01's cross-entropy $H(p, q) = -\sum_i p_i \log q_i$ with $p$ the one-hot
+# vector of the true next token and $q$ the model's softmax, averaged over positions. Two ways to
+# read the number:
+#
+# * **perplexity** $= e^{\mathcal{L}}$: the model is as unsure as a uniform choice among that many
+#   tokens (a model that knows nothing has perplexity $V$);
+# * **bits per character** $= \mathcal{L} / \ln 2$ for a character model: how many bits an
+#   arithmetic coder driven by the model would spend per character of text.
+#
+# The causal mask makes one forward pass over $T$ tokens produce all $T$ predictions at once,
+# each from its own prefix, so a window of $T + 1$ characters gives $T$ training examples.
+
+# %% [markdown]
+# ## 2. Text to tokens: characters or byte-level BPE
+#
+# The corpus is Python's own documentation (`pydoc_data.topics`, shipped with Python). A
+# **character tokenizer** has one token per character; **byte-level BPE** (GPT-2's scheme) starts
+# from the 256 byte values and merges the most frequent adjacent pair into a new token, again and
+# again, until the vocabulary has `BPE_VOCAB` entries.
+
+# %%
+text = pydoc_corpus()
+chars = CharTokenizer.from_text(text)
+start = time.perf_counter()
+bpe = train_bpe(text, vocab_size=BPE_VOCAB)
+bpe_seconds = time.perf_counter() - start
+char_ids = chars.encode(text)
+bpe_ids = bpe(text)["input_ids"]
+ratio = len(char_ids) / len(bpe_ids)
+print(f"corpus: {len(text):,} characters")
+print(
+    f"{'tokenizer':<10} {'vocabulary':>10} {'tokens':>9} {'chars/token':>12} {'embedding params (C=64)':>24}"
+)
+for name, vocab, n in (("character", chars.vocab_size, len(char_ids)), ("BPE", len(bpe), len(bpe_ids))):
+    print(f"{name:<10} {vocab:>10,} {n:>9,} {len(text) / n:>12.2f} {vocab * 64:>24,}")
+print(
+    "BPE tokens of 'def __init__(self):':", bpe.convert_ids_to_tokens(bpe("def __init__(self):")["input_ids"])
+)
+assert chars.decode(char_ids) == text and bpe.decode(bpe_ids) == text  # both are lossless
+assert ratio > 2.5, ratio
+
+# %% [markdown]
+# BPE makes the sequence about as many times shorter as the ratio above, so a context of 64 tokens
+# covers that many times more text, and attention, whose cost grows with the square of the
+# length, costs less per character. The price: a bigger embedding table and output softmax
+# ($V \times C$ parameters each, here tied), and each token's row is seen less often in a small
+# corpus, so it is learnt less well. On a corpus this small, with a model this small, characters
+# are the easier choice, and the loss is easy to read in bits per character. We train on
+# characters.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+ids = torch.tensor(char_ids)
+train_loader, val_loader = lm_loaders(
+    ids, CONFIG["block_size"], CONFIG["batch_size"], val_fraction=0.1, seed=0
+)
+print(f"vocabulary: {chars.vocab_size} characters; held-out windows: {len(val_loader.dataset)}")
+x, y = next(iter(val_loader))
+print("input :", repr(chars.decode(x[0, :40])))
+print("target:", repr(chars.decode(y[0, :40])))
+
+# %% [markdown]
+# ## 3. The model
+#
+# `mmlab.models.gpt.GPT` is a token embedding, the course's Transformer stack with
+# `causal=True` (pre-LayerNorm blocks, GELU, learned positions as in GPT-2) and an output layer that
+# reuses the embedding matrix (**weight tying**). At initialisation its predictions are close to
+# uniform, so the loss should be close to $\ln V$. Check that, and check that `next_token_loss` is
+# the cross-entropy written out.
+
+# %%
+seed_everything(0)
+config = GPTConfig(
+    vocab_size=chars.vocab_size,
+    block_size=CONFIG["block_size"],
+    n_layer=CONFIG["n_layer"],
+    n_head=CONFIG["n_head"],
+    n_embd=CONFIG["n_embd"],
+)
+model = GPT(config)
+print(f"parameters: {model.num_parameters():,}")
+with torch.no_grad():
+    logits = model(x)  # (B, T, V)
+    log_probs = logits.log_softmax(-1)
+    written_out = -log_probs.gather(-1, y[..., None]).mean()  # -mean log p(next token)
+    loss0 = next_token_loss(model, (x, y))
+print(f"initial loss {loss0:.4f}, ln V = {math.log(chars.vocab_size):.4f}")
+assert (
+    abs(loss0 - written_out) < 1e-6 and abs(F.cross_entropy(logits.flatten(0, 1), y.flatten()) - loss0) < 1e-6
+)
+assert abs(loss0.item() - math.log(chars.vocab_size)) < 0.1
+
+# %% [markdown]
+# Causality, checked: changing the tokens after position 40 must not change any logit before it.
+
+# %%
+changed = x.clone()
+changed[:, 40:] = torch.randint(0, chars.vocab_size, changed[:, 40:].shape)
+with torch.no_grad():
+    same_past = torch.allclose(model(x)[:, :40], model(changed)[:, :40], atol=1e-6)
+print("past logits unchanged by the future:", same_past)
+assert same_past
+
+# %% [markdown]
+# ## 4. Training, and the held-out loss
+#
+# The course's `Trainer` with AdamW, a short warmup and cosine decay; the held-out loss is measured
+# every 100 steps on the last 10% of the corpus, which training never sees.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+train_config = TrainConfig(
+    max_steps=CONFIG["steps"],
+    lr=CONFIG["lr"],
+    warmup_steps=50,
+    betas=(0.9, 0.99),
+    weight_decay=0.1,
+    eval_every=100,
+    log_every=20,
+    progress=False,
+    device=str(device),
+)
+trainer = Trainer(model, next_token_loss, train_loader, val_loader, train_config)
+history = trainer.fit()
+steps_per_second = CONFIG["steps"] / trainer.train_seconds
+val_loss = history.last("loss")
+print(f"{CONFIG['steps']} steps at {steps_per_second:.1f} steps/s")
+
+# %%
+bits = val_loss / math.log(2)
+print(f"held-out loss {val_loss:.3f} nats/char = {bits:.3f} bits/char; perplexity {math.exp(val_loss):.2f}")
+print(
+    f"a uniform guess: {math.log(chars.vocab_size):.3f} nats/char = {math.log2(chars.vocab_size):.3f} bits/char"
+)
+history.plot(keys=("loss",))
+plt.axhline(LOSS_BAR, color="gray", ls="--", label=f"bar {LOSS_BAR}")
+plt.legend()
+plt.show()
+assert val_loss < LOSS_BAR, f"held-out loss {val_loss:.3f} is not below the bar {LOSS_BAR}"
+
+# %% [markdown]
+# The loss in bits per character says how well the model compresses unseen documentation: a
+# character costs about that many bits instead of the $\log_2 V$ a uniform code would spend
+# (general-purpose compressors such as gzip reach roughly 2 to 3 bits per character on English
+# text). For the same comparison on another text, `bench/gpt_char.py` trains this model with
+# nanoGPT's CPU recipe (4 layers, 128 wide, context 64, 2,000 steps) on any text file.
+
+# %% [markdown]
+# ## 5. Sampling: temperature, top-k, top-p
+#
+# Generation repeats: run the model, take the logits $z$ of the last position, pick a token, append
+# it. The choice:
+#
+# * **greedy** (temperature 0): $\arg\max_i z_i$, deterministic, prone to loops;
+# * **temperature** $\tau > 0$: sample from $\mathrm{softmax}(z / \tau)$; $\tau < 1$ sharpens the
+#   distribution, $\tau > 1$ flattens it;
+# * **top-k**: keep only the $k$ largest logits;
+# * **top-p** (nucleus): keep the smallest set of most likely tokens whose probabilities sum to at
+#   least $p$ (the token that crosses $p$ included), so the set is small where the model is sure
+#   and large where it is not.
+#
+# Removed tokens get logit $-\infty$, hence probability 0 after the softmax.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+prompt = torch.tensor([chars.encode("The ")])
+settings = [
+    ("greedy", dict(temperature=0)),
+    ("T=0.5", dict(temperature=0.5)),
+    ("T=1.0", dict(temperature=1.0)),
+    ("T=1.5", dict(temperature=1.5)),
+    ("T=1, top-p 0.5", dict(temperature=1.0, top_p=0.5)),
+    ("T=1, top-p 0.9", dict(temperature=1.0, top_p=0.9)),
+]
+samples = {}
+for name, kwargs in settings:
+    out = model.generate(prompt, 120, use_cache=False, generator=torch.Generator().manual_seed(0), **kwargs)
+    samples[name] = chars.decode(out[0])
+    print(f"--- {name}\n{samples[name]}")
+
+# %% [markdown]
+# How large is the nucleus? Over every held-out position, the number of characters top-p keeps:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with torch.no_grad():
+    val_logits = torch.cat([model(vx)[:, -1] for vx, _ in val_loader])  # (N, V): last position of each window
+for p in (0.5, 0.9, 0.99):
+    kept = (~top_p_filter(val_logits, p).isinf()).sum(-1).float()
+    print(
+        f"top-p {p}: keeps {kept.mean():.1f} characters on average (median {kept.median():.0f}, max {kept.max():.0f})"
+    )
+
+# %% [markdown]
+# ## 6. The key/value cache
+#
+# Without a cache, step $n$ of generation reruns the model on all $n$ tokens of the context,
+# although only the newest one is new: the keys and values of the others are the same as last
+# step. The cache keeps each layer's keys and values, shape `(B, nh, T, hs)`, and each step runs
+# the model on one token, appending its key and value along the time axis. Same tokens, same
+# logits (to rounding); less work, more so as the context grows. Measured on this machine:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+start_prompt = torch.tensor([chars.encode("\n")])
+new_tokens = config.block_size - 1
+timings = {}
+outputs = {}
+for use_cache in (False, True):
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        outputs[use_cache] = model.generate(start_prompt, new_tokens, temperature=0, use_cache=use_cache)
+        best = min(best, time.perf_counter() - start)
+    timings[use_cache] = best
+    print(f"cache {'on ' if use_cache else 'off'}: {new_tokens / best:.0f} tokens/s")
+speedup = timings[False] / timings[True]
+print(f"speed-up from the KV cache: x{speedup:.2f} for {new_tokens} tokens")
+
+# %%
+assert torch.equal(outputs[True], outputs[False])  # the cache changes the speed, not the text
+steps_cached = list(model.generate_stream(start_prompt, new_tokens, temperature=0, with_logits=True))
+steps_plain = list(
+    model.generate_stream(start_prompt, new_tokens, temperature=0, use_cache=False, with_logits=True)
+)
+max_diff = max((a[1] - b[1]).abs().max().item() for a, b in zip(steps_cached, steps_plain))
+print(f"largest logit difference, cached vs uncached: {max_diff:.1e}")
+assert max_diff < 1e-5
+
+# %% [markdown]
+# The speed-up grows with the context length: uncached step $n$ costs about $n$ times a cached one.
+# With a context of 64 and a model this small, fixed per-call overheads take much of the time, so
+# the ratio here is modest; at GPT-2's 1,024 tokens it is large.
+
+# %% [markdown]
+# ## 7. What goes wrong: greedy decoding loops
+#
+# Always taking the most likely character sounds safest, but the model's most likely continuation
+# of a phrase often leads back to the same phrase, and greedy decoding has no way out: the text
+# falls into a loop. Measure it: the fraction of 16-character snippets of a 400-character
+# continuation that already appeared earlier in it, for greedy decoding and for sampling
+# (temperature 0.8, top-p 0.95).
+
+
+# %%
+def repeated_fraction(s: str, n: int = 16) -> float:
+    """Fraction of the n-character snippets of s that occurred earlier in s."""
+    seen, repeats = set(), 0
+    for i in range(len(s) - n + 1):
+        repeats += s[i : i + n] in seen
+        seen.add(s[i : i + n])
+    return repeats / (len(s) - n + 1)
+
+
+repeats = {}
+for name, kwargs in (("greedy", dict(temperature=0)), ("sampled", dict(temperature=0.8, top_p=0.95))):
+    out = model.generate(prompt, 400, use_cache=False, generator=torch.Generator().manual_seed(0), **kwargs)
+    continuation = chars.decode(out[0, prompt.size(1) :])
+    repeats[name] = repeated_fraction(continuation)
+    print(f"{name}: {repeats[name]:.0%} of snippets repeat; ends with {continuation[-80:]!r}")
+assert repeats["greedy"] > repeats["sampled"] + 0.2
+
+# %% [markdown]
+# Sampling breaks the loops, at the price of the occasional unlikely character; temperature and
+# top-p set that trade-off. (Another classic failure, a missing causal mask, lets position $t$ read
+# token $t+1$, the very token it must predict: the training loss drops while the model learns
+# nothing it can use at generation time. The lab's first exercise builds the mask.)
+
+# %% [markdown]
+# ## 8. Your model in `transformers`
+#
+# Our blocks are GPT-2's layout, so the weights map one to one onto `GPT2LMHeadModel`, once two
+# differences in storage are handled: GPT-2 keeps its linear layers as `Conv1D` (the weight
+# transposed) and fuses the query, key and value projections into one matrix `c_attn`.
+# `export_to_gpt2` writes a standard checkpoint (`config.json` + safetensors); from then on the
+# whole `transformers` toolbox works on the model you trained.
+
+# %%
+from transformers import GPT2LMHeadModel, pipeline  # noqa: E402
+
+export_dir = tempfile.mkdtemp(prefix="mini-gpt-")
+export_to_gpt2(model.cpu(), export_dir)
+hf_model = GPT2LMHeadModel.from_pretrained(export_dir).eval()
+with torch.no_grad():
+    diff = (hf_model(x).logits - model(x)).abs().max().item()
+print(f"largest logit difference, ours vs GPT2LMHeadModel: {diff:.1e}")
+assert diff < 1e-4
+
+generator = pipeline("text-generation", model=export_dir, tokenizer=chars.to_transformers(), device="cpu")
+hf_text = generator("The ", max_new_tokens=60, do_sample=False)[0]["generated_text"]
+ours = chars.decode(model.generate(prompt, 60, temperature=0)[0])
+print(hf_text)
+assert hf_text == ours
+
+# %% [markdown]
+# ## 9. The demo
+#
+# Type a prompt and play with the settings; the tokens stream in as they are sampled. Try
+# temperature 2, or top-p 0.3, and watch the text change character.
+
+# %% tags=["strip-output"]
+# NBVAL_IGNORE_OUTPUT
+import mmlab.demos  # noqa: E402
+
+demo = mmlab.demos.build_generate_demo(model, chars, example="The ")
+handle = mmlab.demos.show(demo)
+
+# %% [markdown]
+# ## Summary
+#
+# * A GPT is a causal Transformer trained with cross-entropy on the next token; its loss reads as
+#   perplexity or bits per character.
+# * Characters give long sequences and a tiny vocabulary; BPE gives several times shorter
+#   sequences at the cost of a bigger vocabulary.
+# * Temperature, top-k and top-p trade safety for variety; the KV cache makes each step cost one
+#   token instead of the whole context.
+# * Greedy decoding loops; sampling with a temperature and top-p breaks the loops.
+#
+# **Lab:** `labs/06_gpt.ipynb`: write the batch causal mask, top-k and top-p filtering, and one
+# cached decoding step. **Next:** chapter 07 turns this model into a chat model.
+
+# %%
+handle.close()
