@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from mmlab.train.trainer import LossFn, TrainConfig
 
-__all__ = ["JOBS", "SCALES", "Job", "JobSpec", "build_job", "resolve_settings"]
+__all__ = ["JOBS", "SCALES", "TRAIN_FIELDS", "Job", "JobSpec", "build_job", "resolve_settings"]
 
 SCALES = ("cpu", "gpu", "multi-gpu")
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -141,13 +141,15 @@ JOBS: dict[str, JobSpec] = {
                 batch_size=32,
                 n_layer=2,
                 n_head=4,
-                n_embd=96,
+                n_embd=64,
                 dropout=0.0,
                 max_steps=600,
-                lr=2e-3,
+                lr=3e-3,
                 warmup_steps=50,
-                eval_every=200,
-                eval_batches=20,
+                betas=(0.9, 0.99),
+                weight_decay=0.1,
+                eval_every=100,
+                log_every=20,
             ),
             "gpu": dict(
                 block_size=256,

@@ -37,6 +37,7 @@ from mmlab.data.tokenizers import CharTokenizer, train_bpe
 from mmlab.device import get_device, seed_everything
 from mmlab.models.gpt import GPT, GPTConfig, export_to_gpt2, next_token_loss
 from mmlab.sampling import top_p_filter
+from mmlab.train.jobs import TRAIN_FIELDS, resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 seed_everything(0)
@@ -44,16 +45,15 @@ device = get_device()
 print("device:", device)
 
 # %% [markdown]
-# The whole experiment in one place. These defaults train in well under a minute on one CPU
-# thread. On a GPU, `SCALE = "gpu"` gives nanoGPT's baby-GPT shape (4 layers, 128 wide) and more
-# steps.
+# The whole experiment in one place: the `gpt` job's presets in `mmlab.train.jobs`, the same ones
+# `python -m mmlab.train gpt` runs outside the notebook. These defaults train in well under a minute on
+# one CPU thread. On a GPU, `SCALE = "gpu"` gives a 6-layer, 384-wide model with more steps.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 SCALE = "cpu"
-CONFIG = {
-    "cpu": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=32, steps=600, lr=3e-3),
-    "gpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=64, steps=5000, lr=1e-3),
-}[SCALE]
+settings = resolve_settings("gpt", SCALE)
+print(settings)
 LOSS_BAR = 1.8  # held-out loss (nats per character) the model must reach; a uniform guess is ln(V)
 BPE_VOCAB = 1024  # vocabulary of the byte-level BPE tokenizer we compare with
 
@@ -122,7 +122,7 @@ assert ratio > 2.5, ratio
 # NBVAL_CHECK_OUTPUT
 ids = torch.tensor(char_ids)
 train_loader, val_loader = lm_loaders(
-    ids, CONFIG["block_size"], CONFIG["batch_size"], val_fraction=0.1, seed=0
+    ids, settings["block_size"], settings["batch_size"], val_fraction=0.1, seed=0
 )
 print(f"vocabulary: {chars.vocab_size} characters; held-out windows: {len(val_loader.dataset)}")
 x, y = next(iter(val_loader))
@@ -142,10 +142,10 @@ print("target:", repr(chars.decode(y[0, :40])))
 seed_everything(0)
 config = GPTConfig(
     vocab_size=chars.vocab_size,
-    block_size=CONFIG["block_size"],
-    n_layer=CONFIG["n_layer"],
-    n_head=CONFIG["n_head"],
-    n_embd=CONFIG["n_embd"],
+    block_size=settings["block_size"],
+    n_layer=settings["n_layer"],
+    n_head=settings["n_head"],
+    n_embd=settings["n_embd"],
 )
 model = GPT(config)
 print(f"parameters: {model.num_parameters():,}")
@@ -180,21 +180,13 @@ assert same_past
 # %%
 # NBVAL_IGNORE_OUTPUT
 train_config = TrainConfig(
-    max_steps=CONFIG["steps"],
-    lr=CONFIG["lr"],
-    warmup_steps=50,
-    betas=(0.9, 0.99),
-    weight_decay=0.1,
-    eval_every=100,
-    log_every=20,
-    progress=False,
-    device=str(device),
+    **{key: value for key, value in settings.items() if key in TRAIN_FIELDS}, progress=False, device=str(device)
 )
 trainer = Trainer(model, next_token_loss, train_loader, val_loader, train_config)
 history = trainer.fit()
-steps_per_second = CONFIG["steps"] / trainer.train_seconds
+steps_per_second = settings["max_steps"] / trainer.train_seconds
 val_loss = history.last("loss")
-print(f"{CONFIG['steps']} steps at {steps_per_second:.1f} steps/s")
+print(f"{settings['max_steps']} steps at {steps_per_second:.1f} steps/s")
 
 # %%
 bits = val_loss / math.log(2)
