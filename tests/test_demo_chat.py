@@ -1,0 +1,103 @@
+"""The chat demo: the reply function, its messages for bad input, and the app through gradio_client."""
+
+import pytest
+import torch
+
+from mmlab.align.reward import RewardModel
+from mmlab.align.sft import SFTConfig, train_sft_model
+from mmlab.demos.chat import build_chat_demo, chat_reply
+from mmlab.demos.core import DemoInputError, show
+from mmlab.models.gpt import GPT, GPTConfig
+
+
+@pytest.fixture(scope="module")
+def trained():
+    result = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=10, sft_steps=120))
+    return result.model, result.tokenizer
+
+
+def test_reply_follows_the_template(trained):
+    model, tok = trained
+    reply = chat_reply(model, tok, "  what colour is   grass ")
+    assert isinstance(reply, str) and "\n" not in reply and not tok.unknown(reply)
+    history = [{"role": "user", "content": "reverse cat dog"}, {"role": "assistant", "content": "dog cat"}]
+    again = chat_reply(model, tok, "rate fun dull nice", history, system="be brief")
+    assert isinstance(again, str)
+    one = chat_reply(model, tok, "colour of sky", temperature=1.0, generator=torch.Generator().manual_seed(3))
+    two = chat_reply(model, tok, "colour of sky", temperature=1.0, generator=torch.Generator().manual_seed(3))
+    assert one == two
+
+
+@pytest.mark.parametrize(
+    "message, settings, expected",
+    [
+        ("", {}, "The message is empty"),
+        ("   ", {}, "The message is empty"),
+        (None, {}, "The message is empty"),
+        ("what colour is a zebra", {}, "unknown: zebra"),
+        (" ".join(["what colour is grass"] * 8), {}, "The message is too long"),
+        ("colour of sky", {"temperature": -1}, "Temperature must be 0 or more"),
+        ("colour of sky", {"max_tokens": 0}, "Max tokens must be a whole number"),
+        ("colour of sky", {"temperature": "hot"}, "must be numbers"),
+    ],
+)
+def test_bad_input_gives_a_clear_message(trained, message, settings, expected):
+    model, tok = trained
+    with pytest.raises(DemoInputError, match=expected):
+        chat_reply(model, tok, message, **settings)
+    shown = build_chat_demo(model, tok).respond(
+        message, [], "", settings.get("temperature", 0), settings.get("max_tokens", 8)
+    )
+    assert expected in shown and "Traceback" not in shown
+
+
+def test_long_history_is_forgotten_oldest_first(trained):
+    model, tok = trained
+    history = [
+        {"role": "user", "content": "reverse cat dog"},
+        {"role": "assistant", "content": "dog cat"},
+    ] * 6
+    assert isinstance(chat_reply(model, tok, "colour of sky", history), str)
+
+
+def test_reward_model_score_is_shown(trained):
+    model, tok = trained
+    reward = RewardModel(
+        GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=24, n_layer=1, n_head=2, n_embd=16))
+    )
+    shown = build_chat_demo(model, tok, reward_model=reward).respond("colour of sky", [], "be brief", 0, 8)
+    assert "[reward model: " in shown
+
+
+def test_build_rejects_wrong_objects(trained):
+    model, tok = trained
+    with pytest.raises(TypeError, match="mmlab GPT"):
+        build_chat_demo(torch.nn.Linear(2, 2), tok)
+    with pytest.raises(TypeError, match="WordTokenizer"):
+        build_chat_demo(model, object())
+
+
+def test_through_gradio_client(trained, tmp_path):
+    from gradio_client import Client
+
+    model, tok = trained
+    with show(build_chat_demo(model, tok), inline=False) as handle:
+        client = Client(handle.url, verbose=False, download_files=str(tmp_path))
+        assert "/chat" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        reply = client.predict("what colour is grass", "be helpful", 0, 8, api_name="/chat")
+        assert isinstance(reply, str) and reply and not reply.startswith("⚠️")
+        assert reply == chat_reply(
+            model,
+            tok,
+            "what colour is grass",
+            system="be helpful",
+            generator=torch.Generator().manual_seed(0),
+        )
+        empty = client.predict("", "", 0, 8, api_name="/chat")
+        assert "The message is empty" in empty
+
+
+def test_registered_in_mmlab_demos():
+    import mmlab.demos
+
+    assert mmlab.demos.build_chat_demo is build_chat_demo
