@@ -1,0 +1,171 @@
+"""Visual question answering demo (chapter 10): a scene, a question, the answer and where the model looked.
+
+The scene comes from the generator ("new scene"), from an upload, or is drawn in the editor. The
+answer is the fusion model's most likely answers; with a cross-attention model the picture on the
+right shades each image region by how much the question attended to it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from mmlab.data.multimodal import ANSWERS, QuestionVocab, SceneConfig, draw_scene, random_scene
+from mmlab.demos.core import DemoInputError, friendly_error
+
+__all__ = ["answer_question", "attention_overlay", "build_vqa_demo", "load_scene", "new_scene"]
+
+EXAMPLES = [
+    "what colour is the triangle?",
+    "what shape is the red one?",
+    "how many circles are there?",
+    "is the red shape left of the square?",
+]
+
+
+def new_scene(seed: int | float | None = 0, config: SceneConfig | None = None) -> Image.Image:
+    """A generated scene (2-3 shapes) for a seed."""
+    config = config or SceneConfig(min_shapes=2)
+    rng = np.random.default_rng(int(seed or 0))
+    return draw_scene(random_scene(rng, config), config, rng)
+
+
+def load_scene(drawn: Any = None, upload: Any = None, size: int = 24) -> Image.Image:
+    """The picture to answer about, as an RGB PIL image of ``size x size``.
+
+    ``upload`` (a file path, from the upload box) wins over ``drawn`` (an image editor value: a dict
+    with a ``composite``, a PIL image or an array). Raises :class:`DemoInputError` with a readable
+    message when there is no picture or the upload is not an image.
+    """
+    if upload:
+        path = upload if isinstance(upload, (str, os.PathLike)) else getattr(upload, "name", upload)
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            name = os.path.basename(str(path))
+            raise DemoInputError(
+                f"'{name}' is not an image this demo can read: upload a PNG or JPEG picture."
+            ) from err
+    else:
+        if isinstance(drawn, dict):
+            drawn = drawn.get("composite") or drawn.get("background")
+        if drawn is None:
+            raise DemoInputError("no picture yet: press 'new scene', upload an image or draw one.")
+        image = (
+            drawn if isinstance(drawn, Image.Image) else Image.fromarray(np.asarray(drawn).astype(np.uint8))
+        )
+        if image.mode == "RGBA":  # drawn strokes on a transparent canvas: put them on black
+            background = Image.new("RGB", image.size, (0, 0, 0))
+            background.paste(image, mask=image.split()[-1])
+            image = background
+        image = image.convert("RGB")
+    return image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def attention_overlay(image: Image.Image, weights: torch.Tensor, scale: int = 10) -> Image.Image:
+    """Shade ``image`` by region weights (P,) on a sqrt(P) x sqrt(P) grid: bright = attended."""
+    grid = int(round(weights.numel() ** 0.5))
+    heat = weights.reshape(grid, grid).float()
+    heat = (heat / heat.max().clamp_min(1e-8)).numpy()
+    side = image.size[0] * scale
+    big = np.asarray(image.resize((side, side), Image.Resampling.NEAREST), dtype=np.float32)
+    mask = np.kron(heat, np.ones((side // grid, side // grid)))
+    mask = np.pad(mask, ((0, side - mask.shape[0]), (0, side - mask.shape[1])), mode="edge")
+    shaded = big * (0.25 + 0.75 * mask[..., None])
+    return Image.fromarray(shaded.clip(0, 255).astype(np.uint8))
+
+
+def answer_question(
+    model: torch.nn.Module,
+    image: Image.Image,
+    question: str,
+    vocab: QuestionVocab | None = None,
+    top: int = 3,
+) -> tuple[dict[str, float], Image.Image | None]:
+    """The ``top`` answers with probabilities, and the attention overlay (None without cross-attention).
+
+    Raises :class:`DemoInputError` for an empty question or one with words the model never saw.
+    """
+    vocab = vocab or QuestionVocab()
+    question = (question or "").strip()
+    if not question:
+        raise DemoInputError("type a question first, e.g. 'what colour is the triangle?'")
+    unknown = vocab.unknown_words(question)
+    if unknown:
+        raise DemoInputError(
+            f"the model does not know the word(s) {', '.join(repr(w) for w in unknown)}. "
+            f"It knows: {', '.join(vocab.itos[2:])}."
+        )
+    if len(vocab.words(question)) > vocab.max_len:
+        raise DemoInputError(f"the question is too long: at most {vocab.max_len} words.")
+    ids = torch.tensor([vocab.encode(question)])
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+    device = next(model.parameters()).device
+    ids, pixels = ids.to(device), pixels.to(device)
+    mask = ids != QuestionVocab.PAD
+    model.eval()
+    with torch.no_grad():
+        probs = model(pixels, ids, mask).softmax(-1)[0].cpu()
+    best = probs.topk(top)
+    answers = {ANSWERS[int(i)]: float(p) for p, i in zip(best.values, best.indices)}
+    overlay = None
+    if hasattr(model, "cross_attention_maps") and getattr(model, "mode", None) == "cross_attention":
+        maps = model.cross_attention_maps(pixels, ids, mask)[0].cpu()  # (T, P)
+        overlay = attention_overlay(image, maps[mask[0].cpu()].mean(0))
+    return answers, overlay
+
+
+def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, image_size: int = 24):
+    """A Gradio app: pick, upload or draw a scene, ask a question, see the answer and the attention.
+
+    ``model`` is a fusion model from :mod:`mmlab.models.fusion` taking pixels (B, 3, H, W); a
+    cross-attention model also shows where the question looked. Returns the app, not launched.
+    """
+    import gradio as gr
+
+    vocab = vocab or QuestionVocab()
+
+    def ask(drawn, upload, question):
+        try:
+            image = load_scene(drawn, upload, image_size)
+            answers, overlay = answer_question(model, image, question, vocab)
+        except Exception as err:  # every failure becomes a message in the app, never a traceback
+            return friendly_error(err), {}, None
+        best = max(answers, key=answers.get)
+        return f"**{best}** ({answers[best]:.0%})", answers, overlay
+
+    def fresh(seed):
+        return new_scene(seed).resize((image_size * 8, image_size * 8), Image.Resampling.NEAREST)
+
+    with gr.Blocks(title="mmlab: visual question answering") as app:
+        gr.Markdown(
+            "## Ask a question about a scene\nPress **new scene**, upload a picture, or draw shapes in "
+            "red, green and blue on the black canvas. Questions follow four patterns: "
+            + "; ".join(f"*{q}*" for q in EXAMPLES)
+        )
+        with gr.Row():
+            with gr.Column():
+                drawn = gr.ImageEditor(
+                    value=fresh(0),
+                    type="pil",
+                    image_mode="RGB",
+                    label="scene",
+                    brush=gr.Brush(colors=["#dc3232", "#28b43c", "#3c64f0"], default_size=12),
+                )
+                seed = gr.Number(value=0, precision=0, label="scene seed")
+                new = gr.Button("new scene")
+                upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath")
+            with gr.Column():
+                question = gr.Dropdown(EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question")
+                go = gr.Button("answer", variant="primary")
+                message = gr.Markdown()
+                probs = gr.Label(label="answers", num_top_classes=3)
+                attention = gr.Image(label="where the question looked", type="pil")
+        new.click(fresh, inputs=seed, outputs=drawn, api_name="new_scene")
+        go.click(ask, inputs=[drawn, upload, question], outputs=[message, probs, attention], api_name="ask")
+    return app
