@@ -1,7 +1,7 @@
-"""The Trainer under torchrun: two CPU processes (gloo) match one process with the same global batch."""
+"""The Trainer under torchrun: two CPU processes (gloo), with DDP or FSDP, match one process with the
+same global batch, and their checkpoints resume in one process."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +55,16 @@ def test_accumulation_across_processes_matches_one_large_batch(tmp_path):
     assert_same_weights(tmp_path / "two.pt", tmp_path / "one.pt")
 
 
-def test_checkpoint_written_by_two_processes_resumes_in_one(tmp_path):
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> Path:
+    """One process, global batch 16, 24 steps without interruption: the reference."""
+    out = tmp_path_factory.mktemp("straight") / "straight.pt"
+    torchrun(1, "--batch", "16", "--steps", "24", "--out", str(out))
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_checkpoint_written_by_two_processes_resumes_in_one(tmp_path, straight_run, strategy):
     checkpoints = tmp_path / "checkpoints"
     # 160 examples / global batch 16 = 10 steps per epoch: stopping at 13 is mid-epoch.
     torchrun(
@@ -66,6 +75,8 @@ def test_checkpoint_written_by_two_processes_resumes_in_one(tmp_path):
         "24",
         "--stop-at",
         "13",
+        "--strategy",
+        strategy,
         "--checkpoint-dir",
         str(checkpoints),
         "--out",
@@ -84,6 +95,4 @@ def test_checkpoint_written_by_two_processes_resumes_in_one(tmp_path):
         "--out",
         str(tmp_path / "resumed.pt"),
     )
-    shutil.rmtree(checkpoints)
-    torchrun(1, "--batch", "16", "--steps", "24", "--out", str(tmp_path / "straight.pt"))
-    assert_same_weights(tmp_path / "resumed.pt", tmp_path / "straight.pt")
+    assert_same_weights(tmp_path / "resumed.pt", straight_run)

@@ -50,8 +50,9 @@ def main() -> None:
     )
     trainer = Trainer(model, loss_fn, loader, None, config)
     trainer.fit(max_steps=args.stop_at)
+    state = trainer.state_dict()  # a collective under FSDP: every process takes part
     if trainer.dist.is_main:
-        torch.save({k: v.detach().cpu() for k, v in trainer._model_state().items()}, args.out)
+        torch.save({k: v.detach().cpu() for k, v in state["model"].items()}, args.out)
         torch.save(trainer.history.train, args.out + ".history")
     if trainer.dist.enabled:
         torch.distributed.destroy_process_group()
