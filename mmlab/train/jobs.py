@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from mmlab.train.trainer import LossFn, TrainConfig
 
@@ -97,6 +99,249 @@ def _gpt_job(settings: dict[str, Any]):
     return GPT(config), next_token_loss, train_loader, val_loader
 
 
+# ----------------------------------------------------------------------------- helpers
+
+
+class _TensorDict(Dataset):
+    """Rows of a dict of equally long tensors, as dicts (what ``torchrun`` needs: a real DataLoader)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+        self.n = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: v[index] for k, v in self.tensors.items()}
+
+
+def _dict_loader(tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool = False):
+    """Batches of ``tensors`` as dicts: the chapters' fast :class:`TensorLoader` in one process, a
+    ``DataLoader`` under ``torchrun`` (the Trainer shards only DataLoaders across processes)."""
+    from mmlab.data.multimodal import TensorLoader
+    from mmlab.train.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        return DataLoader(_TensorDict(tensors), batch_size=batch_size, shuffle=shuffle)
+    return TensorLoader(tensors, batch_size, shuffle=shuffle)
+
+
+def _classification_loss(logits: torch.Tensor, labels: torch.Tensor):
+    """Cross-entropy and accuracy of ``logits`` (B, C) against ``labels`` (B,)."""
+    loss = F.cross_entropy(logits, labels)
+    return loss, {"accuracy": (logits.argmax(-1) == labels).float().mean()}
+
+
+# ----------------------------------------------------------------------------- chapters 01, 02
+
+
+def _bow_loss(model: nn.Module, batch):
+    """Chapter 01's loss: the course's own ``cross_entropy`` on (ids (B, T), labels (B,)) batches."""
+    from mmlab.losses import cross_entropy
+
+    ids, y = batch  # (B, T), (B,)
+    logits = model(ids)  # (B, C)
+    return cross_entropy(logits, y), {"accuracy": (logits.argmax(-1) == y).float().mean()}
+
+
+def _bow_job(settings: dict[str, Any]):
+    """Chapter 01: a bag-of-words topic classifier on generated sentences (trained with Adam)."""
+    from mmlab.data.toy_text import load_topics
+    from mmlab.models.bow import BoWClassifier, BoWConfig
+
+    data = load_topics(settings["n_train"], settings["n_test"], seed=0)
+    config = BoWConfig(len(data.vocab), len(data.classes), settings["embed_dim"], unk_id=data.vocab.unk_id)
+    train_loader = DataLoader(data.train, batch_size=settings["batch_size"], shuffle=True)
+    test_loader = DataLoader(data.test, batch_size=256)
+    return BoWClassifier(config), _bow_loss, train_loader, test_loader
+
+
+def _lstm_job(settings: dict[str, Any]):
+    """Chapter 02: an LSTM (packed sequences) classifies generated sentiment sentences."""
+    from mmlab.data.text import Vocab, make_loader, make_sentiment_set, tokenize
+    from mmlab.models.sequence import RNNClassifier, RNNConfig, classification_loss
+
+    train, test = make_sentiment_set(n_train=settings["n_train"], n_test=settings["n_test"], seed=0)
+    vocab = Vocab.build([tokenize(t, punctuation=True) for t in train.texts], min_count=settings["min_count"])
+    train_loader = make_loader(
+        train.texts, train.labels, vocab, settings["batch_size"], shuffle=True, unk_rate=settings["unk_rate"]
+    )
+    test_loader = make_loader(test.texts, test.labels, vocab, 256)
+    config = RNNConfig(
+        len(vocab), settings["dim"], hidden=settings["hidden"], num_layers=settings["num_layers"], cell="lstm"
+    )
+    return RNNClassifier(config), classification_loss, train_loader, test_loader
+
+
+# ----------------------------------------------------------------------------- chapter 07
+
+
+def _sft_job(settings: dict[str, Any]):
+    """Chapter 07: supervised fine-tuning of the tiny chat GPT, loss on the assistant's tokens only.
+
+    The job first pretrains the GPT on plain sentences about the chat world (``pretrain_steps``
+    next-token steps, as the chapter does); the job itself is the fine-tuning stage.
+    """
+    from dataclasses import replace
+
+    from mmlab.align.sft import (
+        LengthBuckets,
+        SFTConfig,
+        encode_conversations,
+        make_sft_conversations,
+        sft_loss,
+        world_corpus,
+    )
+    from mmlab.data.chat import PAD, chat_tokenizer, make_instructions
+    from mmlab.data.lm import NextTokenDataset
+    from mmlab.models.gpt import GPT, next_token_loss
+    from mmlab.train.distributed import launched_by_torchrun
+    from mmlab.train.trainer import Trainer
+
+    tokenizer = chat_tokenizer()
+    instructions = make_instructions(seed=0)
+    config = replace(
+        SFTConfig().model,
+        vocab_size=tokenizer.vocab_size,
+        block_size=settings["block_size"],
+        n_layer=settings["n_layer"],
+        n_head=settings["n_head"],
+        n_embd=settings["n_embd"],
+    )
+    model = GPT(config)
+    if settings["pretrain_steps"]:
+        corpus = tokenizer.encode(world_corpus(instructions["train"], seed=0))
+        loader = DataLoader(
+            NextTokenDataset(corpus, 16, stride=3),
+            settings["batch_size"],
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        run = TrainConfig(
+            max_steps=settings["pretrain_steps"], lr=settings["pretrain_lr"], warmup_steps=20, progress=False
+        )
+        Trainer(model, next_token_loss, loader, None, run).fit()
+        model.to("cpu")
+    conversations = make_sft_conversations(
+        instructions["train"], settings["n_conversations"], settings["system_fraction"], seed=0
+    )
+    held_out = make_sft_conversations(instructions["held_out"], 256, settings["system_fraction"], seed=1)
+    ids, roles = encode_conversations(conversations, tokenizer, config.block_size)
+    if launched_by_torchrun():
+        train_loader = DataLoader(TensorDataset(ids, roles), batch_size=settings["batch_size"], shuffle=True)
+    else:  # batches of similar length, as in the chapter
+        train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), settings["batch_size"], seed=0)
+    eval_loader = DataLoader(
+        TensorDataset(*encode_conversations(held_out, tokenizer, config.block_size)), 256
+    )
+    return model, sft_loss, train_loader, eval_loader
+
+
+# ----------------------------------------------------------------------------- chapters 09, 10, 11
+
+
+def _image_classification_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
+    """Chapter 09's loss: cross-entropy of the image classifier on ``{"images", "labels"}`` batches."""
+    return _classification_loss(model(batch["images"]), batch["labels"])
+
+
+def _vit_job(settings: dict[str, Any]):
+    """Chapter 09: a Vision Transformer classifies generated shapes (or scikit-learn's 8 x 8 digits)."""
+    from mmlab.data.multimodal import image_tensors, make_digit_captions, make_shape_classification
+    from mmlab.models.vision import ImageClassifier, ViT, ViTConfig
+
+    if settings["data"] == "shapes":
+        train = image_tensors(make_shape_classification(settings["n_train"], seed=0))
+        test = image_tensors(make_shape_classification(settings["n_test"], seed=1))
+        n_classes = 3
+    elif settings["data"] == "digits":
+        digits = image_tensors(make_digit_captions(seed=0))  # all 1,797; n_test is what is left
+        train = {k: v[: settings["n_train"]] for k, v in digits.items()}
+        test = {k: v[settings["n_train"] :] for k, v in digits.items()}
+        n_classes = 10
+    else:
+        raise ValueError(f"data must be 'shapes' or 'digits', got {settings['data']!r}")
+    channels, size = train["images"].shape[1], train["images"].shape[-1]
+    config = ViTConfig(
+        image_size=size,
+        patch_size=settings["patch_size"] or (4 if settings["data"] == "shapes" else 2),
+        in_channels=channels,
+        d_model=settings["d_model"],
+        n_heads=settings["n_heads"],
+        n_layers=settings["n_layers"],
+        d_ff=settings["d_ff"],
+    )
+    model = ImageClassifier(ViT(config), config.d_model, n_classes)
+    train_loader = _dict_loader(train, settings["batch_size"], shuffle=True)
+    return model, _image_classification_loss, train_loader, _dict_loader(test, 512)
+
+
+def _fusion_job(settings: dict[str, Any]):
+    """Chapter 10: the hybrid (cross-attention) fusion model answers questions about shape scenes.
+
+    As in the chapter, a region CNN is first trained (``encoder_steps``) to name the kind and colour
+    in each grid cell, then frozen; every image's region vectors are computed once and the job trains
+    the fusion model on them.
+    """
+    from mmlab.data.multimodal import make_vqa, vqa_tensors
+    from mmlab.models.fusion import FusionConfig, RegionEncoder, build_fusion_model, region_loss, vqa_loss
+    from mmlab.train.trainer import Trainer
+
+    # The chapter reseeds before building each fusion model, after training the encoder: restore the
+    # random state this job started from (the CLI's --seed) at that point, so the cpu run is the chapter's.
+    start_state = torch.random.get_rng_state()
+    train = vqa_tensors(make_vqa(settings["n_train_scenes"], seed=0))
+    test = vqa_tensors(make_vqa(settings["n_test_scenes"], seed=1000))
+    config = FusionConfig(
+        d=settings["d"], n_heads=settings["n_heads"], n_layers=settings["n_layers"], hidden=settings["hidden"]
+    )
+    encoder = RegionEncoder(config)
+    run = TrainConfig(max_steps=settings["encoder_steps"], lr=settings["encoder_lr"], progress=False)
+    Trainer(
+        encoder, region_loss, _dict_loader(train, settings["encoder_batch_size"], shuffle=True), None, run
+    ).fit()
+    encoder = encoder.to("cpu").eval()
+    with torch.no_grad():
+        train["regions"], test["regions"] = encoder(train["images"]), encoder(test["images"])
+    torch.random.set_rng_state(start_state)
+    model = build_fusion_model(settings["model"], config, encoder)
+    train_loader = _dict_loader(train, settings["batch_size"], shuffle=True)
+    return model, vqa_loss, train_loader, _dict_loader(test, 1024)
+
+
+def _clip_job(settings: dict[str, Any]):
+    """Chapter 11: a mini-CLIP (CNN image tower, word Transformer text tower) on digit/caption pairs."""
+    from mmlab.data.multimodal import image_tensors, make_digit_captions
+    from mmlab.models.clip import CLIP, CLIPConfig, TextTransformer, WordTokenizer, clip_training_loss
+    from mmlab.models.vision import CNNConfig
+
+    data = make_digit_captions(seed=0)
+    tensors = image_tensors(data)
+    captions, n_train = list(data["caption"]), settings["n_train"]
+    tokenizer = WordTokenizer(captions[:n_train], max_len=settings["max_len"])
+    text_tower = TextTransformer(
+        tokenizer,
+        d_model=settings["text_d_model"],
+        n_heads=settings["text_heads"],
+        n_layers=settings["text_layers"],
+    )
+    image = CNNConfig(
+        in_channels=1,
+        image_size=8,
+        channels=tuple(settings["image_channels"]),
+        strides=(1, 2),
+        d_out=settings["image_d_out"],
+    )
+    model = CLIP(CLIPConfig(image, embed_dim=settings["embed_dim"]), text_tower)
+    text = text_tower.prepare(captions)  # (N, max_len) word ids
+    train = {"images": tensors["images"][:n_train], "text": text[:n_train]}
+    test = {"images": tensors["images"][n_train:], "text": text[n_train:]}
+    # eval: in-batch accuracy over all held-out pairs in one batch (the chapter evaluates after training)
+    eval_loader = _dict_loader(test, max(len(test["text"]), 1)) if len(test["text"]) else None
+    return model, clip_training_loss, _dict_loader(train, settings["batch_size"], shuffle=True), eval_loader
+
+
 JOBS: dict[str, JobSpec] = {
     "sort": JobSpec(
         chapter="03_attention_transformer",
@@ -165,6 +410,204 @@ JOBS: dict[str, JobSpec] = {
                 eval_batches=50,
             ),
             "multi-gpu": dict(batch_size=8),
+        },
+    ),
+    "bow": JobSpec(
+        chapter="01_cross_entropy",
+        build=_bow_job,
+        presets={
+            "cpu": dict(
+                n_train=2000,
+                n_test=800,
+                embed_dim=16,
+                batch_size=32,
+                max_steps=300,
+                lr=1e-2,
+                eval_every=25,
+                log_every=10,
+            ),
+            "gpu": dict(
+                n_train=100000,
+                n_test=10000,
+                embed_dim=256,
+                batch_size=512,
+                max_steps=5000,
+                lr=3e-3,
+                warmup_steps=200,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=64),
+        },
+    ),
+    "lstm": JobSpec(
+        chapter="02_embeddings_sequence_models",
+        build=_lstm_job,
+        presets={
+            "cpu": dict(
+                n_train=4000,
+                n_test=1000,
+                min_count=2,
+                unk_rate=0.1,
+                dim=32,
+                hidden=64,
+                num_layers=1,
+                batch_size=64,
+                max_steps=400,
+                lr=3e-3,
+            ),
+            "gpu": dict(
+                n_train=100000,
+                n_test=10000,
+                dim=128,
+                hidden=256,
+                num_layers=2,
+                batch_size=256,
+                max_steps=5000,
+                lr=1e-3,
+                warmup_steps=200,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "sft": JobSpec(
+        chapter="07_instruction_tuning",
+        build=_sft_job,
+        presets={
+            "cpu": dict(
+                block_size=24,
+                n_layer=2,
+                n_head=4,
+                n_embd=48,
+                pretrain_steps=100,
+                pretrain_lr=6e-3,
+                n_conversations=4000,
+                system_fraction=0.25,
+                batch_size=32,
+                max_steps=500,
+                lr=6e-3,
+                warmup_steps=20,
+                eval_every=100,
+            ),
+            "gpu": dict(
+                n_layer=6,
+                n_head=8,
+                n_embd=256,
+                pretrain_steps=2000,
+                pretrain_lr=1e-3,
+                n_conversations=100000,
+                batch_size=256,
+                max_steps=5000,
+                lr=1e-3,
+                warmup_steps=200,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "vit": JobSpec(
+        chapter="09_image_encoders",
+        build=_vit_job,
+        presets={
+            "cpu": dict(
+                data="shapes",
+                n_train=1500,
+                n_test=500,
+                patch_size=None,  # None: 4 for the 24 x 24 shapes, 2 for the 8 x 8 digits
+                d_model=32,
+                n_heads=2,
+                n_layers=2,
+                d_ff=64,
+                batch_size=64,
+                max_steps=300,
+                lr=3e-3,
+                warmup_steps=20,
+            ),
+            "gpu": dict(
+                n_train=50000,
+                n_test=5000,
+                d_model=192,
+                n_heads=6,
+                n_layers=6,
+                d_ff=768,
+                batch_size=256,
+                max_steps=5000,
+                lr=1e-3,
+                warmup_steps=200,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "fusion": JobSpec(
+        chapter="10_multimodal_fusion",
+        build=_fusion_job,
+        presets={
+            "cpu": dict(
+                model="hybrid: cross-attention",
+                n_train_scenes=1500,
+                n_test_scenes=400,
+                d=32,
+                n_heads=2,
+                n_layers=1,
+                hidden=64,
+                encoder_steps=200,
+                encoder_lr=5e-3,
+                encoder_batch_size=64,
+                batch_size=256,
+                max_steps=400,
+                lr=3e-3,
+                warmup_steps=20,
+            ),
+            "gpu": dict(
+                n_train_scenes=30000,
+                n_test_scenes=2000,
+                d=128,
+                n_heads=4,
+                n_layers=2,
+                hidden=256,
+                encoder_steps=1000,
+                batch_size=512,
+                max_steps=5000,
+                lr=1e-3,
+                warmup_steps=200,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=64),
+        },
+    ),
+    "clip": JobSpec(
+        chapter="11_clip",
+        build=_clip_job,
+        presets={
+            "cpu": dict(
+                n_train=1400,
+                max_len=8,
+                image_channels=(16, 32),
+                image_d_out=64,
+                text_d_model=32,
+                text_heads=2,
+                text_layers=1,
+                embed_dim=32,
+                batch_size=64,
+                max_steps=110,  # the chapter's 5 epochs of ceil(1400 / 64) = 22 batches
+                lr=3e-3,
+                log_every=5,
+            ),
+            "gpu": dict(
+                image_channels=(64, 128),
+                image_d_out=256,
+                text_d_model=128,
+                text_heads=4,
+                text_layers=2,
+                embed_dim=128,
+                batch_size=256,
+                max_steps=3000,
+                lr=1e-3,
+                warmup_steps=100,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
         },
     ),
 }
