@@ -73,3 +73,56 @@ def test_maps_onto_transformers_llava(model):
         theirs = llava.lm_head(hidden)[:, prefix.size(1) :]
         ours = model(images, ids)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_features_pass_through_and_text_only_blanks_the_image(model):
+    images, ids = torch.rand(2, 3, 24, 24), torch.randint(0, len(model.tokenizer), (2, 5))
+    features = model.image_features(images)  # (B, P, d_v), computed once for a frozen encoder
+    assert features.shape == (2, model.config.n_prefix, model.image_encoder.d_tokens)
+    torch.testing.assert_close(model(features, ids), model(images, ids))
+    # text-only = the same model with zero image tokens: the text keeps its positions
+    blank = torch.zeros(2, model.config.n_prefix, model.config.gpt.n_embd)
+    x = torch.cat([blank, model.gpt.tok_emb(ids)], dim=1)
+    expected = model.gpt.lm_head(model.gpt.transformer(x)[:, model.config.n_prefix :])
+    torch.testing.assert_close(model(None, ids), expected)
+    with pytest.raises(ValueError, match="image features should be"):
+        model(torch.rand(2, 3, 5), ids)
+
+
+def test_region_labels_and_the_region_namer(model):
+    from mmlab.models.vlm import RegionNamer, encode_images, region_labels, region_loss
+
+    gpt = GPTConfig(vocab_size=len(model.tokenizer), block_size=16, n_layer=1, n_head=2, n_embd=16)
+    model = MiniVLM(VLMConfig(gpt=gpt), model.tokenizer)  # the default encoder: a 2 x 2 grid of cells
+
+    scene = [
+        {"kind": "square", "colour": "blue", "size": "large", "x": 18.0, "y": 6.0},  # top right
+        {"kind": "circle", "colour": "red", "size": "small", "x": 6.0, "y": 18.0},  # bottom left
+    ]
+    labels = region_labels([scene], image_size=24)
+    assert labels["region_kinds"].tolist() == [[0, 2, 1, 0]]
+    assert labels["region_colours"].tolist() == [[0, 3, 1, 0]]
+    assert labels["region_sizes"].tolist() == [[0, 2, 1, 0]]
+    namer = RegionNamer(model.image_encoder)
+    batch = {"images": torch.rand(1, 3, 24, 24), **labels}
+    loss, metrics = region_loss(namer, batch)
+    logits = namer(batch["images"])
+    expected = sum(
+        torch.nn.functional.cross_entropy(logits[k][0], labels[k][0])
+        for k in ("region_kinds", "region_colours", "region_sizes")
+    )
+    torch.testing.assert_close(loss, expected)
+    assert 0 <= float(metrics["accuracy"]) <= 1
+    torch.testing.assert_close(
+        encode_images(model, batch["images"]), model.image_encoder.tokens(batch["images"])
+    )
+
+
+def test_answer_accuracy_is_the_first_greedy_word(model):
+    from mmlab.models.vlm import answer_accuracy
+
+    images = torch.rand(3, 3, 24, 24)
+    questions = [TEXTS[0]] * 3
+    greedy = [model.answer(images[i], questions[i]).split(" ")[0] for i in range(3)]
+    assert answer_accuracy(model, images, questions, greedy) == 1.0
+    assert answer_accuracy(model, images, questions, ["<pad>"] * 3) == 0.0

@@ -39,7 +39,12 @@ __all__ = [
     "Projector",
     "VLMConfig",
     "VLMTokenizer",
+    "RegionNamer",
+    "answer_accuracy",
     "build_vlm_examples",
+    "encode_images",
+    "region_labels",
+    "region_loss",
     "nearest_words",
     "set_stage",
     "text_only_loss",
@@ -105,7 +110,7 @@ class VLMConfig:
         projector: "mlp" (LLaVA 1.5: Linear, GELU, Linear) or "linear" (LLaVA 1.0).
     """
 
-    image: CNNConfig = field(default_factory=lambda: CNNConfig(channels=(16, 32, 32), strides=(2, 2, 2)))
+    image: CNNConfig = field(default_factory=lambda: CNNConfig(channels=(16, 32), strides=(2, 2), out_grid=2))
     gpt: GPTConfig = field(
         default_factory=lambda: GPTConfig(vocab_size=64, block_size=48, n_layer=2, n_head=2, n_embd=64)
     )
@@ -159,21 +164,40 @@ class MiniVLM(nn.Module):
     def device(self) -> torch.device:
         return self.gpt.tok_emb.weight.device
 
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pixels (B, 3, H, W) -> patch features (B, P, d_v); features (B, P, d_v) pass through.
+
+        With a frozen image encoder, computing the features once for a whole data set (and feeding
+        them instead of pixels) gives the same results and makes every training step cheaper.
+        """
+        if images.dim() == 3:
+            expected = (self.config.n_prefix, self.image_encoder.d_tokens)
+            if tuple(images.shape[1:]) != expected:
+                raise ValueError(
+                    f"image features should be (B, {expected[0]}, {expected[1]}), got {tuple(images.shape)}"
+                )
+            return images
+        return self.image_encoder.tokens(images)
+
     def prefix(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> the image tokens in the GPT's embedding space, (B, P, C)."""
-        return self.projector(self.image_encoder.tokens(images))
+        """Pixels (B, 3, H, W) or features (B, P, d_v) -> image tokens in the GPT's space, (B, P, C)."""
+        return self.projector(self.image_features(images))
+
+    def prefix_or_blank(self, images: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The image tokens, or for ``images`` None, P zero vectors (the text-only ablation): the text
+        then sits at the same positions as with an image, but the image slots carry no information."""
+        if images is None:
+            return self.gpt.tok_emb.weight.new_zeros(batch, self.config.n_prefix, self.config.gpt.n_embd)
+        return self.prefix(images)
 
     def forward(self, images: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor:
         """Next-token logits ``(B, T, V)`` over the text positions only.
 
-        ``images`` None runs the language model on the text alone (the text-only ablation).
+        ``images`` None blanks the image tokens (the text-only ablation, see :meth:`prefix_or_blank`).
         """
-        x = self.gpt.tok_emb(ids)  # (B, T, C)
-        P = 0
-        if images is not None:
-            prefix = self.prefix(images)  # (B, P, C)
-            P = prefix.size(1)
-            x = torch.cat([prefix, x], dim=1)  # (B, P + T, C): the inputs_embeds of transformers
+        prefix = self.prefix_or_blank(images, ids.size(0))  # (B, P, C)
+        P = prefix.size(1)
+        x = torch.cat([prefix, self.gpt.tok_emb(ids)], dim=1)  # (B, P + T, C): transformers' inputs_embeds
         if x.size(1) > self.config.gpt.block_size:
             raise ValueError(
                 f"{x.size(1)} tokens (image + text) exceed block_size={self.config.gpt.block_size}"
@@ -198,14 +222,12 @@ class MiniVLM(nn.Module):
             ids, images = ids.to(self.device), None if images is None else images.to(self.device)
             rows = torch.arange(B)
             done = torch.zeros(B, dtype=torch.bool)
-            prefix = None if images is None else self.prefix(images)
+            prefix = self.prefix_or_blank(images, B)  # (B, P, C)
+            P = prefix.size(1)
             out: list[list[int]] = [[] for _ in range(B)]
             for _ in range(max_new_tokens):
                 width = int(lengths.max())
-                x = self.gpt.tok_emb(ids[:, :width])
-                P = 0 if prefix is None else prefix.size(1)
-                if prefix is not None:
-                    x = torch.cat([prefix, x], dim=1)
+                x = torch.cat([prefix, self.gpt.tok_emb(ids[:, :width])], dim=1)  # (B, P + width, C)
                 # right padding is harmless under a causal mask: position len-1 never sees it
                 logits = self.gpt.lm_head(self.gpt.transformer(x)[rows, P + lengths - 1])  # (B, V)
                 token = logits.argmax(-1).cpu()
@@ -229,7 +251,8 @@ class MiniVLM(nn.Module):
                 np.asarray(image.convert("RGB") if hasattr(image, "convert") else image).copy()
             )
             image = image.permute(2, 0, 1).float() / 255.0
-        return image[None] if image.dim() == 3 else image
+        # (P, d_v) features or a (3, H, W) image of one picture get a batch dimension
+        return image[None] if image.dim() in (2, 3) else image
 
     def answer(self, image, question: str) -> str:
         """Answer one question about one image (a ``(3, H, W)`` tensor in [0, 1] or a PIL image)."""
@@ -324,6 +347,107 @@ def set_stage(model: MiniVLM, stage: Literal["align", "tune", "all", "text"]) ->
     return {
         name: sum(p.numel() for p in part.parameters() if p.requires_grad) for name, part in parts.items()
     }
+
+
+def region_labels(
+    scenes: Sequence[Sequence[dict]], image_size: int, grid: int = 2
+) -> dict[str, torch.Tensor]:
+    """What sits in each of the ``grid x grid`` cells of each scene, row by row: ``region_kinds``,
+    ``region_colours`` and ``region_sizes`` (N, grid^2), each 0 for an empty cell, else 1 + the index
+    in KINDS / COLOURS / SIZES of :mod:`mmlab.data.multimodal`."""
+    from mmlab.data.multimodal import COLOURS, KINDS, SIZES
+
+    labels = {
+        name: torch.zeros(len(scenes), grid * grid, dtype=torch.long)
+        for name in ("kinds", "colours", "sizes")
+    }
+    for n, scene in enumerate(scenes):
+        for shape in scene:
+            col = min(int(shape["x"] * grid / image_size), grid - 1)
+            row = min(int(shape["y"] * grid / image_size), grid - 1)
+            cell = row * grid + col
+            labels["kinds"][n, cell] = 1 + KINDS.index(shape["kind"])
+            labels["colours"][n, cell] = 1 + COLOURS.index(shape["colour"])
+            labels["sizes"][n, cell] = 1 + SIZES.index(shape["size"])
+    return {f"region_{name}": value for name, value in labels.items()}
+
+
+class RegionNamer(nn.Module):
+    """An image encoder with linear heads that name the kind, colour and size in every cell.
+
+    Training it (:func:`region_loss`) is the stand-in for LLaVA's pretrained CLIP encoder: afterwards
+    each patch feature says what is in its cell, and the encoder is frozen for both VLM stages.
+    """
+
+    def __init__(self, encoder: CNNEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        d = encoder.d_tokens
+        self.kind_head, self.colour_head, self.size_head = nn.Linear(d, 4), nn.Linear(d, 4), nn.Linear(d, 3)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        tokens = self.encoder.tokens(images)  # (B, P, d_v)
+        return {
+            "region_kinds": self.kind_head(tokens),  # (B, P, 4): empty or a kind
+            "region_colours": self.colour_head(tokens),  # (B, P, 4)
+            "region_sizes": self.size_head(tokens),  # (B, P, 3)
+        }
+
+
+def region_loss(model: RegionNamer, batch: dict[str, torch.Tensor]):
+    """Summed cross-entropy of the three heads; accuracy = the fraction of cells with all three right."""
+    logits = model(batch["images"])
+    loss = sum(F.cross_entropy(v.flatten(0, 1), batch[k].flatten()) for k, v in logits.items())
+    with torch.no_grad():
+        right = torch.stack([v.argmax(-1) == batch[k] for k, v in logits.items()]).all(0)
+    return loss, {"accuracy": right.float().mean()}
+
+
+@torch.no_grad()
+def encode_images(model: MiniVLM, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Patch features of many images, (N, 3, H, W) -> (N, P, d_v), in eval mode and without gradients."""
+    was_training = model.image_encoder.training
+    model.image_encoder.eval()
+    out = [
+        model.image_encoder.tokens(images[i : i + batch_size].to(model.device)).cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    model.image_encoder.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def answer_accuracy(
+    model: MiniVLM,
+    images: torch.Tensor | None,
+    questions: Sequence[str],
+    answers: Sequence[str],
+    batch_size: int = 512,
+) -> float:
+    """Exact match of the first generated word with the one-word answer, for many questions at once.
+
+    The first greedy word is the argmax at the ``<answer>`` position, so one forward pass per batch
+    scores it (same result as :meth:`MiniVLM.answer`). ``images`` None scores the text-only model.
+    """
+    tok = model.tokenizer
+    prompts = [tok.question_prompt(q) for q in questions]
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), tok.PAD, dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, : len(prompt)] = torch.tensor(prompt)
+    last = torch.tensor([len(p) - 1 for p in prompts])
+    target = torch.tensor([tok.stoi.get(a, tok.UNK) for a in answers])
+    was_training = model.training
+    model.eval()
+    right = 0
+    for i in range(0, len(prompts), batch_size):
+        sl = slice(i, i + batch_size)
+        img = None if images is None else images[sl].to(model.device)
+        logits = model(img, ids[sl].to(model.device))  # (b, T, V)
+        guess = logits[torch.arange(logits.size(0)), last[sl].to(model.device)].argmax(-1).cpu()
+        right += int((guess == target[sl]).sum())
+    model.train(was_training)
+    return right / len(prompts)
 
 
 @torch.no_grad()

@@ -49,7 +49,7 @@ print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 # %%
 N_TRAIN, N_TEST = 800, 200
 MAX_LEN = 24  # tokens; the longest generated sentence is shorter
-BATCH_SIZE = 8
+BATCH_SIZE = 16
 MINILM_STEPS, MINI_BERT_STEPS = 30, 150
 MINILM_BAR, PRETRAINING_GAIN_BAR, HF_TRAINER_MARGIN = 0.90, 0.10, 0.05
 
