@@ -253,7 +253,9 @@ def test_live_plot_redraws_at_each_log_and_evaluation(monkeypatch):
     import mmlab.viz
 
     redraws = []
-    monkeypatch.setattr(mmlab.viz.LivePlot, "update", lambda self, history: redraws.append(len(history.train)))
+    monkeypatch.setattr(
+        mmlab.viz.LivePlot, "update", lambda self, history: redraws.append(len(history.train))
+    )
     loader = DataLoader(make_data(), batch_size=16, shuffle=True)
     trainer = Trainer(make_model(), classification_loss, loader, loader, config(live_plot=True, eval_every=5))
     trainer.fit()
