@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         row = run_job(name, args.steps, args.device)
         results["jobs"].append(row)
         print(json.dumps(row))
-    results["trainer_overhead"] = measure(steps=150, repeats=5, progress=False)
+    results["trainer_overhead"] = measure(steps=200, repeats=7, progress=False)
     results["attention"] = attention_ratio(args.device)
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -5,7 +5,7 @@ the same steps, doing the same work: AdamW, the warmup/cosine schedule, gradient
 the loss each step. Runs alternate (bare, Trainer, bare, ...) so machine noise hits both alike; the
 figure is the median of the per-pair time ratios. Target: at most 1.05.
 
-    python -m bench.trainer_overhead [--steps 150] [--repeats 5]
+    python -m bench.trainer_overhead [--steps 200] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run_trainer(steps: int, config: TrainConfig) -> float:
     return time.perf_counter() - start
 
 
-def measure(steps: int = 150, repeats: int = 5, progress: bool = True) -> dict[str, float]:
+def measure(steps: int = 200, repeats: int = 7, progress: bool = True) -> dict[str, float]:
     """Alternate bare and Trainer runs; return their median times and the median ratio."""
     config = TrainConfig(max_steps=steps, warmup_steps=10, device="cpu", progress=progress, log_every=10)
     run_bare(10, config)  # warm up allocators and kernels
@@ -104,8 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     result = measure(args.steps, args.repeats, progress=False)
     print(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,9 @@ class AmpSettings:
 
     def autocast(self, device: torch.device):
         """The ``torch.autocast`` context for ``device`` (a no-op context when disabled)."""
-        return torch.autocast(device_type=device.type, dtype=self.dtype, enabled=self.enabled)
+        if not self.enabled:  # entering a disabled autocast still costs time on every step
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.dtype)
 
 
 def amp_settings(device: torch.device, enabled: bool | None = None) -> AmpSettings:

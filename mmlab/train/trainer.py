@@ -353,17 +353,18 @@ class Trainer:
             with sync:
                 with self.amp.autocast(self.device):
                     loss, metrics = _split_output(self.loss_fn(self.model, batch))
-                if not torch.isfinite(loss):
+                value = loss.item()  # one read of the loss serves the check and the log
+                if not math.isfinite(value):
                     raise FloatingPointError(
-                        f"loss is {loss.item()} at step {self.step}: lower the learning rate "
+                        f"loss is {value} at step {self.step}: lower the learning rate "
                         f"(now {self.scheduler.get_last_lr()[0]:.2e}) or check the inputs"
                     )
                 # Each batch's loss is a mean, so dividing by the number of batches makes the summed
                 # gradient equal to the gradient of the mean over the whole (larger) batch.
                 self.scaler.scale(loss / config.grad_accum_steps).backward()
-            metrics["loss"] = loss.item()
-            for key, value in metrics.items():
-                totals[key] = totals.get(key, 0.0) + value / config.grad_accum_steps
+            metrics["loss"] = value
+            for key, metric in metrics.items():
+                totals[key] = totals.get(key, 0.0) + metric / config.grad_accum_steps
         if config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             norm = nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
