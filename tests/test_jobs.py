@@ -7,6 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 from mmlab.device import seed_everything
+from mmlab.pretraining import PretrainConfig
 from mmlab.train.__main__ import main, parse_assignment
 from mmlab.train.jobs import JOBS, build_job, resolve_settings
 from mmlab.train.trainer import Trainer
@@ -46,6 +47,7 @@ SMALL = {
     "vit": {"n_train": 128, "n_test": 64},
     "fusion": {"n_train_scenes": 64, "n_test_scenes": 32, "encoder_steps": 3},
     "clip": {"n_train": 256},
+    "bert": {"pair_samplings": 1, "vocab_size": 500},
 }
 
 
@@ -108,6 +110,21 @@ def test_new_jobs_cpu_presets_match_the_chapters():
         3e-3,
     )
     assert resolve_settings("clip")["max_steps"] == 5 * math.ceil(1400 / 64)
+    pretrain = PretrainConfig()
+    bert = resolve_settings("bert")
+    assert {
+        k: bert[k]
+        for k in ("vocab_size", "d_model", "n_layers", "max_len", "batch_size", "lr", "warmup_steps")
+    } == {
+        "vocab_size": pretrain.vocab_size,
+        "d_model": pretrain.d_model,
+        "n_layers": pretrain.n_layers,
+        "max_len": pretrain.max_len,
+        "batch_size": pretrain.batch_size,
+        "lr": pretrain.lr,
+        "warmup_steps": pretrain.warmup_steps,
+    }
+    assert bert["max_steps"] == pretrain.steps
 
 
 def test_cli_trains_and_writes_weights_and_metrics(tmp_path, capsys):

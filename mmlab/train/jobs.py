@@ -342,7 +342,62 @@ def _clip_job(settings: dict[str, Any]):
     return model, clip_training_loss, _dict_loader(train, settings["batch_size"], shuffle=True), eval_loader
 
 
+def _bert_job(settings: dict[str, Any]):
+    """Chapter 04: pretrain the mini-BERT with masked language modelling and next-sentence prediction."""
+    from mmlab.models.bert import BertForPreTraining
+    from mmlab.pretraining import PretrainConfig, build_pretraining_data, mlm_nsp_loss
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    config = PretrainConfig(**{k: v for k, v in settings.items() if k in fields})
+    data = build_pretraining_data(config)
+    model = BertForPreTraining(config.bert(len(data.tokenizer)))
+    loader = DataLoader(
+        data.train_examples, batch_size=config.batch_size, shuffle=True, collate_fn=data.collator
+    )
+    return model, mlm_nsp_loss, loader, data.eval_batches
+
+
 JOBS: dict[str, JobSpec] = {
+    "bert": JobSpec(
+        chapter="04_bert_pretraining",
+        build=_bert_job,
+        presets={
+            # PretrainConfig()'s defaults: chapter 04's config cell
+            "cpu": dict(
+                vocab_size=2000,
+                d_model=64,
+                n_heads=4,
+                n_layers=2,
+                max_len=64,
+                sentences_per_segment=2,
+                pair_samplings=4,
+                heldout_every=10,
+                batch_size=32,
+                dropout=0.0,
+                seed=0,
+                max_steps=600,
+                lr=3e-3,
+                warmup_steps=30,
+                eval_every=150,
+                log_every=15,
+            ),
+            "gpu": dict(
+                vocab_size=8000,
+                d_model=256,
+                n_heads=4,
+                n_layers=4,
+                max_len=128,
+                dropout=0.1,
+                batch_size=128,
+                max_steps=5000,
+                lr=1e-3,
+                warmup_steps=200,
+                eval_every=500,
+                log_every=50,
+            ),
+            "multi-gpu": dict(batch_size=16),
+        },
+    ),
     "sort": JobSpec(
         chapter="03_attention_transformer",
         build=_sort_job,
