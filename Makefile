@@ -33,9 +33,12 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# Containers often run as root, where JupyterLab refuses to start without --allow-root.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. \
-		--ServerApp.default_url=/lab/tree/chapters
+		--ServerApp.default_url=/lab/tree/chapters $(AS_ROOT)
 
 test: install-test browser lint check-notebooks unit nbval
 
