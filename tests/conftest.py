@@ -26,3 +26,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """A headless Chromium for the end-to-end demo tests (skipped with the reason where absent)."""
+    import browser_support
+
+    reason = browser_support.missing()
+    if reason:
+        pytest.skip(reason)
+    yield from browser_support.chromium()

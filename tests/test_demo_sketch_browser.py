@@ -6,7 +6,7 @@ Uses the browser setup of ``tests/test_demo_browser.py`` (Debian's ``chromium`` 
 
 import pytest
 import torch
-from test_demo_browser import ARTIFACTS, TIMEOUT_S, driver  # noqa: F401 (the fixture)
+from browser_support import ARTIFACTS, TIMEOUT_S
 
 from mmlab.demos.core import show
 from mmlab.demos.sketch import build_sketch_demo
