@@ -13,25 +13,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mmlab.data.multimodal import SceneConfig, draw_scene, random_scene
 from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.vqa import EXAMPLES, new_scene  # the same scenes and questions as the VQA demo
 
 __all__ = ["EXAMPLES", "MAX_PIXELS", "ask_vlm", "build_vlm_demo", "load_picture", "new_scene"]
 
 MAX_PIXELS = 4096 * 4096  # bigger uploads are refused with a message
-EXAMPLES = [
-    "what colour is the triangle?",
-    "what shape is the red one?",
-    "how many circles are there?",
-    "is the red shape left of the square?",
-]
-
-
-def new_scene(seed: int | float | None = 0, config: SceneConfig | None = None) -> Image.Image:
-    """A generated scene (2-3 shapes) for a seed, at the data set's size."""
-    config = config or SceneConfig(min_shapes=2)
-    rng = np.random.default_rng(int(seed or 0))
-    return draw_scene(random_scene(rng, config), config, rng)
 
 
 def _check_size(image: Image.Image) -> None:
