@@ -104,6 +104,11 @@ def markdown(results: dict) -> str:
         f"- Written-out attention vs `F.scaled_dot_product_attention` (B=8, T=256, C=128, 4 heads, causal): "
         f"{attention['written_out_ms']:.2f} ms vs {attention['sdpa_ms']:.2f} ms, ratio **{attention['ratio']:.2f}**.",
         "",
+        "Jobs that differ from the rule above (see `bench/job.py`): `finetune` (the 22.7M-parameter MiniLM) "
+        "times 10 steps; `ppo` times 10 iterations of its own loop (rollouts and updates; examples are "
+        "rollouts); `vlm` times its costliest stage, stage 2 (projector and GPT on questions and captions); "
+        "`reward` and `dpo` start from a one-step SFT model (the step time does not depend on it).",
+        "",
     ]
     return "\n".join(lines)
 

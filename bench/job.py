@@ -6,6 +6,7 @@ python -m bench.job gpt --steps 40 [--device cpu]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -14,8 +15,8 @@ import time
 import torch
 
 from mmlab.device import seed_everything
-from mmlab.train.jobs import JOBS, build_job
-from mmlab.train.trainer import Trainer
+from mmlab.train.jobs import JOBS, build_job, prepare_ppo, resolve_settings
+from mmlab.train.trainer import TrainConfig, Trainer
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' datasheets; None where unknown (CPUs).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
@@ -30,10 +31,69 @@ def peak_flops(device: torch.device) -> float | None:
 
 def batch_shape(batch) -> tuple[int, int | None]:
     """(examples, tokens) in a batch: tokens when its first tensor is a (B, T) integer tensor."""
-    first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
+    if isinstance(batch, dict):  # token ids where a dict batch has them (the VLM's "ids")
+        first = batch.get("ids", batch.get("input_ids", next(iter(batch.values()))))
+    else:
+        first = batch[0]
     examples = first.shape[0]
     tokens = first.numel() if first.dim() == 2 and not first.is_floating_point() else None
     return examples, tokens
+
+
+# Setup that does not change the timed steps, made cheaper for the bench: chapter 08's jobs start from
+# an SFT model (sequence lengths are fixed by padding, so one SFT step is as good as 500 for timing).
+SETUP_OVERRIDES = {
+    "reward": {"sft_pretrain_steps": 0, "sft_steps": 1},
+    "dpo": {"sft_pretrain_steps": 0, "sft_steps": 1},
+}
+# Steps far costlier than the others' (PPO: rollouts + 8 updates per iteration; finetune: a 22.7M-parameter
+# BERT): time fewer, so the whole suite stays within minutes on a CPU.
+MAX_STEPS = {"ppo": 10, "finetune": 10}
+
+
+def bench_ppo(steps: int, warmup: int) -> dict:
+    """PPO has its own loop (``train_ppo``): time its iterations after ``warmup`` iterations. The
+    SFT and reward models are the chapter's (the replies' lengths, hence the cost, depend on them)."""
+    from mmlab.align.ppo import train_ppo
+
+    setup = prepare_ppo(resolve_settings("ppo"))
+    args = (setup.sft, setup.reward_model, setup.tokenizer, setup.train_prompts)
+    config = setup.config
+    config.iterations = warmup
+    train_ppo(*args, config)
+    config.iterations = steps
+    start = time.perf_counter()
+    train_ppo(*args, config)
+    steps_per_s = steps / (time.perf_counter() - start)
+    return {
+        "job": "ppo",
+        "chapter": JOBS["ppo"].chapter,
+        "device": "cpu",  # train_ppo runs where the models are: the CPU
+        "params": sum(p.numel() for p in setup.sft.parameters())
+        + setup.sft.config.n_embd
+        + 1,  # + value head
+        "steps_per_s": steps_per_s,
+        "examples_per_s": steps_per_s * config.batch_size,  # rollouts (prompt + sampled reply) per second
+        "tokens_per_s": None,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def vlm_stage2(device: str):
+    """Chapter 12's ``vlm`` job runs several Trainer stages; the bench times its costliest one, stage 2
+    (projector and GPT on questions and captions), at the chapter's settings. The image encoder is
+    trained one step only: its features' shape, not their quality, sets the cost."""
+    from mmlab.data.multimodal import TensorLoader
+    from mmlab.models.vlm import set_stage, vlm_loss
+    from mmlab.vlm_training import build_model, load_vlm_data, train_region_namer
+
+    settings = resolve_settings("vlm", overrides={"region_steps": 1, "device": device})
+    data = load_vlm_data(settings)
+    model = build_model(data, settings)
+    train_region_namer(model, data, settings)
+    set_stage(model, "tune")
+    loader = TensorLoader(data.rows("train"), settings["batch_size"], shuffle=True)
+    return model, vlm_loss, loader, TrainConfig(lr=settings["tune_lr"], device=device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,12 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     seed_everything(0)
+    steps = min(args.steps, MAX_STEPS.get(args.job, args.steps))
+    if args.job == "ppo":  # its own loop, not the Trainer's
+        print(json.dumps(bench_ppo(steps, min(args.warmup, 2))))
+        return 0
+    args.steps = steps
     total = args.warmup + args.steps
-    job = build_job(
-        args.job, "cpu", {"device": args.device, "progress": False, "eval_every": 0, "max_steps": total}
-    )
-    trainer = Trainer(job.model, job.loss_fn, job.train_loader, None, job.config)
-    examples, tokens = batch_shape(next(iter(job.train_loader)))
+    loop = {"device": args.device, "progress": False, "eval_every": 0, "max_steps": total}
+    if args.job == "vlm":  # several stages: time stage 2
+        model, loss_fn, loader, config = vlm_stage2(args.device)
+        config = dataclasses.replace(config, **loop)
+    else:
+        job = build_job(args.job, "cpu", {**SETUP_OVERRIDES.get(args.job, {}), **loop})
+        model, loss_fn, loader, config = job.model, job.loss_fn, job.train_loader, job.config
+    trainer = Trainer(model, loss_fn, loader, None, config)
+    examples, tokens = batch_shape(next(iter(loader)))
     trainer.fit(max_steps=args.warmup)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
@@ -61,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     steps_per_s = args.steps / seconds
-    params = sum(p.numel() for p in job.model.parameters())
+    params = sum(p.numel() for p in model.parameters())
     if trainer.device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -76,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         "tokens_per_s": steps_per_s * tokens if tokens else None,
         "peak_memory_mb": peak_mb,
     }
-    if hasattr(job.model, "config") and hasattr(job.model.config, "n_layer") and tokens:
+    if hasattr(model, "config") and hasattr(model.config, "n_layer") and tokens:
         # FLOPs per token of a decoder (PaLM appendix B, as in nanoGPT): 6N for the weights' matmuls
         # forward and backward, plus 12 * L * C * T for attention's scores and weighted sums.
-        config = job.model.config
-        flops_per_token = 6 * params + 12 * config.n_layer * config.n_embd * config.block_size
+        gpt = model.config
+        flops_per_token = 6 * params + 12 * gpt.n_layer * gpt.n_embd * gpt.block_size
         row["flops_per_s"] = flops_per_token * row["tokens_per_s"]
         peak = peak_flops(trainer.device)
         row["mfu"] = row["flops_per_s"] / peak if peak else None

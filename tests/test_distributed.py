@@ -96,3 +96,30 @@ def test_checkpoint_written_by_two_processes_resumes_in_one(tmp_path, straight_r
         str(tmp_path / "resumed.pt"),
     )
     assert_same_weights(tmp_path / "resumed.pt", straight_run)
+
+
+def run_cli(nproc: int, out: Path, *sets: str) -> None:
+    """``torchrun -m mmlab.train gpt`` on a tiny model: the command line a cluster job would run."""
+    tiny = ["n_layer=1", "n_embd=32", "n_head=2", "block_size=16", "max_steps=4", "eval_every=0"]
+    tiny += ["progress=False", "device=cpu", *sets]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    command += ["-m", "mmlab.train", "gpt", "--out", str(out)]
+    command += [arg for assignment in tiny for arg in ("--set", assignment)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_cli_trains_a_job_under_torchrun_with_ddp_and_fsdp(tmp_path):
+    """``python -m mmlab.train`` under torchrun: two processes (DDP, then FSDP) write one set of
+    weights, equal to one process's with the same global batch."""
+    from safetensors.torch import load_file
+
+    run_cli(1, tmp_path / "one", "batch_size=8")
+    one = load_file(tmp_path / "one" / "model.safetensors")
+    for strategy in ("ddp", "fsdp"):
+        run_cli(2, tmp_path / strategy, "batch_size=4", f"strategy={strategy}")
+        two = load_file(tmp_path / strategy / "model.safetensors")
+        assert two.keys() == one.keys()
+        for key in one:
+            torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=0, msg=f"{strategy}: {key}")

@@ -126,3 +126,99 @@ def test_answer_accuracy_is_the_first_greedy_word(model):
     greedy = [model.answer(images[i], questions[i]).split(" ")[0] for i in range(3)]
     assert answer_accuracy(model, images, questions, greedy) == 1.0
     assert answer_accuracy(model, images, questions, ["<pad>"] * 3) == 0.0
+
+
+def test_align_trains_the_projector_only(model):
+    """Stage 1: only projector parameters are trainable, and a training step leaves the GPT unchanged."""
+    from mmlab.data.multimodal import TensorLoader
+    from mmlab.train.trainer import TrainConfig, Trainer
+
+    set_stage(model, "align")
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("projector.") for name in trainable)
+    tok = model.tokenizer
+    tensors = {"images": torch.rand(4, 3, 24, 24), "scene_ids": torch.arange(4)}
+    rows = build_vlm_examples(tensors, [TEXTS[0]] * 4, ["red"] * 4, [TEXTS[2]] * 4, tok, max_len=16)
+    gpt_before = {k: v.clone() for k, v in model.gpt.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in model.image_encoder.state_dict().items()}
+    projector_before = model.projector.linear_1.weight.clone()
+    Trainer(
+        model, vlm_loss, TensorLoader(rows, 4), None, TrainConfig(max_steps=2, lr=1e-2, progress=False)
+    ).fit()
+    for k, v in model.gpt.state_dict().items():
+        torch.testing.assert_close(v, gpt_before[k], rtol=0, atol=0)
+    for k, v in model.image_encoder.state_dict().items():
+        if k.endswith("weight") or k.endswith("bias"):  # BatchNorm running statistics may move
+            torch.testing.assert_close(v, encoder_before[k], rtol=0, atol=0)
+    assert not torch.equal(model.projector.linear_1.weight, projector_before)
+
+
+def test_scene_words_name_each_cell():
+    from mmlab.models.vlm import scene_words
+
+    tok = VLMTokenizer(TEXTS)
+    assert tok.cell_words()[0] == "<small-red-circle>" and tok.cell_words()[-1] == "<empty>"
+    scene = [
+        {"kind": "square", "colour": "blue", "size": "large", "x": 18.0, "y": 6.0},  # top right
+        {"kind": "circle", "colour": "red", "size": "small", "x": 6.0, "y": 18.0},  # bottom left
+    ]
+    words = scene_words([scene], tok, image_size=24)
+    assert words.shape == (1, 4, 1)
+    assert [tok.itos[i] for i in words[0, :, 0].tolist()] == [
+        "<empty>",
+        "<large-blue-square>",
+        "<small-red-circle>",
+        "<empty>",
+    ]
+
+
+def test_word_prefix_is_the_mean_word_embedding(model):
+    from mmlab.models.vlm import scene_words_loss
+
+    ids = torch.randint(0, len(model.tokenizer), (2, 5))
+    words = torch.randint(0, len(model.tokenizer), (2, model.config.n_prefix, 3))
+    prefix = model.gpt.tok_emb(words).mean(dim=2)  # (B, P, C)
+    x = torch.cat([prefix, model.gpt.tok_emb(ids)], dim=1)
+    expected = model.gpt.lm_head(model.gpt.transformer(x)[:, model.config.n_prefix :])
+    torch.testing.assert_close(model(None, ids, words=words), expected)
+    with pytest.raises(ValueError, match="words should be token ids"):
+        model(None, ids, words=words[:, :2])
+    with pytest.raises(ValueError, match="images or words"):
+        model(torch.rand(2, 3, 24, 24), ids, words=words)
+    batch = {"ids": ids, "words": words, "targets": ids}
+    loss, metrics = scene_words_loss(model, batch)
+    assert loss.dim() == 0 and 0 <= float(metrics["accuracy"]) <= 1
+
+
+def test_nearest_word_match_counts_cells_that_read_as_their_word(model):
+    from mmlab.models.vlm import nearest_word_match
+
+    tok = model.tokenizer
+    words = torch.tensor([[[tok.stoi[w]] for w in tok.cell_words()[:4]]])  # (1, P, 1)
+    model.prefix = lambda features: features  # the "projector" outputs exactly the given vectors
+    exact = model.gpt.tok_emb(words).mean(dim=2).detach()  # (1, P, C)
+    assert nearest_word_match(model, exact, words) == 1.0
+    assert nearest_word_match(model, exact.roll(1, dims=1), words) == 0.0
+
+
+def test_train_vlm_runs_every_stage():
+    from mmlab.vlm_training import VLM_SETTINGS, train_vlm
+
+    tiny = dict(n_train=24, n_test=8, n_embd=16, n_head=2, n_layer=1, batch_size=16)
+    tiny.update({k: 2 for k in VLM_SETTINGS if k.endswith("_steps")})
+    model, results = train_vlm(tiny)
+    expected = {"majority", "region", "text_only", "stage0_vqa", "stage1_caption", "stage1_vqa"}
+    expected |= {"word_match", "stage2_caption", "stage2_vqa", "captions_right"}
+    assert set(results) == expected
+    assert all(0 <= v <= 1 for k, v in results.items() if k != "captions_right")
+    assert isinstance(model.caption(torch.rand(3, 24, 24)), str)
+    with pytest.raises(ValueError, match="unknown setting"):
+        train_vlm({"n_trian": 10})
+
+
+def test_chapter_reads_the_vlm_jobs_cpu_preset():
+    """Chapter 12 takes its settings from the ``vlm`` job (which tests/test_jobs.py pins to VLM_SETTINGS)."""
+    from pathlib import Path
+
+    source = (Path(__file__).parents[1] / "source" / "chapters" / "12_vision_language_model.py").read_text()
+    assert 'SCALE = "cpu"\nSETTINGS = resolve_settings("vlm", SCALE)' in source

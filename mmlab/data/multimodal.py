@@ -43,12 +43,15 @@ __all__ = [
     "draw_scene",
     "image_tensors",
     "make_digit_captions",
+    "make_shape_captions",
     "make_shape_classification",
     "make_vqa",
     "parse_question",
     "question_text",
     "random_scene",
     "region_targets",
+    "shape_caption",
+    "shape_caption_tensors",
     "vqa_tensors",
 ]
 
@@ -340,6 +343,66 @@ def make_shape_classification(n: int = 1000, seed: int = 0, config: SceneConfig 
     return Dataset.from_dict({"image": images, "caption": captions, "label": labels}, features=features)
 
 
+def shape_caption(size: str, colour: str, kind: str) -> str:
+    """The caption of one shape: ``"a small red triangle"``."""
+    return f"a {size} {colour} {kind}"
+
+
+def make_shape_captions(
+    n: int = 1000,
+    seed: int = 0,
+    config: SceneConfig | None = None,
+    exclude: tuple[tuple[str, str], ...] = (),
+) -> Dataset:
+    """One shape per image with its caption, for contrastive (CLIP) training.
+
+    Size, colour and kind are drawn uniformly among the combinations allowed; ``exclude`` lists
+    ``(colour, kind)`` pairs that never occur (e.g. ``(("blue", "triangle"),)``: no blue triangle of
+    any size), to test whether a model composes attributes it saw only apart.
+
+    Returns a ``Dataset`` with columns image (PIL RGB), caption (:func:`shape_caption`), kind, colour
+    and size. By default the image is 16 x 16 with the shape near its centre.
+    """
+    config = config or SceneConfig(image_size=16, grid=1, min_shapes=1, max_shapes=1, small=7, large=11)
+    if config.max_shapes != 1:
+        raise ValueError(f"make_shape_captions draws one shape per image; got max_shapes={config.max_shapes}")
+    for colour, kind in exclude:
+        if colour not in COLOURS or kind not in KINDS:
+            raise ValueError(
+                f"exclude holds (colour, kind) pairs from {COLOURS} x {KINDS}, got {(colour, kind)}"
+            )
+    allowed = [
+        (size, colour, kind)
+        for size in SIZES
+        for colour in COLOURS
+        for kind in KINDS
+        if (colour, kind) not in set(exclude)
+    ]
+    if not allowed:
+        raise ValueError("exclude leaves no colour-kind combination to draw")
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {"image": [], "caption": [], "kind": [], "colour": [], "size": []}
+    for _ in range(n):
+        scene = random_scene(rng, config)  # gives the position (with jitter); attributes are set below
+        size, colour, kind = allowed[rng.integers(len(allowed))]
+        scene[0].update(size=size, colour=colour, kind=kind)
+        rows["image"].append(draw_scene(scene, config, rng))
+        rows["caption"].append(shape_caption(size, colour, kind))
+        rows["kind"].append(kind)
+        rows["colour"].append(colour)
+        rows["size"].append(size)
+    features = Features(
+        {
+            "image": Image(),
+            "caption": Value("string"),
+            "kind": Value("string"),
+            "colour": Value("string"),
+            "size": Value("string"),
+        }
+    )
+    return Dataset.from_dict(rows, features=features)
+
+
 def make_digit_captions(n: int | None = None, seed: int = 0) -> Dataset:
     """scikit-learn's 8 x 8 handwritten digits (1,797, shipped with the library) as image/caption pairs:
     a greyscale PIL image, the caption "a handwritten seven" and the label 7. ``n`` draws a seeded subset."""
@@ -383,6 +446,18 @@ def image_tensors(dataset: Dataset) -> dict[str, torch.Tensor]:
     """A classification data set -> ``{"images": (N, C, H, W) in [0, 1], "labels": (N,)}``, decoded once."""
     columns = _columns(dataset, ["image", "label"])
     return {"images": _pixels(columns["image"]), "labels": torch.tensor(columns["label"])}
+
+
+def shape_caption_tensors(dataset: Dataset) -> dict[str, torch.Tensor]:
+    """A :func:`make_shape_captions` data set -> ``images`` (N, 3, H, W) in [0, 1] and the attributes
+    as indices: ``kinds`` into :data:`KINDS`, ``colours`` into :data:`COLOURS`, ``sizes`` into ``SIZES``."""
+    columns = _columns(dataset, ["image", "kind", "colour", "size"])
+    return {
+        "images": _pixels(columns["image"]),
+        "kinds": torch.tensor([KINDS.index(k) for k in columns["kind"]]),
+        "colours": torch.tensor([COLOURS.index(c) for c in columns["colour"]]),
+        "sizes": torch.tensor([SIZES.index(s) for s in columns["size"]]),
+    }
 
 
 def vqa_tensors(dataset: Dataset, vocab: QuestionVocab | None = None) -> dict[str, torch.Tensor]:

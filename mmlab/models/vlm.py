@@ -45,7 +45,10 @@ __all__ = [
     "encode_images",
     "region_labels",
     "region_loss",
+    "nearest_word_match",
     "nearest_words",
+    "scene_words",
+    "scene_words_loss",
     "set_stage",
     "text_only_loss",
     "to_llava",
@@ -59,7 +62,10 @@ class VLMTokenizer:
     """Words and the punctuation ``?`` and ``,`` -> ids, with the special tokens the prompts need.
 
     ``<answer>`` ends a question (the model answers after it), ``<caption>`` asks for a caption,
-    ``<eos>`` ends an answer or a caption.
+    ``<eos>`` ends an answer or a caption. After the words come the *cell words*
+    (:meth:`cell_words`): one token per thing a grid cell of a shapes scene can hold,
+    ``<small-red-circle>`` ... ``<empty>``, which the language model reads in its prefix slots while
+    it is pretrained on text (:func:`scene_words`). No text contains them.
     """
 
     SPECIALS = ("<pad>", "<unk>", "<answer>", "<caption>", "<eos>")
@@ -67,8 +73,16 @@ class VLMTokenizer:
 
     def __init__(self, texts: Sequence[str]) -> None:
         words = sorted({w for t in texts for w in self.split(t)})
-        self.itos = [*self.SPECIALS, *words]
+        self.itos = [*self.SPECIALS, *words, *self.cell_words()]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @staticmethod
+    def cell_words() -> list[str]:
+        """``<size-colour-kind>`` for every shape of :mod:`mmlab.data.multimodal`, then ``<empty>``."""
+        from mmlab.data.multimodal import COLOURS, KINDS, SIZES
+
+        shapes = [f"<{s}-{c}-{k}>" for s in SIZES for c in COLOURS for k in KINDS]
+        return [*shapes, "<empty>"]
 
     @staticmethod
     def split(text: str) -> list[str]:
@@ -183,19 +197,42 @@ class MiniVLM(nn.Module):
         """Pixels (B, 3, H, W) or features (B, P, d_v) -> image tokens in the GPT's space, (B, P, C)."""
         return self.projector(self.image_features(images))
 
-    def prefix_or_blank(self, images: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """The image tokens, or for ``images`` None, P zero vectors (the text-only ablation): the text
-        then sits at the same positions as with an image, but the image slots carry no information."""
+    def word_prefix(self, words: torch.Tensor) -> torch.Tensor:
+        """The scene *written in words* in the image slots: ids ``(B, P, K)`` (K words per cell; K = 1
+        for :func:`scene_words`' cell words) -> the mean of their token embeddings, ``(B, P, C)``.
+
+        Pretraining the language model on these prefixes (:func:`scene_words_loss`) teaches it to read
+        its P prefix slots as words; the projector then only has to map each patch into that space.
+        """
+        if words.dim() != 3 or words.size(1) != self.config.n_prefix or words.dtype != torch.long:
+            raise ValueError(
+                f"words should be token ids (B, {self.config.n_prefix}, K), got {tuple(words.shape)} {words.dtype}"
+            )
+        return self.gpt.tok_emb(words).mean(dim=2)  # (B, P, K, C) -> (B, P, C)
+
+    def prefix_or_blank(
+        self, images: torch.Tensor | None, batch: int, words: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The image tokens; the word prefix for ``words`` given; or for both None, P zero vectors (the
+        text-only ablation): the text then sits at the same positions as with an image, but the image
+        slots carry no information."""
+        if words is not None:
+            if images is not None:
+                raise ValueError("give images or words, not both")
+            return self.word_prefix(words)
         if images is None:
             return self.gpt.tok_emb.weight.new_zeros(batch, self.config.n_prefix, self.config.gpt.n_embd)
         return self.prefix(images)
 
-    def forward(self, images: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor | None, ids: torch.Tensor, words: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Next-token logits ``(B, T, V)`` over the text positions only.
 
-        ``images`` None blanks the image tokens (the text-only ablation, see :meth:`prefix_or_blank`).
+        ``images`` None blanks the image tokens (the text-only ablation, see :meth:`prefix_or_blank`);
+        ``words`` (B, P, K) puts the scene written in words there instead (see :meth:`word_prefix`).
         """
-        prefix = self.prefix_or_blank(images, ids.size(0))  # (B, P, C)
+        prefix = self.prefix_or_blank(images, ids.size(0), words)  # (B, P, C)
         P = prefix.size(1)
         x = torch.cat([prefix, self.gpt.tok_emb(ids)], dim=1)  # (B, P + T, C): transformers' inputs_embeds
         if x.size(1) > self.config.gpt.block_size:
@@ -278,12 +315,13 @@ def build_vlm_examples(
     distinct scene (``<caption> caption <eos>``).
 
     Args:
-        tensors: ``vqa_tensors(dataset)`` (its ``images`` and ``scene_ids`` are used).
+        tensors: ``vqa_tensors(dataset)`` (its ``images`` and ``scene_ids`` are used; ``words`` too,
+            the output of :func:`scene_words`, when present).
         questions, answers, captions: the data set's columns, row-aligned with ``tensors``.
     Returns:
         ``images`` (N, 3, H, W), ``ids`` (N, max_len) inputs, ``targets`` (N, max_len) with the next
         token where the loss counts (the answer or caption and its ``<eos>``) and IGNORE elsewhere,
-        and ``kind`` (N,) 0 for a question row and 1 for a caption row.
+        ``kind`` (N,) 0 for a question row and 1 for a caption row, and ``words`` (N, P, K) if given.
     """
     rows: list[tuple[int, list[int], int]] = []  # (image row, full token list, where the answer starts)
     for i, (q, a) in enumerate(zip(questions, answers)):
@@ -302,18 +340,25 @@ def build_vlm_examples(
         ids[r, : len(tokens) - 1] = torch.tensor(tokens[:-1])
         # input position t predicts token t + 1; only the answer/caption tokens are learned
         targets[r, start - 1 : len(tokens) - 1] = torch.tensor(tokens[start:])
-    return {
-        "images": tensors["images"][torch.tensor([r[0] for r in rows])],
+    source = torch.tensor([r[0] for r in rows])
+    out = {
+        "images": tensors["images"][source],
         "ids": ids,
         "targets": targets,
         "kind": torch.tensor([0] * len(questions) + [1] * len(seen)),
     }
+    if "words" in tensors:  # the scene in words (see scene_words), for pretraining the language model
+        out["words"] = tensors["words"][source]
+    return out
 
 
 def vlm_loss(model: MiniVLM, batch: dict[str, torch.Tensor], use_image: bool = True):
     """Cross-entropy on the answer and caption tokens; reports the token accuracy there."""
     logits = model(batch["images"] if use_image else None, batch["ids"])  # (B, T, V)
-    targets = batch["targets"]
+    return _masked_loss(logits, batch["targets"])
+
+
+def _masked_loss(logits: torch.Tensor, targets: torch.Tensor):
     loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
     with torch.no_grad():
         counted = targets != IGNORE
@@ -324,6 +369,12 @@ def vlm_loss(model: MiniVLM, batch: dict[str, torch.Tensor], use_image: bool = T
 def text_only_loss(model: MiniVLM, batch: dict[str, torch.Tensor]):
     """:func:`vlm_loss` without the image: the language model sees the text alone."""
     return vlm_loss(model, batch, use_image=False)
+
+
+def scene_words_loss(model: MiniVLM, batch: dict[str, torch.Tensor]):
+    """:func:`vlm_loss` with the scene written in words (``batch["words"]``) in the image slots:
+    language-model pretraining (stage 0), no pixels involved."""
+    return _masked_loss(model(None, batch["ids"], words=batch["words"]), batch["targets"])
 
 
 def set_stage(model: MiniVLM, stage: Literal["align", "tune", "all", "text"]) -> dict[str, int]:
@@ -370,6 +421,25 @@ def region_labels(
             labels["colours"][n, cell] = 1 + COLOURS.index(shape["colour"])
             labels["sizes"][n, cell] = 1 + SIZES.index(shape["size"])
     return {f"region_{name}": value for name, value in labels.items()}
+
+
+def scene_words(
+    scenes: Sequence[Sequence[dict]], tokenizer: VLMTokenizer, image_size: int, grid: int = 2
+) -> torch.Tensor:
+    """Each cell of each scene as its cell word (:meth:`VLMTokenizer.cell_words`), token ids
+    ``(N, grid^2, 1)``: ``<small-red-circle>`` for a cell holding that shape, ``<empty>`` otherwise.
+
+    This is the scene *written in words*, what the language model reads in its prefix slots while it
+    is pretrained on text (:func:`scene_words_loss`).
+    """
+    ids = torch.full((len(scenes), grid * grid, 1), tokenizer.stoi["<empty>"], dtype=torch.long)
+    for n, scene in enumerate(scenes):
+        for shape in scene:
+            col = min(int(shape["x"] * grid / image_size), grid - 1)
+            row = min(int(shape["y"] * grid / image_size), grid - 1)
+            word = f"<{shape['size']}-{shape['colour']}-{shape['kind']}>"
+            ids[n, row * grid + col, 0] = tokenizer.stoi[word]
+    return ids
 
 
 class RegionNamer(nn.Module):
@@ -423,11 +493,13 @@ def answer_accuracy(
     questions: Sequence[str],
     answers: Sequence[str],
     batch_size: int = 512,
+    words: torch.Tensor | None = None,
 ) -> float:
     """Exact match of the first generated word with the one-word answer, for many questions at once.
 
     The first greedy word is the argmax at the ``<answer>`` position, so one forward pass per batch
-    scores it (same result as :meth:`MiniVLM.answer`). ``images`` None scores the text-only model.
+    scores it (same result as :meth:`MiniVLM.answer`). ``images`` None scores the text-only model, or
+    with ``words`` (N, P, K) the language model reading the scene in words.
     """
     tok = model.tokenizer
     prompts = [tok.question_prompt(q) for q in questions]
@@ -443,7 +515,8 @@ def answer_accuracy(
     for i in range(0, len(prompts), batch_size):
         sl = slice(i, i + batch_size)
         img = None if images is None else images[sl].to(model.device)
-        logits = model(img, ids[sl].to(model.device))  # (b, T, V)
+        said = None if words is None else words[sl].to(model.device)
+        logits = model(img, ids[sl].to(model.device), words=said)  # (b, T, V)
         guess = logits[torch.arange(logits.size(0)), last[sl].to(model.device)].argmax(-1).cpu()
         right += int((guess == target[sl]).sum())
     model.train(was_training)
@@ -460,6 +533,22 @@ def nearest_words(model: MiniVLM, image: torch.Tensor, k: int = 1) -> list[list[
         [model.tokenizer.itos[i] if i < len(model.tokenizer) else "?" for i in row]
         for row in sims.topk(k, dim=-1).indices.tolist()
     ]
+
+
+@torch.no_grad()
+def nearest_word_match(model: MiniVLM, features: torch.Tensor, words: torch.Tensor) -> float:
+    """The fraction of cells whose projected patch "reads" as the cell's words: the set of its ``k``
+    nearest vocabulary words (cosine) equals the set of the cell's words (``k`` = how many distinct
+    words the cell has; 1 for the cell words of :func:`scene_words`).
+
+    Args:
+        features: patch features (N, P, d_v) (or pixels); words: :func:`scene_words` ids (N, P, K).
+    """
+    prefix = model.prefix(features.to(model.device)).flatten(0, 1)  # (N P, C)
+    sims = F.normalize(prefix, dim=-1) @ F.normalize(model.gpt.tok_emb.weight, dim=-1).t()  # (N P, V)
+    ranked = sims.topk(words.size(-1), dim=-1).indices.cpu()  # (N P, K)
+    right = [set(r[: len(set(w))].tolist()) == set(w) for r, w in zip(ranked, words.flatten(0, 1).tolist())]
+    return sum(right) / len(right)
 
 
 def to_llava(model: MiniVLM, vision_config=None):

@@ -6,22 +6,27 @@
     python -m mmlab.train --list                               # jobs and their settings
 
 Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one.
-The final weights are saved as ``model.safetensors`` and the final evaluation as ``metrics.json``.
+The final weights are saved as ``model.safetensors``, the final evaluation as ``metrics.json`` and
+the job with its settings and model config as ``run.json``: a later job can start from the folder,
+
+    python -m mmlab.train sft --out runs/sft
+    python -m mmlab.train reward --set base=runs/sft --out runs/reward
+    python -m mmlab.train ppo --set base=runs/sft --set reward=runs/reward --out runs/ppo
+
+``ppo`` (its own rollout loop) and ``vlm`` (several Trainer stages in a row) are ``run`` jobs: they run in
+one process, without checkpoints to resume from.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_model
-
 from mmlab.device import seed_everything
-from mmlab.train.jobs import JOBS, SCALES, build_job, resolve_settings
+from mmlab.train.jobs import JOBS, SCALES, build_job, resolve_settings, save_run
 from mmlab.train.trainer import Trainer
 
 
@@ -62,21 +67,25 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list or not args.job:
         for name, spec in sorted(JOBS.items()):
-            print(f"{name} (chapter {spec.chapter}): {resolve_settings(name)}")
+            kind = "" if spec.uses_trainer else "; a run job: one process, no --resume"
+            print(f"{name} (chapter {spec.chapter}{kind}): {resolve_settings(name)}")
         return 0
 
     seed_everything(args.seed)
     out = Path(args.out or f"runs/{args.job}")
     overrides = dict(args.overrides)
+    if not JOBS[args.job].uses_trainer:
+        return run_own_loop(args.job, args.scale, overrides, out, args.resume)
     overrides.setdefault("checkpoint_dir", str(out))
     overrides.setdefault("resume", args.resume)
+    settings = resolve_settings(args.job, args.scale, overrides)
     job = build_job(args.job, args.scale, overrides)
     trainer = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config)
     history = trainer.fit()
+    weights = trainer.model_state_dict()  # every process takes part: FSDP gathers the shards
     if trainer.dist.is_main:
-        save_model(trainer.module, str(out / "model.safetensors"))
         final = history.eval[-1] if history.eval else history.train[-1]
-        (out / "metrics.json").write_text(json.dumps(final, indent=2))
+        save_run(trainer.module, out, args.job, args.scale, settings, final, weights)
         print(
             f"{args.job} ({args.scale}): step {trainer.step}, "
             + ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k != "step")
@@ -86,6 +95,27 @@ def main(argv: list[str] | None = None) -> int:
         import torch.distributed
 
         torch.distributed.destroy_process_group()
+    return 0
+
+
+def run_own_loop(name: str, scale: str, overrides: dict[str, Any], out: Path, resume: bool) -> int:
+    """Run a job with a loop of its own (``JobSpec.run``, e.g. PPO) and save what it returns."""
+    from mmlab.train.distributed import launched_by_torchrun
+
+    if resume:
+        raise SystemExit(
+            f"{name} is a run job (its own loop or several stages) without checkpoints: --resume is not supported"
+        )
+    if launched_by_torchrun() or scale == "multi-gpu":
+        raise SystemExit(
+            f"{name} runs in one process (its own loop or several stages, not one Trainer run): use `python -m mmlab.train {name}` "
+            "with --scale cpu or gpu, not torchrun or --scale multi-gpu"
+        )
+    settings = resolve_settings(name, scale, overrides)
+    model, metrics = JOBS[name].run(settings)
+    save_run(model, out, name, scale, settings, metrics)
+    print(f"{name} ({scale}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    print(f"weights: {out / 'model.safetensors'}")
     return 0
 
 

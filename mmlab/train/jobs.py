@@ -7,8 +7,30 @@ configure the loop; the others configure the model and data. Every job has three
 * ``cpu``: exactly what the chapter notebook runs (minutes on a laptop);
 * ``gpu``: a wider, longer run for one GPU (mixed precision and fused AdamW come from the device);
 * ``multi-gpu``: the ``gpu`` run with the per-process batch for ``torchrun --nproc_per_node 8``.
+  Processes keep full copies of the model (DDP) by default; ``--set strategy=fsdp`` shards weights,
+  gradients and optimizer state across them (FSDP2) for a model too large for one device. Both are
+  tested with two CPU processes, through this command line too (``tests/test_distributed.py``).
 
 ``python -m mmlab.train gpt --scale gpu --set max_steps=5000`` runs one (see ``mmlab/train/__main__.py``).
+
+The jobs, by chapter:
+
+* 01 ``bow``: bag-of-words topic classifier. 02 ``lstm``: LSTM sentiment classifier.
+* 03 ``sort``: a Transformer encoder sorts letters. 04 ``bert``: mini-BERT pretraining (MLM + NSP).
+* 05 ``finetune``: the pretrained MiniLM BERT (or ``model=<hub id>``) fine-tuned on sentiment.
+* 06 ``gpt``: a character-level mini-GPT. 07 ``sft``: the tiny chat GPT, supervised fine-tuning.
+* 08 ``reward``: a Bradley-Terry reward model; ``dpo``: DPO against the frozen SFT model; ``ppo``:
+  PPO with a KL penalty (its own rollout loop: a ``run`` job, one process, no checkpoints). Each
+  starts from ``base=DIR`` (a folder written by ``python -m mmlab.train sft --out DIR``), or trains
+  the SFT model first as the chapter does; ``ppo`` likewise takes ``reward=DIR`` from the reward job.
+* 09 ``vit``: a Vision Transformer on shapes. 10 ``fusion``: cross-attention fusion for VQA.
+* 11 ``clip``: a mini-CLIP on digits and captions.
+* 12 ``vlm``: the mini vision-language model, every stage in order (a ``run`` job: region namer,
+  text-only ablation, stage 0 language model, stage 1 projector only, stage 2 tuning), with the
+  chapter's measurements as its metrics.
+
+A run's folder (``--out``) holds ``model.safetensors``, ``metrics.json`` and ``run.json`` (the job,
+its settings and the model's config dataclass), which is what ``base=DIR`` reads back.
 """
 
 from __future__ import annotations
@@ -25,7 +47,19 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from mmlab.train.trainer import LossFn, TrainConfig
 
-__all__ = ["JOBS", "SCALES", "TRAIN_FIELDS", "Job", "JobSpec", "build_job", "resolve_settings"]
+__all__ = [
+    "JOBS",
+    "SCALES",
+    "TRAIN_FIELDS",
+    "Job",
+    "JobSpec",
+    "build_job",
+    "load_reward_model",
+    "load_sft_model",
+    "prepare_ppo",
+    "resolve_settings",
+    "save_run",
+]
 
 SCALES = ("cpu", "gpu", "multi-gpu")
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -44,11 +78,25 @@ class Job:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A job's builder, its chapter and its settings at each scale."""
+    """A job's chapter, its settings at each scale, and how it runs: ``build`` (the usual case)
+    returns what the Trainer needs; ``run`` is for a job with a loop of its own (PPO's rollouts) or
+    several stages in a row (the VLM): it trains and returns ``(model, final metrics)``, in one
+    process, without checkpoints."""
 
     chapter: str
-    build: Callable[[dict[str, Any]], tuple[nn.Module, LossFn, DataLoader, DataLoader | None]]
     presets: dict[str, dict[str, Any]]
+    build: Callable[[dict[str, Any]], tuple[nn.Module, LossFn, DataLoader, DataLoader | None]] | None = None
+    run: Callable[[dict[str, Any]], tuple[nn.Module, dict[str, float]]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.build is None) == (self.run is None):
+            raise ValueError(
+                "a JobSpec needs exactly one of build (a Trainer job) or run (its own loop or stages)"
+            )
+
+    @property
+    def uses_trainer(self) -> bool:
+        return self.build is not None
 
 
 def _sort_job(settings: dict[str, Any]):
@@ -355,6 +403,304 @@ def _bert_job(settings: dict[str, Any]):
         data.train_examples, batch_size=config.batch_size, shuffle=True, collate_fn=data.collator
     )
     return model, mlm_nsp_loss, loader, data.eval_batches
+
+
+# ----------------------------------------------------------------------------- chapter 05
+
+
+def _finetune_job(settings: dict[str, Any]):
+    """Chapter 05: fine-tune a pretrained BERT (default: the shipped all-MiniLM-L6-v2) on sentiment.
+
+    ``model`` is ``None`` for the offline MiniLM, or a folder or hub id for ``from_pretrained``
+    (``"bert-base-uncased"`` downloads on first use). ``pretrained=False`` trains the same network
+    from random weights: the chapter's control for what pretraining is worth.
+    """
+    from mmlab.data.text import make_sentiment_set
+    from mmlab.finetuning import HFClassifier, classification_loss, sentence_loader
+    from mmlab.pretrained import load_minilm, load_pretrained, random_init_like
+
+    encoder, tokenizer = load_pretrained(settings["model"]) if settings["model"] else load_minilm()
+    if not settings["pretrained"]:
+        encoder = random_init_like(encoder, seed=settings["seed"])
+    train, test = make_sentiment_set(n_train=settings["n_train"], n_test=settings["n_test"], seed=0)
+    model = HFClassifier(encoder, n_classes=2, dropout=settings["dropout"])
+    max_len = settings["max_len"]
+    train_loader = sentence_loader(
+        tokenizer, train.texts, train.labels, settings["batch_size"], shuffle=True, max_length=max_len
+    )
+    test_loader = sentence_loader(tokenizer, test.texts, test.labels, 100, max_length=max_len)
+    return model, classification_loss, train_loader, test_loader
+
+
+# ----------------------------------------------------------------------------- chapter 08
+
+
+def _model_config(model: nn.Module) -> dict[str, Any] | None:
+    """The first dataclass ``config`` among ``model``'s modules (e.g. a GPT's), as a dict; or None."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if dataclasses.is_dataclass(config) and not isinstance(config, type):
+            return {"class": type(config).__name__, **dataclasses.asdict(config)}
+    return None
+
+
+def save_run(
+    model: nn.Module,
+    out_dir,
+    job: str,
+    scale: str,
+    settings: dict[str, Any],
+    metrics: dict,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write what a run leaves behind in ``out_dir``: ``model.safetensors`` (the weights: ``weights``,
+    e.g. the full state gathered from FSDP shards, or else ``model.state_dict()``), ``metrics.json``
+    (the final evaluation) and ``run.json`` (the job, its settings and the model's config), so that a
+    later job can rebuild the model from the folder (``base=DIR``)."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = model.state_dict() if weights is None else weights
+    # A tied weight (the GPT's head is its token embedding) is stored once, under its first name, as
+    # safetensors' save_model does; load_model accepts the missing alias.
+    aliases = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    aliases -= {name for name, _ in model.named_parameters()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items() if k not in aliases}
+    save_file(tensors, str(out / "model.safetensors"))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    run = {"job": job, "scale": scale, "settings": settings, "model_config": _model_config(model)}
+    (out / "run.json").write_text(json.dumps(run, indent=2, default=str))
+
+
+def _run_folder(path: str, expected_jobs: tuple[str, ...]):
+    """(folder, run.json contents) of a folder written by ``python -m mmlab.train JOB --out DIR``
+    (``path`` may also name its ``model.safetensors``)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(path).expanduser()
+    folder = folder.parent if folder.suffix == ".safetensors" else folder
+    weights, run_file = folder / "model.safetensors", folder / "run.json"
+    if not weights.is_file() or not run_file.is_file():
+        raise FileNotFoundError(
+            f"{path!r} is not a finished run: expected model.safetensors and run.json in {folder} "
+            f"(written by: python -m mmlab.train {expected_jobs[0]} --out {folder})"
+        )
+    run = json.loads(run_file.read_text())
+    if run.get("job") not in expected_jobs or not run.get("model_config"):
+        raise ValueError(
+            f"{folder} holds a {run.get('job')!r} run; this setting needs one of {list(expected_jobs)}"
+        )
+    return folder, run
+
+
+def _gpt_from(model_config: dict[str, Any]):
+    from mmlab.models.gpt import GPT, GPTConfig
+
+    fields = {f.name for f in dataclasses.fields(GPTConfig)}
+    return GPT(GPTConfig(**{k: v for k, v in model_config.items() if k in fields}))
+
+
+def load_sft_model(path: str):
+    """The chat GPT saved by ``python -m mmlab.train sft --out DIR`` (or by a ``dpo``/``ppo`` run,
+    whose policies are the same GPT), rebuilt from ``DIR/run.json`` and ``DIR/model.safetensors``."""
+    from safetensors.torch import load_model
+
+    folder, run = _run_folder(path, ("sft", "dpo", "ppo"))
+    model = _gpt_from(run["model_config"])
+    load_model(model, str(folder / "model.safetensors"))
+    return model.eval()
+
+
+def load_reward_model(path: str):
+    """The reward model saved by ``python -m mmlab.train reward --out DIR``."""
+    from safetensors.torch import load_model
+
+    from mmlab.align.reward import RewardModel
+
+    folder, run = _run_folder(path, ("reward",))
+    model = RewardModel(_gpt_from(run["model_config"]))
+    load_model(model, str(folder / "model.safetensors"))
+    return model.eval()
+
+
+def _sft_base(settings: dict[str, Any]):
+    """(SFT model, tokenizer, instructions): loaded from ``base`` when given, otherwise trained here
+    the way chapter 08 does (``train_sft_model``; cached per process, so jobs in one process share it)."""
+    from mmlab.align.sft import SFTConfig, train_sft_model
+    from mmlab.data.chat import chat_tokenizer, make_instructions
+
+    if settings["base"]:
+        return load_sft_model(settings["base"]), chat_tokenizer(), make_instructions(seed=0)
+    config = SFTConfig(
+        pretrain_steps=settings["sft_pretrain_steps"],
+        sft_steps=settings["sft_steps"],
+        n_conversations=settings["sft_conversations"],
+    )
+    sft = train_sft_model(seed=settings["seed"], config=config)
+    return sft.model, sft.tokenizer, sft.instructions
+
+
+def _reward_job(settings: dict[str, Any]):
+    """Chapter 08: a Bradley-Terry reward model, initialised from the SFT model's body, on preference
+    pairs (``reward_loss``); it evaluates the held-out pairwise accuracy."""
+    import copy
+
+    from mmlab.align.reward import RewardModel, encode_pairs, reward_loss
+    from mmlab.data.preferences import make_preferences
+
+    base, tokenizer, _ = _sft_base(settings)
+    prefs = make_preferences(settings["n_pairs"], settings["n_held_out_pairs"], seed=settings["seed"])
+    torch.manual_seed(settings["seed"])  # as train_reward_model: the head's initial weights
+    model = RewardModel(copy.deepcopy(base)).train()
+    block = base.config.block_size
+    train_loader = DataLoader(
+        TensorDataset(*encode_pairs(prefs["train"], tokenizer, block)),
+        settings["batch_size"],
+        shuffle=True,
+        generator=torch.Generator().manual_seed(settings["seed"]),
+    )
+    held_loader = DataLoader(TensorDataset(*encode_pairs(prefs["held_out"], tokenizer, block)), 512)
+    return model, reward_loss, train_loader, held_loader
+
+
+def _dpo_batch_loss(model: nn.Module, batch, beta: float):
+    """DPO's loss on a batch of (chosen ids, roles, rejected ids, roles, reference log-probs of both)."""
+    from mmlab.align.dpo import dpo_loss, dpo_metrics, sequence_logprob
+
+    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
+    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
+    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
+    return dpo_loss(pol_w, pol_l, ref_w, ref_l, beta), {k: v.detach() for k, v in metrics.items()}
+
+
+def _dpo_job(settings: dict[str, Any]):
+    """Chapter 08: DPO on the preference pairs. The policy is a copy of the SFT model; the frozen
+    reference (the SFT model itself) is only needed for its log-probabilities of each reply, which
+    never change: they are computed once here and ride along in the batches."""
+    import copy
+    from functools import partial
+
+    from mmlab.align.dpo import sequence_logprob
+    from mmlab.align.sft import encode_conversations
+    from mmlab.data.preferences import make_preferences
+
+    reference, tokenizer, _ = _sft_base(settings)
+    reference.eval()
+    prefs = make_preferences(settings["n_pairs"], settings["n_held_out_pairs"], seed=settings["seed"])
+    torch.manual_seed(settings["seed"])
+    block = reference.config.block_size
+
+    def with_reference(pairs) -> TensorDataset:
+        chosen = encode_conversations([p.instruction.messages(p.chosen) for p in pairs], tokenizer, block)
+        rejected = encode_conversations([p.instruction.messages(p.rejected) for p in pairs], tokenizer, block)
+        with torch.no_grad():
+            ref_w, ref_l = sequence_logprob(reference, *chosen), sequence_logprob(reference, *rejected)
+        return TensorDataset(*chosen, *rejected, ref_w, ref_l)
+
+    train_loader = DataLoader(
+        with_reference(prefs["train"]),
+        settings["batch_size"],
+        shuffle=True,
+        generator=torch.Generator().manual_seed(settings["seed"]),
+    )
+    held_loader = DataLoader(with_reference(prefs["held_out"]), 512)
+    policy = copy.deepcopy(reference).train()
+    return policy, partial(_dpo_batch_loss, beta=settings["beta"]), train_loader, held_loader
+
+
+PPO_FIELDS = (
+    "beta",
+    "iterations",
+    "batch_size",
+    "ppo_epochs",
+    "minibatches",
+    "lr",
+    "clip",
+    "gamma",
+    "lam",
+    "vf_coef",
+    "ent_coef",
+    "max_new_tokens",
+    "whiten",
+)
+
+
+@dataclass
+class PPOSetup:
+    """What PPO needs before its loop: the SFT model (policy start and frozen reference), the
+    reward model, the tokenizer, the train and held-out prompts and the PPO settings."""
+
+    sft: nn.Module
+    reward_model: nn.Module
+    tokenizer: Any
+    train_prompts: list[str]
+    held_prompts: list[str]
+    config: Any  # PPOConfig
+
+
+def prepare_ppo(settings: dict[str, Any]) -> PPOSetup:
+    """The SFT model (``base=DIR`` or trained here) and the reward model (``reward=DIR`` or trained
+    here on the preference pairs, as chapter 08 does) for a PPO run with ``settings``."""
+    from mmlab.align.ppo import PPOConfig
+    from mmlab.align.reward import RewardConfig, train_reward_model
+    from mmlab.data.preferences import make_preferences
+
+    seed = settings["seed"]
+    sft, tokenizer, instructions = _sft_base(settings)
+    if settings["reward"]:
+        reward_model = load_reward_model(settings["reward"])
+    else:
+        prefs = make_preferences(settings["n_pairs"], settings["n_held_out_pairs"], seed=seed)
+        reward_config = RewardConfig(
+            steps=settings["reward_steps"], batch_size=settings["reward_batch_size"], lr=settings["reward_lr"]
+        )
+        reward_model, _ = train_reward_model(sft, tokenizer, prefs["train"], None, reward_config, seed=seed)
+    return PPOSetup(
+        sft,
+        reward_model,
+        tokenizer,
+        sorted({item.prompt for item in instructions["train"]}),
+        [item.prompt for item in instructions["held_out"]],
+        PPOConfig(**{k: settings[k] for k in PPO_FIELDS}),
+    )
+
+
+def _ppo_run(settings: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:
+    """Chapter 08: PPO with a KL penalty to the SFT model, against a reward model (``reward=DIR`` from
+    ``python -m mmlab.train reward --out DIR``, or trained here first as the chapter does). PPO has
+    its own rollout loop (``train_ppo``), not the Trainer's. Returns the tuned policy and the held-out
+    evaluation: ground-truth reward, KL to the SFT model per reply and win rate against it."""
+    from mmlab.align.ppo import kl_to_reference, rollout, train_ppo, win_rate
+    from mmlab.data.preferences import ground_truth_reward
+
+    seed = settings["seed"]
+    setup = prepare_ppo(settings)
+    sft, tokenizer, held = setup.sft, setup.tokenizer, setup.held_prompts
+    policy, logs = train_ppo(
+        sft, setup.reward_model, tokenizer, setup.train_prompts, setup.config, ground_truth_reward, seed=seed
+    )
+    replies = rollout(policy, tokenizer, held, generator=torch.Generator().manual_seed(seed + 1)).replies
+    metrics = {
+        "iteration": setup.config.iterations,
+        "score": logs[-1]["score"],
+        "ground_truth": sum(map(ground_truth_reward, replies)) / len(replies),
+        "kl": kl_to_reference(policy, sft, tokenizer, held, seed=seed + 1),
+        "win_rate": win_rate(policy, sft, tokenizer, held, ground_truth_reward, seed=seed + 2),
+    }
+    return policy, metrics
+
+
+def _vlm_run(settings: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:
+    """Chapter 12: the mini-VLM's stages one after another (each a Trainer run; see
+    :func:`mmlab.vlm_training.train_vlm`). Returns the tuned model and the chapter's measurements."""
+    from mmlab.vlm_training import train_vlm
+
+    return train_vlm(settings)
 
 
 JOBS: dict[str, JobSpec] = {
@@ -665,6 +1011,182 @@ JOBS: dict[str, JobSpec] = {
             "multi-gpu": dict(batch_size=32),
         },
     ),
+    "finetune": JobSpec(
+        chapter="05_bert_finetuning",
+        build=_finetune_job,
+        presets={
+            # chapter 05's config cell: its MiniLM run (the mini-BERT rows take 150 steps at lr 1e-3)
+            "cpu": dict(
+                model=None,  # None: the shipped all-MiniLM-L6-v2; or a folder or hub id
+                pretrained=True,
+                seed=0,
+                n_train=800,
+                n_test=200,
+                max_len=24,
+                dropout=0.1,
+                batch_size=16,
+                max_steps=30,
+                lr=1e-4,
+                warmup_steps=3,
+                schedule="linear",
+            ),
+            "gpu": dict(
+                model="bert-base-uncased",  # downloads once: needs the internet
+                n_train=20000,
+                n_test=2000,
+                max_len=64,
+                batch_size=64,
+                max_steps=1000,
+                lr=3e-5,
+                warmup_steps=100,
+                eval_every=200,
+            ),
+            "multi-gpu": dict(batch_size=8),
+        },
+    ),
+    "reward": JobSpec(
+        chapter="08_rlhf_dpo",
+        build=_reward_job,
+        presets={
+            # chapter 08: train_sft_model(seed=0) as the base, RewardConfig() on make_preferences(2000, 400)
+            "cpu": dict(
+                base=None,  # a folder from `python -m mmlab.train sft --out DIR`; None: SFT here first
+                sft_pretrain_steps=100,
+                sft_steps=500,
+                sft_conversations=4000,
+                seed=0,
+                n_pairs=2000,
+                n_held_out_pairs=400,
+                batch_size=32,
+                max_steps=150,
+                lr=2e-3,
+                warmup_steps=10,
+                log_every=10,
+            ),
+            "gpu": dict(
+                n_pairs=50000,
+                n_held_out_pairs=2000,
+                batch_size=256,
+                max_steps=2000,
+                lr=1e-3,
+                warmup_steps=100,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "dpo": JobSpec(
+        chapter="08_rlhf_dpo",
+        build=_dpo_job,
+        presets={
+            # chapter 08: DPOConfig() from the same SFT model and pairs as the reward model
+            "cpu": dict(
+                base=None,
+                sft_pretrain_steps=100,
+                sft_steps=500,
+                sft_conversations=4000,
+                seed=0,
+                n_pairs=2000,
+                n_held_out_pairs=400,
+                beta=0.1,
+                batch_size=32,
+                max_steps=80,
+                lr=1e-3,
+                warmup_steps=10,
+                log_every=10,
+            ),
+            "gpu": dict(
+                n_pairs=50000,
+                n_held_out_pairs=2000,
+                batch_size=256,
+                max_steps=2000,
+                lr=5e-4,
+                warmup_steps=100,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "ppo": JobSpec(
+        chapter="08_rlhf_dpo",
+        run=_ppo_run,
+        presets={
+            # chapter 08: PPOConfig(beta=0.1, iterations=25, batch_size=64) against its reward model
+            "cpu": dict(
+                base=None,
+                reward=None,  # a folder from `python -m mmlab.train reward --out DIR`; None: train one here
+                sft_pretrain_steps=100,
+                sft_steps=500,
+                sft_conversations=4000,
+                seed=0,
+                n_pairs=2000,
+                n_held_out_pairs=400,
+                reward_steps=150,
+                reward_batch_size=32,
+                reward_lr=2e-3,
+                beta=0.1,
+                iterations=25,
+                batch_size=64,
+                ppo_epochs=4,
+                minibatches=2,
+                lr=1e-3,
+                clip=0.2,
+                gamma=1.0,
+                lam=0.95,
+                vf_coef=0.5,
+                ent_coef=0.0,
+                max_new_tokens=8,
+                whiten=True,
+            ),
+            # PPO runs in one process (its rollout loop is not the Trainer's): more iterations, bigger
+            # batches; the model is the base's. There is no multi-gpu variant.
+            "gpu": dict(iterations=200, batch_size=256, minibatches=4, reward_steps=1000),
+        },
+    ),
+    "vlm": JobSpec(
+        chapter="12_vision_language_model",
+        run=_vlm_run,
+        presets={
+            # chapter 12's config cell = mmlab.vlm_training.VLM_SETTINGS (tests pin all three together)
+            "cpu": dict(
+                n_train=1500,
+                n_test=300,
+                image_size=24,
+                n_layer=2,
+                n_head=4,
+                n_embd=64,
+                projector="mlp",
+                max_len=16,
+                batch_size=64,
+                region_steps=300,
+                region_lr=3e-3,
+                text_steps=150,
+                lm_steps=900,
+                lm_lr=5e-3,
+                align_steps=200,
+                align_lr=1e-2,
+                tune_steps=300,
+                tune_lr=2e-3,
+                warmup_steps=30,
+                seed=0,
+                device=None,
+            ),
+            # more scenes, a wider GPT, longer stages; the stages are Trainer runs in one process
+            "gpu": dict(
+                n_train=20000,
+                n_test=2000,
+                n_layer=4,
+                n_head=8,
+                n_embd=256,
+                batch_size=256,
+                region_steps=2000,
+                text_steps=1000,
+                lm_steps=6000,
+                align_steps=1500,
+                tune_steps=3000,
+            ),
+        },
+    ),
 }
 
 
@@ -679,11 +1201,10 @@ def resolve_settings(job: str, scale: str = "cpu", overrides: dict[str, Any] | N
     settings = dict(presets["cpu"])
     for level in SCALES[1 : SCALES.index(scale) + 1]:
         settings.update(presets.get(level, {}))
-    unknown = set(overrides or {}) - set(settings) - TRAIN_FIELDS
+    known = set(settings) | (TRAIN_FIELDS if JOBS[job].uses_trainer else set())
+    unknown = set(overrides or {}) - known
     if unknown:
-        raise KeyError(
-            f"unknown setting(s) {sorted(unknown)} for job {job!r}; known: {sorted(set(settings) | TRAIN_FIELDS)}"
-        )
+        raise KeyError(f"unknown setting(s) {sorted(unknown)} for job {job!r}; known: {sorted(known)}")
     settings.update(overrides or {})
     return settings
 
@@ -691,6 +1212,11 @@ def resolve_settings(job: str, scale: str = "cpu", overrides: dict[str, Any] | N
 def build_job(job: str, scale: str = "cpu", overrides: dict[str, Any] | None = None) -> Job:
     """Build ``job`` at ``scale`` with ``overrides`` (``TrainConfig`` fields or the job's own settings)."""
     settings = resolve_settings(job, scale, overrides)
+    if not JOBS[job].uses_trainer:
+        raise ValueError(
+            f"{job!r} is not one Trainer run (its own loop or several stages): run it with `python -m mmlab.train {job}` "
+            f"or JOBS[{job!r}].run(resolve_settings({job!r}))"
+        )
     train_settings = {k: v for k, v in settings.items() if k in TRAIN_FIELDS}
     job_settings = {k: v for k, v in settings.items() if k not in TRAIN_FIELDS}
     model, loss_fn, train_loader, eval_loader = JOBS[job].build(job_settings)

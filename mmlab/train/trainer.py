@@ -428,7 +428,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly (weights-only safe)."""
         return {
-            "model": self._model_state(),
+            "model": self.model_state_dict(),
             "optimizer": self._optimizer_state(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -472,7 +472,9 @@ class Trainer:
     def _fsdp(self) -> bool:
         return self.dist.enabled and self.config.strategy == "fsdp"
 
-    def _model_state(self) -> dict[str, torch.Tensor]:
+    def model_state_dict(self) -> dict[str, torch.Tensor]:
+        """The model's full weights. Under FSDP they are gathered from the shards, so every process
+        must call this (a collective), though only rank 0 usually writes them."""
         if self._fsdp():  # gather the shards into one full, CPU-resident state dict
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 

@@ -1,0 +1,124 @@
+"""Fine-tuning a pretrained `transformers` encoder for sentence classification (chapter 05).
+
+The classifier reads the encoder's pooled [CLS] vector ``u = tanh(W_p h_[CLS] + b_p)`` and maps it to
+class scores ``z = W_c dropout(u) + b_c``; fine-tuning trains every weight with the cross-entropy
+``-log softmax(z)_y``. This is the layout of ``transformers``' ``BertForSequenceClassification``
+(its ``classifier`` is our ``head``), on any ``AutoModel`` encoder with a pooler.
+
+Typical use::
+
+    encoder, tokenizer = load_minilm()
+    model = HFClassifier(encoder, n_classes=2)
+    train_loader = sentence_loader(tokenizer, texts, labels, batch_size=16, shuffle=True)
+    Trainer(model, classification_loss, train_loader, None, TrainConfig(max_steps=30, lr=1e-4)).fit()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+__all__ = ["HFClassifier", "SentenceCollator", "classification_loss", "predict", "sentence_loader"]
+
+
+class HFClassifier(nn.Module):
+    """A `transformers` encoder (``AutoModel``) + dropout + a linear head on its pooled [CLS] vector."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        if getattr(encoder, "pooler", None) is None:
+            raise ValueError(
+                f"{type(encoder).__name__} has no pooler: load it with AutoModel (add_pooling_layer=True)"
+            )
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Class scores ``(B, n_classes)`` of token ids ``(B, T)`` (padding marked by ``attention_mask``)."""
+        pooled = self.encoder(
+            input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
+        ).pooler_output  # (B, C)
+        return self.head(self.dropout(pooled))  # (B, n_classes)
+
+
+class SentenceCollator:
+    """Turns a list of example indices into a padded batch dict: ``input_ids``, ``attention_mask``,
+    ``token_type_ids`` (when the tokenizer makes them) and ``labels``, each ``(B, T)`` or ``(B,)``.
+
+    A class rather than a closure, so a ``DataLoader`` with worker processes can pickle it.
+    """
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int) -> None:
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        self.tokenizer, self.texts, self.labels, self.max_length = tokenizer, texts, labels, max_length
+
+    def __call__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(
+            [self.texts[i] for i in indices],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        batch = {k: encoded[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded}
+        batch["labels"] = torch.tensor([self.labels[i] for i in indices])
+        return batch
+
+
+def sentence_loader(
+    tokenizer: Any,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    batch_size: int,
+    shuffle: bool = False,
+    max_length: int = 24,
+    seed: int = 0,
+) -> DataLoader:
+    """Batches of tokenized ``texts`` with their ``labels``, padded to the longest in each batch.
+
+    The loader draws indices (its dataset is ``range(len(texts))``) and tokenizes in the collate
+    function; its shuffle order comes from its own generator seeded with ``seed``.
+    """
+    return DataLoader(
+        range(len(texts)),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=SentenceCollator(tokenizer, texts, labels, max_length),
+    )
+
+
+def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+
+
+def classification_loss(
+    model: nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Cross-entropy of the classifier on a :func:`sentence_loader` batch, and its accuracy."""
+    logits = _logits(model, batch)  # (B, n_classes)
+    loss = F.cross_entropy(logits, batch["labels"])
+    return loss, {"accuracy": (logits.argmax(-1) == batch["labels"]).float().mean()}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Predicted classes ``(N,)`` over all ``batches`` (on the model's device), in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    predictions = [_logits(model, {k: v.to(device) for k, v in b.items()}).argmax(-1).cpu() for b in batches]
+    return torch.cat(predictions)

@@ -1,0 +1,318 @@
+"""Train chapter 12's mini-VLM the LLaVA way, stage by stage, on the shapes data set.
+
+0. :func:`pretrain_language_model`: the GPT learns the data set's text with each scene *written in
+   words* in its prefix slots (:func:`~mmlab.models.vlm.scene_words`), so it is a language model
+   that reads its prefix as words before it ever sees a picture (LLaVA starts from a pretrained LLM);
+1. :func:`align_projector`: everything frozen but the projector, trained on captions, so image
+   tokens come to "speak the language model's language";
+2. :func:`tune`: projector and language model together on questions and captions.
+
+The image encoder is a CNN trained for a moment to name what is in each cell
+(:func:`train_region_namer`, the stand-in for LLaVA's CLIP encoder) and frozen; its patch features
+are computed once. :func:`train_text_only` trains the ablation that never sees image information.
+:func:`train_vlm` runs everything from a flat dict of settings (:data:`VLM_SETTINGS` are chapter
+12's) and returns the model and its measured results; chapter 12 calls the steps one by one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mmlab.data.multimodal import TensorLoader, make_vqa, vqa_tensors
+from mmlab.device import seed_everything
+from mmlab.models.gpt import GPTConfig
+from mmlab.models.vlm import (
+    MiniVLM,
+    RegionNamer,
+    VLMConfig,
+    VLMTokenizer,
+    answer_accuracy,
+    build_vlm_examples,
+    encode_images,
+    nearest_word_match,
+    region_labels,
+    region_loss,
+    scene_words,
+    scene_words_loss,
+    set_stage,
+    text_only_loss,
+    vlm_loss,
+)
+from mmlab.train.trainer import History, TrainConfig, Trainer
+
+__all__ = [
+    "VLM_SETTINGS",
+    "VLMData",
+    "align_projector",
+    "build_model",
+    "caption_word_accuracy",
+    "first_rows",
+    "captions_right",
+    "load_vlm_data",
+    "majority_rate",
+    "pretrain_language_model",
+    "train_region_namer",
+    "train_text_only",
+    "train_vlm",
+    "tune",
+]
+
+# the `vlm` job's cpu preset (chapter 12 reads it through resolve_settings): what CI runs on one CPU thread
+VLM_SETTINGS: dict[str, Any] = dict(
+    n_train=1500,  # scenes; each has up to four questions and one caption
+    n_test=300,
+    image_size=24,
+    n_layer=2,
+    n_head=4,
+    n_embd=64,
+    projector="mlp",
+    max_len=16,  # longest text row (a three-shape caption) in tokens
+    batch_size=64,
+    region_steps=300,
+    region_lr=3e-3,
+    text_steps=150,  # the text-only ablation
+    lm_steps=900,  # stage 0: language-model pretraining on the scenes in words
+    lm_lr=5e-3,
+    align_steps=200,  # stage 1: the projector only, on captions
+    align_lr=1e-2,
+    tune_steps=300,  # stage 2: projector and language model, on questions and captions
+    tune_lr=2e-3,
+    warmup_steps=30,
+    seed=0,
+    device=None,
+)
+
+
+@dataclass
+class VLMData:
+    """The shapes data set in the forms the stages need.
+
+    ``train_cols``/``test_cols``: the columns question, answer, caption, scene, question_type (lists);
+    ``train_t``/``test_t``: :func:`~mmlab.data.multimodal.vqa_tensors`; ``train_words``/``test_words``:
+    each row's scene in words (N, P, 3); ``max_len``: the text rows' length; ``features`` come later (:func:`train_region_namer`).
+    """
+
+    tokenizer: VLMTokenizer
+    train_cols: dict[str, list]
+    test_cols: dict[str, list]
+    train_t: dict[str, torch.Tensor]
+    test_t: dict[str, torch.Tensor]
+    train_words: torch.Tensor
+    test_words: torch.Tensor
+    max_len: int
+    train_features: torch.Tensor | None = None
+    test_features: torch.Tensor | None = None
+
+    def rows(self, split: str) -> dict[str, torch.Tensor]:
+        """Training rows (:func:`~mmlab.models.vlm.build_vlm_examples`) of "train" or "test", with the
+        patch features as ``images`` (zeros before :func:`train_region_namer`) and the scene in words."""
+        t, cols = (self.train_t, self.train_cols) if split == "train" else (self.test_t, self.test_cols)
+        features = self.train_features if split == "train" else self.test_features
+        words = self.train_words if split == "train" else self.test_words
+        if features is None:
+            features = torch.zeros(len(words), words.size(1), 1)
+        return build_vlm_examples(
+            {"images": features, "scene_ids": t["scene_ids"], "words": words},
+            cols["question"],
+            cols["answer"],
+            cols["caption"],
+            self.tokenizer,
+            self.max_len,
+        )
+
+
+def first_rows(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The first row of each scene (a scene's questions share its image)."""
+    seen: dict[int, int] = {}
+    for i, sid in enumerate(tensors["scene_ids"].tolist()):
+        seen.setdefault(sid, i)
+    return torch.tensor(list(seen.values()))
+
+
+def load_vlm_data(settings: dict[str, Any]) -> VLMData:
+    """Generate the training and held-out scenes, the tokenizer and each row's scene in cell words."""
+    train_ds, test_ds = make_vqa(settings["n_train"], seed=0), make_vqa(settings["n_test"], seed=1000)
+    columns = ["question", "answer", "caption", "scene", "question_type"]
+    train_cols, test_cols = (ds.select_columns(columns).to_dict() for ds in (train_ds, test_ds))
+    tok = VLMTokenizer([*train_cols["question"], *train_cols["answer"], *train_cols["caption"]])
+    size = settings["image_size"]
+    return VLMData(
+        tok,
+        train_cols,
+        test_cols,
+        vqa_tensors(train_ds),
+        vqa_tensors(test_ds),
+        scene_words(train_cols["scene"], tok, size),
+        scene_words(test_cols["scene"], tok, size),
+        settings["max_len"],
+    )
+
+
+def majority_rate(data: VLMData) -> float:
+    """Held-out accuracy of answering each question with its most common training answer."""
+    by_question: dict[str, Counter] = defaultdict(Counter)
+    for q, a in zip(data.train_cols["question"], data.train_cols["answer"]):
+        by_question[q][a] += 1
+    fallback = Counter(data.train_cols["answer"]).most_common(1)[0][0]
+    right = sum(
+        (by_question[q].most_common(1)[0][0] if q in by_question else fallback) == a
+        for q, a in zip(data.test_cols["question"], data.test_cols["answer"])
+    )
+    return right / len(data.test_cols["answer"])
+
+
+def build_model(data: VLMData, settings: dict[str, Any]) -> MiniVLM:
+    """A MiniVLM whose GPT holds the prefix plus the longest text row."""
+    gpt = GPTConfig(
+        vocab_size=len(data.tokenizer),
+        block_size=4 + settings["max_len"],
+        n_layer=settings["n_layer"],
+        n_head=settings["n_head"],
+        n_embd=settings["n_embd"],
+    )
+    return MiniVLM(VLMConfig(gpt=gpt, projector=settings["projector"]), data.tokenizer)
+
+
+def _fit(model, loss_fn, rows, steps, lr, settings, eval_rows=None) -> History:
+    return Trainer(
+        model,
+        loss_fn,
+        TensorLoader(rows, settings["batch_size"], shuffle=True),
+        None if eval_rows is None else TensorLoader(eval_rows, 512),
+        TrainConfig(
+            max_steps=steps,
+            lr=lr,
+            warmup_steps=settings["warmup_steps"],
+            progress=False,
+            device=settings.get("device"),
+        ),
+    ).fit()
+
+
+def train_region_namer(model: MiniVLM, data: VLMData, settings: dict[str, Any]) -> float:
+    """Train the image encoder to name each cell's kind, colour and size, freeze it, and store the patch
+    features of every image in ``data``. Returns the held-out fraction of cells with all three right."""
+
+    def regions(t, cols):
+        rows = first_rows(t)
+        labels = region_labels([cols["scene"][i] for i in rows.tolist()], settings["image_size"])
+        return {"images": t["images"][rows], **labels}
+
+    history = Trainer(
+        RegionNamer(model.image_encoder),
+        region_loss,
+        TensorLoader(regions(data.train_t, data.train_cols), settings["batch_size"], shuffle=True),
+        TensorLoader(regions(data.test_t, data.test_cols), 512),
+        TrainConfig(
+            max_steps=settings["region_steps"],
+            lr=settings["region_lr"],
+            progress=False,
+            device=settings.get("device"),
+        ),
+    ).fit()
+    model.image_encoder.requires_grad_(False)
+    data.train_features = encode_images(model, data.train_t["images"])
+    data.test_features = encode_images(model, data.test_t["images"])
+    return history.last("accuracy")
+
+
+def train_text_only(model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]) -> MiniVLM:
+    """The ablation: a copy of the (untrained) model whose language model learns the text with blank
+    image slots. It never sees image information, so its answers can come from the question only."""
+    blind = copy.deepcopy(model)
+    set_stage(blind, "text")
+    _fit(blind, text_only_loss, rows, settings["text_steps"], settings["lm_lr"], settings)
+    return blind
+
+
+def pretrain_language_model(
+    model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]
+) -> History:
+    """Stage 0: the language model alone learns questions, answers and captions, each after its scene
+    written in words in the prefix slots (``rows["words"]``)."""
+    set_stage(model, "text")
+    return _fit(model, scene_words_loss, rows, settings["lm_steps"], settings["lm_lr"], settings)
+
+
+def align_projector(
+    model: MiniVLM, caption_rows: dict[str, torch.Tensor], settings: dict[str, Any]
+) -> History:
+    """Stage 1 (LLaVA's feature alignment): only the projector learns, on captions; the language model
+    and the image encoder are frozen."""
+    set_stage(model, "align")
+    return _fit(model, vlm_loss, caption_rows, settings["align_steps"], settings["align_lr"], settings)
+
+
+def tune(model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]) -> History:
+    """Stage 2 (LLaVA's instruction tuning): projector and language model on questions and captions."""
+    set_stage(model, "tune")
+    return _fit(model, vlm_loss, rows, settings["tune_steps"], settings["tune_lr"], settings)
+
+
+@torch.no_grad()
+def caption_word_accuracy(model: MiniVLM, caption_rows: dict[str, torch.Tensor]) -> float:
+    """Next-word accuracy on held-out captions (each word predicted from the image and the words before)."""
+    was_training = model.training
+    model.eval()
+    rows = {k: v.to(model.device) for k, v in caption_rows.items() if k in ("images", "ids", "targets")}
+    accuracy = float(vlm_loss(model, rows)[1]["accuracy"])
+    model.train(was_training)
+    return accuracy
+
+
+def captions_right(model: MiniVLM, data: VLMData, n: int = 100) -> tuple[int, list[str], torch.Tensor]:
+    """How many of the first ``n`` held-out scenes get a generated caption naming exactly the right
+    shapes (in any order: two shapes in one column can come either way); also the captions and the
+    scenes' row indices."""
+    tok = model.tokenizer
+    scenes = first_rows(data.test_t)[:n]
+    room = model.config.gpt.block_size - model.config.n_prefix - 1
+    ids = model.generate(data.test_features[scenes], [tok.caption_prompt()] * len(scenes), room)
+    generated = [tok.decode(i) for i in ids]
+    references = [data.test_cols["caption"][i] for i in scenes.tolist()]
+    right = sum(sorted(g.split(", ")) == sorted(r.split(", ")) for g, r in zip(generated, references))
+    return right, generated, scenes
+
+
+def train_vlm(settings: dict[str, Any] | None = None) -> tuple[MiniVLM, dict[str, float]]:
+    """Every step of chapter 12, from a flat dict of settings (defaults: :data:`VLM_SETTINGS`).
+
+    Returns the trained model and its held-out results: ``majority``, ``text_only``, ``region``,
+    ``stage0_vqa`` (the language model reading the scene in words), ``stage1_caption``,
+    ``stage1_vqa``, ``word_match``, ``stage2_caption``, ``stage2_vqa`` and ``captions_right``
+    (out of 100).
+    """
+    settings = {**VLM_SETTINGS, **(settings or {})}
+    unknown = set(settings) - set(VLM_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(VLM_SETTINGS)}")
+    seed_everything(settings["seed"])
+    data = load_vlm_data(settings)
+    model = build_model(data, settings)
+    results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    train_rows, test_rows = data.rows("train"), data.rows("test")
+    test_captions = {k: v[test_rows["kind"] == 1] for k, v in test_rows.items()}
+    questions, answers = data.test_cols["question"], data.test_cols["answer"]
+
+    seed_everything(settings["seed"])
+    blind = train_text_only(model, train_rows, settings)
+    results["text_only"] = answer_accuracy(blind, None, questions, answers)
+
+    seed_everything(settings["seed"])
+    pretrain_language_model(model, train_rows, settings)
+    results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
+    align_projector(model, {k: v[train_rows["kind"] == 1] for k, v in train_rows.items()}, settings)
+    results["stage1_caption"] = caption_word_accuracy(model, test_captions)
+    results["stage1_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
+    first = first_rows(data.test_t)
+    results["word_match"] = nearest_word_match(model, data.test_features[first], data.test_words[first])
+    tune(model, train_rows, settings)
+    results["stage2_caption"] = caption_word_accuracy(model, test_captions)
+    results["stage2_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
+    results["captions_right"] = captions_right(model, data)[0]
+    return model, results
