@@ -55,6 +55,7 @@ SMALL = {
     "vit": {"n_train": 128, "n_test": 64},
     "fusion": {"n_train_scenes": 64, "n_test_scenes": 32, "encoder_steps": 3},
     "clip": {"n_train": 256},
+    "clip_shapes": {"n_train": 128, "n_test": 64},
     "bert": {"pair_samplings": 1, "vocab_size": 500},
     "finetune": {"n_train": 64, "n_test": 32},
 }
@@ -330,3 +331,20 @@ def test_cli_runs_every_vlm_stage_and_saves_the_model(tmp_path, capsys):
     assert all(v.isfinite().all() for v in weights.values())
     with pytest.raises(SystemExit, match="runs in one process"):
         main(["vlm", "--scale", "multi-gpu"])
+
+
+def test_clip_shapes_preset_is_chapter_11s_shapes_run():
+    settings = resolve_settings("clip_shapes")
+    # SHAPES_TRAIN, SHAPES_TEST = 2000, 900; SHAPES_EPOCHS = 10 epochs of batches of 64
+    assert (settings["n_train"], settings["n_test"], settings["batch_size"]) == (2000, 900, 64)
+    assert settings["max_steps"] == 10 * math.ceil(2000 / 64) and settings["exclude"] == ()
+
+
+def test_clip_shapes_leaves_out_the_combinations_it_is_told_to():
+    name, value = parse_assignment("exclude=(('red', 'square'), ('blue', 'circle'))")
+    job = build_job("clip_shapes", overrides={name: value, **SMALL["clip_shapes"]})
+    itos = job.model.text_encoder.tokenizer.itos
+    captions = [
+        " ".join(itos[i] for i in ids if i) for batch in job.train_loader for ids in batch["text"].tolist()
+    ]
+    assert len(captions) == 128 and not any("red square" in c or "blue circle" in c for c in captions)

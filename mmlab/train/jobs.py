@@ -24,7 +24,8 @@ The jobs, by chapter:
   starts from ``base=DIR`` (a folder written by ``python -m mmlab.train sft --out DIR``), or trains
   the SFT model first as the chapter does; ``ppo`` likewise takes ``reward=DIR`` from the reward job.
 * 09 ``vit``: a Vision Transformer on shapes. 10 ``fusion``: cross-attention fusion for VQA.
-* 11 ``clip``: a mini-CLIP on digits and captions.
+* 11 ``clip``: a mini-CLIP on digits and captions; ``clip_shapes``: the same on coloured shapes
+  (``--set exclude=...`` leaves colour-shape combinations out, as the chapter does).
 * 12 ``vlm``: the mini vision-language model, every stage in order (a ``run`` job: region namer,
   text-only ablation, stage 0 language model, stage 1 projector only, stage 2 tuning), with the
   chapter's measurements as its metrics.
@@ -388,6 +389,42 @@ def _clip_job(settings: dict[str, Any]):
     # eval: in-batch accuracy over all held-out pairs in one batch (the chapter evaluates after training)
     eval_loader = _dict_loader(test, max(len(test["text"]), 1)) if len(test["text"]) else None
     return model, clip_training_loss, _dict_loader(train, settings["batch_size"], shuffle=True), eval_loader
+
+
+def _clip_shapes_job(settings: dict[str, Any]):
+    """Chapter 11, section 7: the same CLIP on one coloured shape per 16 x 16 image ("a small red
+    triangle"); ``exclude`` lists (colour, kind) pairs left out of training, as the chapter's second run."""
+    from mmlab.data.multimodal import make_shape_captions, shape_caption_tensors
+    from mmlab.models.clip import CLIP, CLIPConfig, TextTransformer, WordTokenizer, clip_training_loss
+    from mmlab.models.vision import CNNConfig
+
+    exclude = tuple(tuple(pair) for pair in settings["exclude"])
+    train_data = make_shape_captions(settings["n_train"], seed=0, exclude=exclude)
+    test_data = make_shape_captions(settings["n_test"], seed=1)
+    captions = list(train_data["caption"])
+    text_tower = TextTransformer(
+        WordTokenizer(captions, max_len=settings["max_len"]),
+        d_model=settings["text_d_model"],
+        n_heads=settings["text_heads"],
+        n_layers=settings["text_layers"],
+    )
+    image = CNNConfig(
+        in_channels=3,
+        image_size=16,
+        channels=tuple(settings["image_channels"]),
+        strides=(1, 2),
+        d_out=settings["image_d_out"],
+        pool="mean",
+        out_grid=1,  # max-pooled over the whole grid: a shape is the same shape wherever it sits
+    )
+    model = CLIP(CLIPConfig(image, embed_dim=settings["embed_dim"]), text_tower)
+    train = {"images": shape_caption_tensors(train_data)["images"], "text": text_tower.prepare(captions)}
+    test = {
+        "images": shape_caption_tensors(test_data)["images"],
+        "text": text_tower.prepare(list(test_data["caption"])),
+    }
+    train_loader = _dict_loader(train, settings["batch_size"], shuffle=True)
+    return model, clip_training_loss, train_loader, _dict_loader(test, 512)
 
 
 def _bert_job(settings: dict[str, Any]):
@@ -1004,6 +1041,45 @@ JOBS: dict[str, JobSpec] = {
                 embed_dim=128,
                 batch_size=256,
                 max_steps=3000,
+                lr=1e-3,
+                warmup_steps=100,
+                eval_every=500,
+            ),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "clip_shapes": JobSpec(
+        chapter="11_clip",
+        build=_clip_shapes_job,
+        presets={
+            # chapter 11's section 7 config (SHAPES_TRAIN, SHAPES_TEST, SHAPES_EPOCHS, SHAPES_IMAGE)
+            "cpu": dict(
+                n_train=2000,
+                n_test=900,
+                exclude=(),  # e.g. (("red", "square"),): the chapter's run on unseen combinations
+                max_len=6,
+                image_channels=(16, 32),
+                image_d_out=64,
+                text_d_model=32,
+                text_heads=2,
+                text_layers=1,
+                embed_dim=32,
+                batch_size=64,
+                max_steps=320,  # the chapter's 10 epochs of ceil(2000 / 64) = 32 batches
+                lr=3e-3,
+                log_every=5,
+            ),
+            "gpu": dict(
+                n_train=50000,
+                n_test=5000,
+                image_channels=(64, 128),
+                image_d_out=256,
+                text_d_model=128,
+                text_heads=4,
+                text_layers=2,
+                embed_dim=128,
+                batch_size=256,
+                max_steps=5000,
                 lr=1e-3,
                 warmup_steps=100,
                 eval_every=500,
