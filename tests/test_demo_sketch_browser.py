@@ -1,5 +1,9 @@
 """End to end in headless Chromium: draw a stroke on the sketch demo, click, see the probabilities.
 
+Both apps: the digits one (1-channel model, black brush) and the shapes one (3-channel model: its
+brush starts in the data set's red, so a stroke reaches the model as colour, not as the black ink it
+would refuse). The models are untrained: these tests check the page, not the guesses.
+
 Uses the browser setup of ``tests/test_demo_browser.py`` (Debian's ``chromium`` and
 ``chromium-driver``; skipped with the reason when absent). A screenshot goes to ``tests/artifacts/``.
 """
@@ -15,6 +19,7 @@ from mmlab.models.vision import CNNConfig
 
 pytestmark = pytest.mark.browser
 NAMES = ("zero", "one", "seven")
+SHAPE_NAMES = ("red circle", "green square", "blue triangle")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,18 @@ def sketch_url():
         yield handle.url
 
 
+@pytest.fixture(scope="module")
+def shape_sketch_url():
+    torch.manual_seed(0)
+    tok = WordTokenizer([f"a large {w}" for w in SHAPE_NAMES], max_len=6)
+    config = CLIPConfig(
+        CNNConfig(in_channels=3, image_size=16, channels=(8,), strides=(2,), d_out=16), embed_dim=8
+    )
+    clip = CLIP(config, TextTransformer(tok, 16, 2, 1)).eval()
+    with show(build_sketch_demo(clip, class_names=list(SHAPE_NAMES)), inline=False) as handle:
+        yield handle.url
+
+
 def _canvas(driver):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -40,16 +57,18 @@ def _canvas(driver):  # noqa: F811
     return WebDriverWait(driver, TIMEOUT_S).until(biggest)
 
 
-def test_draw_a_stroke_and_see_probabilities(driver, sketch_url):  # noqa: F811
+def _draw_and_classify(driver, url: str, names: tuple[str, ...], screenshot: str) -> str:
+    """Draw a vertical stroke through the middle, click Classify, wait for every name with a
+    percentage; returns the message shown under the probabilities."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(sketch_url)
+    driver.get(url)
     canvas = _canvas(driver)
     driver.find_element(By.CSS_SELECTOR, "#sketch button[aria-label='Brush']").click()  # the draw tool
     height = canvas.size["height"]
-    # a vertical stroke through the middle: a "one" (offsets are from the canvas centre)
+    # offsets are from the canvas centre
     chain = ActionChains(driver).move_to_element_with_offset(canvas, 0, -height // 3).click_and_hold()
     for _ in range(10):
         chain = chain.move_by_offset(0, (2 * height // 3) // 10)
@@ -58,16 +77,20 @@ def test_draw_a_stroke_and_see_probabilities(driver, sketch_url):  # noqa: F811
 
     def shown_labels(d):
         text = d.find_element(By.CSS_SELECTOR, "#probs").text
-        found = [name for name in NAMES if name in text]
-        return found if len(found) == len(NAMES) and "%" in text else None
+        found = [name for name in names if name in text]
+        return found if len(found) == len(names) and "%" in text else None
 
-    assert WebDriverWait(driver, TIMEOUT_S).until(shown_labels) == list(NAMES)
-    message = driver.find_element(By.CSS_SELECTOR, "#message").text
-    page = driver.find_element(By.TAG_NAME, "body").text
-    assert "blank" not in message and "Traceback" not in page
+    assert WebDriverWait(driver, TIMEOUT_S).until(shown_labels) == list(names)
+    assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / "sketch_demo.png"))
-    assert (ARTIFACTS / "sketch_demo.png").stat().st_size > 10_000
+    driver.save_screenshot(str(ARTIFACTS / screenshot))
+    assert (ARTIFACTS / screenshot).stat().st_size > 10_000
+    return driver.find_element(By.CSS_SELECTOR, "#message").text
+
+
+def test_draw_a_stroke_and_see_probabilities(driver, sketch_url):  # noqa: F811
+    message = _draw_and_classify(driver, sketch_url, NAMES, "sketch_demo.png")  # a "one"
+    assert "blank" not in message
 
 
 def test_blank_canvas_says_so(driver, sketch_url):  # noqa: F811
@@ -81,3 +104,12 @@ def test_blank_canvas_says_so(driver, sketch_url):  # noqa: F811
         lambda d: "blank" in d.find_element(By.CSS_SELECTOR, "#message").text
     )
     assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
+
+
+# last: launching the shapes app stops the digits app (show() runs one demo at a time)
+def test_draw_in_colour_on_the_shapes_app(driver, shape_sketch_url):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    message = _draw_and_classify(driver, shape_sketch_url, SHAPE_NAMES, "sketch_demo_shapes.png")
+    assert message == ""  # black ink would say "Draw in colour"; the brush paints red
+    assert "one filled shape" in driver.find_element(By.TAG_NAME, "body").text

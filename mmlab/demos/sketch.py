@@ -1,9 +1,15 @@
-"""Sketch demo: draw a digit (or a shape), see a CLIP's zero-shot probabilities over class names you type.
+"""Sketch demo: draw a digit or a shape, see a CLIP's zero-shot probabilities over class names you type.
+
+The app adapts to the model's image tower. A 1-channel model (chapter 11's digits CLIP) gets a black
+brush and the ten digit words; a 3-channel model (the shapes CLIP) gets a thick brush in the data
+set's red, green and blue, and the nine "colour kind" names with the template "a large {}".
 
 The pieces behind the app are plain functions, tested without a browser: :func:`sketch_to_image`
 turns the Sketchpad's value (Gradio 6: a dict with ``background``, ``layers`` and ``composite``) into
-the model's input, like a scikit-learn digit for a 1-channel 8 x 8 model: the ink is cropped, centred
-in a square with a margin, shrunk, and scaled so the darkest stroke is 1.0 (the digits' 16 / 16).
+the model's input: the ink is cropped, centred in a square with a margin, shrunk, and scaled so the
+brightest ink is 1.0. For a 1-channel 8 x 8 model that looks like a scikit-learn digit (grey levels,
+the darkest stroke 16 / 16); for a 3-channel model the ink keeps its colour on black, with a wider
+margin so the shape covers about the share of the picture a training shape does.
 :func:`classify_sketch` adds the class names and returns the probabilities.
 """
 
@@ -17,10 +23,25 @@ from PIL import Image
 
 from mmlab.demos.core import DemoInputError, friendly_error
 
-__all__ = ["MAX_PIXELS", "build_sketch_demo", "classify_sketch", "parse_class_names", "sketch_to_image"]
+__all__ = [
+    "MAX_PIXELS",
+    "build_sketch_demo",
+    "classify_sketch",
+    "parse_class_names",
+    "sketch_defaults",
+    "sketch_to_image",
+]
 
 MAX_PIXELS = 4096 * 4096  # bigger drawings or uploads are refused with a message
 INK_THRESHOLD = 0.1  # a canvas whose darkest pixel is lighter than this counts as blank
+DIGIT_MARGIN = 0.1  # scikit-learn's digits nearly fill their 8 x 8 square
+# Training shapes are 7 (small) or 11 (large) pixels of a 16-pixel picture. With a margin of 0.35 of
+# the ink's side on each edge a drawing spans 1 / 1.7 of the picture (9.4 of 16 pixels): of the margins
+# 0.1-0.5 we measured on user-like drawings (tests/test_demo_sketch.py, chapter 11's shapes CLIP trained
+# with 5 seeds), this one read the most of them right.
+SHAPE_MARGIN = 0.35
+MIN_CHROMA = 0.2  # a colour model needs coloured ink: mean (max - min channel) of the ink pixels
+SHAPE_TEMPLATE = "a large {}"  # the user's drawing is scaled to a large shape's size
 
 
 def _to_pil(value: Any) -> Image.Image | None:
@@ -65,15 +86,18 @@ def _flatten(value: Any) -> Image.Image | None:
 
 
 def sketch_to_image(
-    value: Any, image_size: int = 8, in_channels: int = 1, margin: float = 0.1
+    value: Any, image_size: int = 8, in_channels: int = 1, margin: float = DIGIT_MARGIN
 ) -> torch.Tensor:
     """A drawing (dark ink on white) -> a model input ``(1, C, S, S)`` in [0, 1], bright ink on black.
 
     The ink's bounding box is cut out, centred in a square with ``margin`` of its side on each edge,
     resized to ``image_size`` and scaled so its largest value is 1. With 3 channels the ink keeps its
     colour (for the shapes models); with 1 channel it becomes grey levels (for the digits).
-    Raises :class:`DemoInputError` for a blank canvas or a huge image.
+    Raises :class:`DemoInputError` for a blank canvas, a huge image, or (with 3 channels) black or grey
+    ink, which on the model's black background would be invisible or colourless.
     """
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 (grey) or 3 (colour), got {in_channels}")
     image = _flatten(value)
     if image is None:
         raise DemoInputError("The canvas is blank: draw something first.")
@@ -82,6 +106,13 @@ def sketch_to_image(
     if ink.max() < INK_THRESHOLD:
         raise DemoInputError("The canvas is blank: draw something first.")
     rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    if in_channels == 3:
+        chroma = rgb[rows, cols].max(axis=1) - rgb[rows, cols].min(axis=1)  # 0 for black and grey ink
+        if chroma.mean() < MIN_CHROMA:
+            raise DemoInputError(
+                "This model sees colour, and black or grey ink looks like its black background. "
+                "Draw in colour: pick red, green or blue from the brush's colours."
+            )
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     side = int(max(bottom - top, right - left) * (1 + 2 * margin)) + 1
     cy, cx = (top + bottom) // 2, (left + right) // 2
@@ -113,14 +144,30 @@ def parse_class_names(text: Any) -> list[str]:
     return names
 
 
+def sketch_defaults(clip_model) -> tuple[list[str], str]:
+    """The class names and template the app starts with, by the model's input channels:
+    the ten digit words and ``"a handwritten {}"`` for grey, or the nine ``"colour kind"`` names
+    (``"red circle"``, ...) and ``"a large {}"`` for colour."""
+    from mmlab.data.multimodal import COLOURS, DIGIT_WORDS, KINDS
+
+    if clip_model.config.image.in_channels == 1:
+        return list(DIGIT_WORDS), "a handwritten {}"
+    return [f"{c} {k}" for c in COLOURS for k in KINDS], SHAPE_TEMPLATE
+
+
 @torch.no_grad()
 def classify_sketch(clip_model, value: Any, class_names: Any, template: str = "{}") -> dict[str, float]:
-    """Zero-shot probabilities ``{class name: p}`` of a drawing."""
+    """Zero-shot probabilities ``{class name: p}`` of a drawing.
+
+    The drawing is prepared for the model's image tower: grey 8 x 8 digits-like for a 1-channel model,
+    coloured and scaled to about a training shape's size (:data:`SHAPE_MARGIN`) for a 3-channel one.
+    """
     names = parse_class_names(class_names)
     if "{}" not in template:
         raise DemoInputError(f"The prompt template {template!r} needs '{{}}' where the class name goes.")
     config = clip_model.config.image
-    image = sketch_to_image(value, config.image_size, config.in_channels)
+    margin = DIGIT_MARGIN if config.in_channels == 1 else SHAPE_MARGIN
+    image = sketch_to_image(value, config.image_size, config.in_channels, margin)
     try:
         probs = clip_model.zero_shot_classify(image, names, [template])[0]
     except ValueError as err:  # e.g. a class name longer than the text tower takes
@@ -128,21 +175,39 @@ def classify_sketch(clip_model, value: Any, class_names: Any, template: str = "{
     return {n: float(p) for n, p in zip(names, probs)}
 
 
-def build_sketch_demo(clip_model, class_names: list[str] | None = None, template: str = "a handwritten {}"):
+def build_sketch_demo(clip_model, class_names: list[str] | None = None, template: str | None = None):
     """A Gradio app: a Sketchpad, editable class names and a template, and the zero-shot probabilities.
 
     Args:
-        clip_model: a trained :class:`mmlab.models.clip.CLIP` (its image config says the input size).
-        class_names: the names shown at the start (default: the ten digit words).
-        template: how a class name becomes a sentence, e.g. ``"a handwritten {}"``.
+        clip_model: a trained :class:`mmlab.models.clip.CLIP` (its image config says the input size
+            and whether it sees grey digits or coloured shapes).
+        class_names: the names shown at the start (default: :func:`sketch_defaults`, the ten digit
+            words for a 1-channel model, the nine "colour kind" names for a 3-channel one).
+        template: how a class name becomes a sentence (default: ``"a handwritten {}"`` for a
+            1-channel model, ``"a large {}"`` for a 3-channel one).
     """
     import gradio as gr
 
-    from mmlab.data.multimodal import DIGIT_WORDS
+    from mmlab.data.multimodal import COLOURS, RGB
 
     if not hasattr(clip_model, "zero_shot_classify"):
         raise TypeError(f"build_sketch_demo needs a CLIP model, got {type(clip_model).__name__}")
-    names = ", ".join(class_names or DIGIT_WORDS)
+    default_names, default_template = sketch_defaults(clip_model)
+    names = ", ".join(class_names or default_names)
+    template = template or default_template
+    colour = clip_model.config.image.in_channels == 3
+    if colour:  # the data set's own colours, so a drawing looks like the training pictures
+        palette = ["#{:02x}{:02x}{:02x}".format(*RGB[c]) for c in COLOURS]
+        # a thick brush (the Sketchpad's canvas is 800 px): a shape is coloured in with a few strokes
+        brush = gr.Brush(colors=palette, default_color=palette[0], color_mode="fixed", default_size=60)
+        how = (
+            f"Draw **one filled shape** (a circle, a square or a triangle) in {', '.join(COLOURS[:-1])} "
+            f"or {COLOURS[-1]} (the brush's colours), large in the middle of the canvas, and colour it "
+            "in completely: the model learned solid shapes, not outlines."
+        )
+    else:
+        brush = gr.Brush(colors=["#000000"], color_mode="fixed")
+        how = "Draw one digit large in the middle of the canvas."
 
     def classify(drawing, names_text, template_text):
         try:
@@ -151,12 +216,16 @@ def build_sketch_demo(clip_model, class_names: list[str] | None = None, template
             return None, friendly_error(err)
 
     with gr.Blocks(title="Zero-shot sketch") as app:
-        gr.Markdown(
-            "## Draw, then see CLIP's zero-shot guess\nDraw one digit large in the middle of the canvas."
-        )
+        gr.Markdown(f"## Draw, then see CLIP's zero-shot guess\n{how}")
         with gr.Row():
             pad = gr.Sketchpad(
-                label="drawing", type="numpy", image_mode="RGBA", elem_id="sketch", height=360, width=360
+                label="drawing",
+                type="numpy",
+                image_mode="RGBA",
+                elem_id="sketch",
+                height=360,
+                width=360,
+                brush=brush,
             )
             with gr.Column():
                 names_box = gr.Textbox(names, label="class names (comma-separated)", elem_id="names")

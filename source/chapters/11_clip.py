@@ -512,7 +512,7 @@ for tower in ("scratch", "MiniLM"):
 assert snapped >= 0.5  # unseen combinations snap to a seen one of the same colour
 
 # %% [markdown]
-# ## 8. Try it: draw a digit
+# ## 8. Try it: draw a digit or a shape
 #
 # The demo turns your drawing into an 8 x 8 digit like the training images and shows the zero-shot
 # probabilities over class names you can edit (try adding "a handwritten ten").
@@ -523,8 +523,42 @@ from mmlab.demos import build_sketch_demo, show  # noqa: E402
 
 demo = show(build_sketch_demo(clip, class_names=names, template=TEMPLATE))
 
+# %% [markdown]
+# The same app on `shape_clip` adapts to a colour model: its brush paints in the data set's red, green and
+# blue, and it starts with the nine "colour kind" names and the template "a large {}". Your drawing is
+# cropped, centred and shrunk to 16 x 16 on black, like the training pictures. Before launching it, a
+# check with a made-up "user drawing": a filled blue triangle drawn off-centre on a white 360 x 360 canvas
+# (as the Sketchpad returns it) must come out as "blue triangle".
+
+# %%
+from PIL import Image, ImageDraw  # noqa: E402
+
+from mmlab.data.multimodal import RGB  # noqa: E402
+from mmlab.demos.sketch import SHAPE_MARGIN, classify_sketch, sketch_defaults, sketch_to_image  # noqa: E402
+
+user_drawing = Image.new("RGBA", (360, 360), (255, 255, 255, 0))  # a transparent canvas, like the Sketchpad's
+ImageDraw.Draw(user_drawing).polygon([(130, 60), (40, 240), (220, 240)], fill=(*RGB["blue"], 255))
+shape_names, shape_template = sketch_defaults(shape_clip)
+sketch_probs = classify_sketch(shape_clip, user_drawing, ", ".join(shape_names), shape_template)
+guess = max(sketch_probs, key=sketch_probs.get)
+model_input = sketch_to_image(user_drawing, 16, 3, margin=SHAPE_MARGIN)[0]  # (3, 16, 16), on black
+on_white = Image.alpha_composite(Image.new("RGBA", user_drawing.size, "white"), user_drawing).convert("RGB")
+show_images([on_white, model_input], titles=["the drawing", f"model input: {guess}"], ncols=2, size=2.0)
+plt.show()
+print(f"zero-shot guess for the drawing: {guess} (p = {sketch_probs[guess]:.3f})")
+assert guess == "blue triangle"
+
+# %% [markdown]
+# One demo runs at a time: launching the shapes demo stops the digits demo (re-run its cell to go back).
+# Pick a colour and colour in one large circle, square or triangle (the brush starts thick).
+
+# %% tags=["strip-output"]
+# NBVAL_IGNORE_OUTPUT
+shape_demo = show(build_sketch_demo(shape_clip))
+
 # %%
 demo.close()
+shape_demo.close()
 
 # %% [markdown]
 # ## Summary
@@ -536,6 +570,8 @@ demo.close()
 # - A frozen pretrained text tower (LiT) trains as fast as a tiny one, because each caption is encoded once.
 # - On shapes, zero-shot reads kind, colour and the whole caption; colour carries over to colour-shape
 #   combinations never seen in training, the combination itself does not, with either text tower.
+# - The sketch demo reads your drawing with either model: a digit in black, or one filled shape in a
+#   colour of the data set, shrunk to the training pictures' size.
 #
 # **Lab 11** has you write the loss and the zero-shot decision yourself. **Chapter 12** feeds image
 # features into a GPT to answer questions about pictures.
