@@ -54,14 +54,12 @@ MAX_STEPS = {"ppo": 10, "finetune": 10}
 def bench_ppo(steps: int, warmup: int) -> dict:
     """PPO has its own loop (``train_ppo``): time its iterations after ``warmup`` iterations. The
     SFT and reward models are the chapter's (the replies' lengths, hence the cost, depend on them)."""
-    from mmlab.align.ppo import train_ppo
+    from mmlab.align.ppo import PolicyWithValue, train_ppo
 
     setup = prepare_ppo(resolve_settings("ppo"))
     args = (setup.sft, setup.reward_model, setup.tokenizer, setup.train_prompts)
-    config = setup.config
-    config.iterations = warmup
-    train_ppo(*args, config)
-    config.iterations = steps
+    train_ppo(*args, dataclasses.replace(setup.config, iterations=warmup))
+    config = dataclasses.replace(setup.config, iterations=steps)
     start = time.perf_counter()
     train_ppo(*args, config)
     steps_per_s = steps / (time.perf_counter() - start)
@@ -69,9 +67,7 @@ def bench_ppo(steps: int, warmup: int) -> dict:
         "job": "ppo",
         "chapter": JOBS["ppo"].chapter,
         "device": "cpu",  # train_ppo runs where the models are: the CPU
-        "params": sum(p.numel() for p in setup.sft.parameters())
-        + setup.sft.config.n_embd
-        + 1,  # + value head
+        "params": sum(p.numel() for p in PolicyWithValue(setup.sft).parameters()),  # what PPO trains
         "steps_per_s": steps_per_s,
         "examples_per_s": steps_per_s * config.batch_size,  # rollouts (prompt + sampled reply) per second
         "tokens_per_s": None,

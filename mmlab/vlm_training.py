@@ -43,6 +43,7 @@ from mmlab.models.vlm import (
     text_only_loss,
     vlm_loss,
 )
+from mmlab.train.jobs import resolve_settings
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
@@ -62,30 +63,8 @@ __all__ = [
     "tune",
 ]
 
-# the `vlm` job's cpu preset (chapter 12 reads it through resolve_settings): what CI runs on one CPU thread
-VLM_SETTINGS: dict[str, Any] = dict(
-    n_train=1500,  # scenes; each has up to four questions and one caption
-    n_test=300,
-    image_size=24,
-    n_layer=2,
-    n_head=4,
-    n_embd=64,
-    projector="mlp",
-    max_len=16,  # longest text row (a three-shape caption) in tokens
-    batch_size=64,
-    region_steps=300,
-    region_lr=3e-3,
-    text_steps=150,  # the text-only ablation
-    lm_steps=900,  # stage 0: language-model pretraining on the scenes in words
-    lm_lr=5e-3,
-    align_steps=200,  # stage 1: the projector only, on captions
-    align_lr=1e-2,
-    tune_steps=300,  # stage 2: projector and language model, on questions and captions
-    tune_lr=2e-3,
-    warmup_steps=30,
-    seed=0,
-    device=None,
-)
+# train_vlm's defaults: the `vlm` job's cpu preset, which chapter 12 reads too (what CI runs on one thread)
+VLM_SETTINGS: dict[str, Any] = resolve_settings("vlm")
 
 
 @dataclass

@@ -308,10 +308,10 @@ def test_cli_trains_and_writes_weights_and_metrics(tmp_path, capsys):
     assert "Resumed from" in capsys.readouterr().out
 
 
-def test_vlm_preset_is_chapter_12s_settings():
+def test_vlm_presets_scale_up_train_vlms_defaults():
     from mmlab.vlm_training import VLM_SETTINGS
 
-    assert resolve_settings("vlm") == VLM_SETTINGS  # and tests/test_vlm.py pins the chapter's cell to these
+    assert resolve_settings("vlm") == VLM_SETTINGS  # train_vlm's defaults are the cpu preset (chapter 12's)
     gpu = resolve_settings("vlm", "gpu")
     assert gpu["n_embd"] > VLM_SETTINGS["n_embd"] and gpu["lm_steps"] > VLM_SETTINGS["lm_steps"]
 

@@ -217,7 +217,7 @@ def test_train_vlm_runs_every_stage():
 
 
 def test_chapter_reads_the_vlm_jobs_cpu_preset():
-    """Chapter 12 takes its settings from the ``vlm`` job (which tests/test_jobs.py pins to VLM_SETTINGS)."""
+    """Chapter 12 takes its settings from the ``vlm`` job, whose cpu preset is ``train_vlm``'s defaults."""
     from pathlib import Path
 
     source = (Path(__file__).parents[1] / "source" / "chapters" / "12_vision_language_model.py").read_text()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -50,6 +50,7 @@ __all__ = [
     "SFTResult",
     "LengthBuckets",
     "assistant_loss_mask",
+    "conversation_loaders",
     "encode_conversations",
     "exact_match",
     "generate_replies",
@@ -59,6 +60,7 @@ __all__ = [
     "sft_loss",
     "train_sft_model",
     "world_corpus",
+    "world_corpus_loader",
 ]
 
 
@@ -245,6 +247,44 @@ class SFTConfig:
     system_fraction: float = 0.25
 
 
+def world_corpus_loader(
+    tokenizer: WordTokenizer, instructions: dict[str, list[Instruction]], batch_size: int, seed: int = 0
+) -> DataLoader:
+    """Pretraining batches: next-token windows (16 tokens, stride 3) of :func:`world_corpus` over the
+    training instructions, shuffled with ``seed``."""
+    ids = tokenizer.encode(world_corpus(instructions["train"], seed=seed))
+    return DataLoader(
+        NextTokenDataset(ids, 16, stride=3),
+        batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def conversation_loaders(
+    tokenizer: WordTokenizer,
+    instructions: dict[str, list[Instruction]],
+    n_conversations: int,
+    system_fraction: float,
+    block_size: int,
+    batch_size: int,
+    seed: int = 0,
+    length_buckets: bool = True,
+) -> tuple[Iterable, DataLoader]:
+    """SFT data: ``n_conversations`` training conversations (batches of similar length with
+    ``length_buckets``, else a shuffled DataLoader, which torchrun can shard) and 256 held-out ones
+    on held-out instructions, as ``(ids, roles)`` batches."""
+    conversations = make_sft_conversations(instructions["train"], n_conversations, system_fraction, seed=seed)
+    held_out = make_sft_conversations(instructions["held_out"], 256, system_fraction, seed=seed + 1)
+    ids, roles = encode_conversations(conversations, tokenizer, block_size)
+    if length_buckets:
+        train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), batch_size, seed=seed)
+    else:
+        train_loader = DataLoader(TensorDataset(ids, roles), batch_size=batch_size, shuffle=True)
+    eval_loader = DataLoader(TensorDataset(*encode_conversations(held_out, tokenizer, block_size)), 256)
+    return train_loader, eval_loader
+
+
 @dataclass
 class SFTResult:
     """What :func:`train_sft_model` returns: the pretrained and fine-tuned models and their data."""
@@ -282,25 +322,21 @@ def _train_sft_model(seed: int, config: SFTConfig, progress: bool) -> SFTResult:
     block = model_config.block_size
     pretrain_history = None
     if config.pretrain_steps:
-        ids = tokenizer.encode(world_corpus(instructions["train"], seed=seed))
-        loader = DataLoader(
-            NextTokenDataset(ids, 16, stride=3),
-            config.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        loader = world_corpus_loader(tokenizer, instructions, config.batch_size, seed=seed)
         train_config = TrainConfig(
             max_steps=config.pretrain_steps, lr=config.lr, warmup_steps=20, progress=progress, device="cpu"
         )
         pretrain_history = Trainer(model, next_token_loss, loader, None, train_config).fit()
     pretrained = copy.deepcopy(model).eval()
-    conversations = make_sft_conversations(
-        instructions["train"], config.n_conversations, config.system_fraction, seed=seed
+    train_loader, eval_loader = conversation_loaders(
+        tokenizer,
+        instructions,
+        config.n_conversations,
+        config.system_fraction,
+        block,
+        config.batch_size,
+        seed,
     )
-    held_out = make_sft_conversations(instructions["held_out"], 256, config.system_fraction, seed=seed + 1)
-    ids, roles = encode_conversations(conversations, tokenizer, block)
-    train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), config.batch_size, seed=seed)
-    eval_loader = DataLoader(TensorDataset(*encode_conversations(held_out, tokenizer, block)), 256)
     train_config = TrainConfig(
         max_steps=config.sft_steps, lr=config.lr, warmup_steps=20, progress=progress, device="cpu"
     )

@@ -234,16 +234,8 @@ def _sft_job(settings: dict[str, Any]):
     """
     from dataclasses import replace
 
-    from mmlab.align.sft import (
-        LengthBuckets,
-        SFTConfig,
-        encode_conversations,
-        make_sft_conversations,
-        sft_loss,
-        world_corpus,
-    )
-    from mmlab.data.chat import PAD, chat_tokenizer, make_instructions
-    from mmlab.data.lm import NextTokenDataset
+    from mmlab.align.sft import SFTConfig, conversation_loaders, sft_loss, world_corpus_loader
+    from mmlab.data.chat import chat_tokenizer, make_instructions
     from mmlab.models.gpt import GPT, next_token_loss
     from mmlab.train.distributed import launched_by_torchrun
     from mmlab.train.trainer import Trainer
@@ -260,29 +252,22 @@ def _sft_job(settings: dict[str, Any]):
     )
     model = GPT(config)
     if settings["pretrain_steps"]:
-        corpus = tokenizer.encode(world_corpus(instructions["train"], seed=0))
-        loader = DataLoader(
-            NextTokenDataset(corpus, 16, stride=3),
-            settings["batch_size"],
-            shuffle=True,
-            generator=torch.Generator().manual_seed(0),
-        )
+        loader = world_corpus_loader(tokenizer, instructions, settings["batch_size"], seed=0)
         run = TrainConfig(
             max_steps=settings["pretrain_steps"], lr=settings["pretrain_lr"], warmup_steps=20, progress=False
         )
         Trainer(model, next_token_loss, loader, None, run).fit()
         model.to("cpu")
-    conversations = make_sft_conversations(
-        instructions["train"], settings["n_conversations"], settings["system_fraction"], seed=0
-    )
-    held_out = make_sft_conversations(instructions["held_out"], 256, settings["system_fraction"], seed=1)
-    ids, roles = encode_conversations(conversations, tokenizer, config.block_size)
-    if launched_by_torchrun():
-        train_loader = DataLoader(TensorDataset(ids, roles), batch_size=settings["batch_size"], shuffle=True)
-    else:  # batches of similar length, as in the chapter
-        train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), settings["batch_size"], seed=0)
-    eval_loader = DataLoader(
-        TensorDataset(*encode_conversations(held_out, tokenizer, config.block_size)), 256
+    # batches of similar length, as in the chapter; under torchrun a DataLoader, which it can shard
+    train_loader, eval_loader = conversation_loaders(
+        tokenizer,
+        instructions,
+        settings["n_conversations"],
+        settings["system_fraction"],
+        config.block_size,
+        settings["batch_size"],
+        seed=0,
+        length_buckets=not launched_by_torchrun(),
     )
     return model, sft_loss, train_loader, eval_loader
 
@@ -740,6 +725,20 @@ def _vlm_run(settings: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:
     return train_vlm(settings)
 
 
+# What chapter 08's reward, dpo and ppo jobs start from: the SFT model (a folder from `python -m
+# mmlab.train sft --out DIR` as base, or None: train_sft_model(seed=0) here first, as the chapter does)
+# and the preference pairs make_preferences(n_pairs, n_held_out_pairs).
+CHAPTER_08_BASE = dict(
+    base=None,
+    sft_pretrain_steps=100,
+    sft_steps=500,
+    sft_conversations=4000,
+    seed=0,
+    n_pairs=2000,
+    n_held_out_pairs=400,
+)
+CHAPTER_08_BASE_GPU = dict(n_pairs=50000, n_held_out_pairs=2000)
+
 JOBS: dict[str, JobSpec] = {
     "bert": JobSpec(
         chapter="04_bert_pretraining",
@@ -1126,13 +1125,7 @@ JOBS: dict[str, JobSpec] = {
         presets={
             # chapter 08: train_sft_model(seed=0) as the base, RewardConfig() on make_preferences(2000, 400)
             "cpu": dict(
-                base=None,  # a folder from `python -m mmlab.train sft --out DIR`; None: SFT here first
-                sft_pretrain_steps=100,
-                sft_steps=500,
-                sft_conversations=4000,
-                seed=0,
-                n_pairs=2000,
-                n_held_out_pairs=400,
+                **CHAPTER_08_BASE,
                 batch_size=32,
                 max_steps=150,
                 lr=2e-3,
@@ -1140,8 +1133,7 @@ JOBS: dict[str, JobSpec] = {
                 log_every=10,
             ),
             "gpu": dict(
-                n_pairs=50000,
-                n_held_out_pairs=2000,
+                **CHAPTER_08_BASE_GPU,
                 batch_size=256,
                 max_steps=2000,
                 lr=1e-3,
@@ -1157,13 +1149,7 @@ JOBS: dict[str, JobSpec] = {
         presets={
             # chapter 08: DPOConfig() from the same SFT model and pairs as the reward model
             "cpu": dict(
-                base=None,
-                sft_pretrain_steps=100,
-                sft_steps=500,
-                sft_conversations=4000,
-                seed=0,
-                n_pairs=2000,
-                n_held_out_pairs=400,
+                **CHAPTER_08_BASE,
                 beta=0.1,
                 batch_size=32,
                 max_steps=80,
@@ -1172,8 +1158,7 @@ JOBS: dict[str, JobSpec] = {
                 log_every=10,
             ),
             "gpu": dict(
-                n_pairs=50000,
-                n_held_out_pairs=2000,
+                **CHAPTER_08_BASE_GPU,
                 batch_size=256,
                 max_steps=2000,
                 lr=5e-4,
@@ -1189,14 +1174,8 @@ JOBS: dict[str, JobSpec] = {
         presets={
             # chapter 08: PPOConfig(beta=0.1, iterations=25, batch_size=64) against its reward model
             "cpu": dict(
-                base=None,
+                **CHAPTER_08_BASE,
                 reward=None,  # a folder from `python -m mmlab.train reward --out DIR`; None: train one here
-                sft_pretrain_steps=100,
-                sft_steps=500,
-                sft_conversations=4000,
-                seed=0,
-                n_pairs=2000,
-                n_held_out_pairs=400,
                 reward_steps=150,
                 reward_batch_size=32,
                 reward_lr=2e-3,
@@ -1223,25 +1202,25 @@ JOBS: dict[str, JobSpec] = {
         chapter="12_vision_language_model",
         run=_vlm_run,
         presets={
-            # chapter 12's config cell = mmlab.vlm_training.VLM_SETTINGS (tests pin all three together)
+            # chapter 12's config cell (the chapter reads it) and train_vlm's defaults
             "cpu": dict(
-                n_train=1500,
+                n_train=1500,  # scenes; each has up to four questions and one caption
                 n_test=300,
                 image_size=24,
                 n_layer=2,
                 n_head=4,
                 n_embd=64,
                 projector="mlp",
-                max_len=16,
+                max_len=16,  # longest text row (a three-shape caption) in tokens
                 batch_size=64,
                 region_steps=300,
                 region_lr=3e-3,
-                text_steps=150,
-                lm_steps=900,
+                text_steps=150,  # the text-only ablation
+                lm_steps=900,  # stage 0: language-model pretraining on the scenes in words
                 lm_lr=5e-3,
-                align_steps=200,
+                align_steps=200,  # stage 1: the projector only, on captions
                 align_lr=1e-2,
-                tune_steps=300,
+                tune_steps=300,  # stage 2: projector and language model, on questions and captions
                 tune_lr=2e-3,
                 warmup_steps=30,
                 seed=0,
