@@ -11,9 +11,11 @@ comparison is about how the modalities are fused, not about how well each model 
 * :class:`LateFusion`: each modality has its own encoder; their outputs are joined at the end, by
   concatenation ``[f_1; f_2]`` or by a learned weighted sum ``F = sum_i w_i f_i`` with
   ``w = softmax(weight_logits)``, either of features (then an MLP) or of decisions (per-modality logits).
-* :class:`HybridFusion`: the modalities meet inside the network: question tokens cross-attend to image
-  regions (queries from text, keys and values from the image), or the question sets a per-channel
-  scale and shift of the image features (FiLM, Perez et al. 2018).
+* :class:`HybridFusion`: the modalities meet inside the network (intermediate fusion): question
+  tokens cross-attend to image regions (queries from text, keys and values from the image), or the
+  question sets a per-channel scale and shift of the image features (FiLM, Perez et al. 2018).
+* :class:`EarlyLateFusion`: hybrid fusion in the textbook sense (Atrey et al. 2010): an early-fusion
+  stream's decision and the late, per-modality decisions, combined by a learned weighted sum.
 
 The three joining operations are also plain functions (:func:`weighted_sum_fusion`,
 :func:`concat_fusion`, :func:`cross_attend`): they are the reference answers of lab 10.
@@ -36,6 +38,7 @@ from mmlab.models.vision import CNNConfig, CNNEncoder
 __all__ = [
     "MODEL_NAMES",
     "EarlyFusion",
+    "EarlyLateFusion",
     "FiLM",
     "FusionConfig",
     "FusionModel",
@@ -375,7 +378,31 @@ class LateFusion(FusionModel):
         return self.head(concat_fusion([f_text, f_image]))
 
 
-# ----------------------------------------------------------------------------- hybrid fusion
+# ----------------------------------------------------------------------------- early + late
+
+
+class EarlyLateFusion(FusionModel):
+    """Hybrid fusion in the textbook sense: early and late fusion side by side, decisions combined.
+
+    An :class:`EarlyFusion` stream answers from the joined inputs; a late model answers from each
+    modality on its own (a weighted sum of the two decisions); a learned weighted sum of those two
+    answers is the output, so the model can lean on whichever level serves the question.
+    """
+
+    def __init__(self, config: FusionConfig, encoder: RegionEncoder | None = None) -> None:
+        super().__init__(config, encoder)
+        self.early = EarlyFusion(config, self.encoder)
+        self.late = LateFusion(config, self.encoder, join="weighted_sum", level="decisions")
+        self.weight_logits = nn.Parameter(torch.zeros(2))  # early, late: start at (1/2, 1/2)
+
+    def forward(self, images, questions, question_mask=None, image_mask=None) -> torch.Tensor:
+        regions = self.regions(images, questions)  # (B, P, c), computed once for both
+        early = self.early(regions, questions, question_mask, image_mask)  # (B, n_answers)
+        late = self.late(regions, questions, question_mask)  # (B, n_answers)
+        return weighted_sum_fusion([early, late], self.weight_logits)
+
+
+# ----------------------------------------------------------------------------- intermediate fusion
 
 
 class FiLM(nn.Module):
@@ -459,11 +486,13 @@ class HybridFusion(FusionModel):
 MODEL_NAMES = (
     "question only",
     "image only",
-    "late: concatenation",
-    "late: weighted sum",
+    "late: weighted sum of decisions",
+    "late: weighted sum of features",
+    "late: concatenation of features",
     "early fusion",
-    "hybrid: cross-attention",
-    "hybrid: FiLM",
+    "hybrid: early + late",
+    "cross-attention",
+    "FiLM",
 )
 
 
@@ -473,15 +502,19 @@ def build_fusion_model(name: str, config: FusionConfig, encoder: RegionEncoder |
         return QuestionOnly(config, encoder)
     if name == "image only":
         return ImageOnly(config, encoder)
-    if name == "late: concatenation":
-        return LateFusion(config, encoder, join="concat", level="features")
-    if name == "late: weighted sum":
+    if name == "late: weighted sum of decisions":
         return LateFusion(config, encoder, join="weighted_sum", level="decisions")
+    if name == "late: weighted sum of features":
+        return LateFusion(config, encoder, join="weighted_sum", level="features")
+    if name == "late: concatenation of features":
+        return LateFusion(config, encoder, join="concat", level="features")
     if name == "early fusion":
         return EarlyFusion(config, encoder)
-    if name == "hybrid: cross-attention":
+    if name == "hybrid: early + late":
+        return EarlyLateFusion(config, encoder)
+    if name == "cross-attention":
         return HybridFusion(config, encoder, mode="cross_attention")
-    if name == "hybrid: FiLM":
+    if name == "FiLM":
         return HybridFusion(config, encoder, mode="film")
     raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
 

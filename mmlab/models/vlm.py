@@ -536,18 +536,25 @@ def nearest_words(model: MiniVLM, image: torch.Tensor, k: int = 1) -> list[list[
 
 
 @torch.no_grad()
-def nearest_word_match(model: MiniVLM, features: torch.Tensor, words: torch.Tensor) -> float:
+def nearest_word_match(
+    model: MiniVLM, features: torch.Tensor, words: torch.Tensor, cells: torch.Tensor | None = None
+) -> float:
     """The fraction of cells whose projected patch "reads" as the cell's words: the set of its ``k``
     nearest vocabulary words (cosine) equals the set of the cell's words (``k`` = how many distinct
     words the cell has; 1 for the cell words of :func:`scene_words`).
 
     Args:
         features: patch features (N, P, d_v) (or pixels); words: :func:`scene_words` ids (N, P, K).
+        cells: optional (N, P) bool, True on the cells to score (e.g. only the non-empty ones).
     """
     prefix = model.prefix(features.to(model.device)).flatten(0, 1)  # (N P, C)
     sims = F.normalize(prefix, dim=-1) @ F.normalize(model.gpt.tok_emb.weight, dim=-1).t()  # (N P, V)
     ranked = sims.topk(words.size(-1), dim=-1).indices.cpu()  # (N P, K)
     right = [set(r[: len(set(w))].tolist()) == set(w) for r, w in zip(ranked, words.flatten(0, 1).tolist())]
+    if cells is not None:
+        right = [r for r, keep in zip(right, cells.flatten().tolist()) if keep]
+        if not right:
+            raise ValueError("no cell selected by cells")
     return sum(right) / len(right)
 
 

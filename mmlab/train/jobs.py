@@ -981,7 +981,7 @@ JOBS: dict[str, JobSpec] = {
         build=_fusion_job,
         presets={
             "cpu": dict(
-                model="hybrid: cross-attention",
+                model="cross-attention",
                 n_train_scenes=1500,
                 n_test_scenes=400,
                 d=32,

@@ -440,6 +440,7 @@ assert torch.isinf(naive) and torch.isfinite(ours)
 assert bool((torch.isinf(naive_each) <= wrong).all())
 torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
 
+# %% [markdown]
 # ## Summary
 #
 # - Softmax turns logits into probabilities; subtracting the maximum keeps it finite.
