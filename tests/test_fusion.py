@@ -146,3 +146,20 @@ def test_region_loss_and_predict():
         batch_size=2,
     )
     assert preds.shape == (5,)
+
+
+def test_early_late_hybrid_of_trained_models_learns_only_its_weights():
+    from mmlab.models.fusion import EarlyFusion, EarlyLateFusion, LateFusion
+
+    encoder = RegionEncoder(CONFIG)
+    early, late = EarlyFusion(CONFIG, encoder), LateFusion(CONFIG, encoder, "weighted_sum", "decisions")
+    hybrid = EarlyLateFusion(CONFIG, encoder, early=early, late=late)
+    assert [n for n, p in hybrid.named_parameters() if p.requires_grad] == ["weight_logits"]
+    images, questions, mask = _batch()
+    with torch.no_grad():
+        hybrid.weight_logits.copy_(torch.tensor([0.4, -0.2]))
+        w = torch.tensor([0.4, -0.2]).softmax(0)
+        expected = w[0] * early(images, questions, mask) + w[1] * late(images, questions, mask)
+        assert torch.allclose(hybrid(images, questions, mask), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="both"):
+        EarlyLateFusion(CONFIG, encoder, early=early)

@@ -386,14 +386,32 @@ class EarlyLateFusion(FusionModel):
 
     An :class:`EarlyFusion` stream answers from the joined inputs; a late model answers from each
     modality on its own (a weighted sum of the two decisions); a learned weighted sum of those two
-    answers is the output, so the model can lean on whichever level serves the question.
+    answers is the output. Given already trained ``early`` and ``late`` models (the classic recipe:
+    combine the decisions of classifiers trained apart), they are frozen and only the two weights
+    learn; otherwise both are built here and everything trains together.
     """
 
-    def __init__(self, config: FusionConfig, encoder: RegionEncoder | None = None) -> None:
+    def __init__(
+        self,
+        config: FusionConfig,
+        encoder: RegionEncoder | None = None,
+        early: EarlyFusion | None = None,
+        late: LateFusion | None = None,
+    ) -> None:
         super().__init__(config, encoder)
-        self.early = EarlyFusion(config, self.encoder)
-        self.late = LateFusion(config, self.encoder, join="weighted_sum", level="decisions")
+        if (early is None) != (late is None):
+            raise ValueError("pass both trained models (early and late) or neither")
+        self.early = early if early is not None else EarlyFusion(config, self.encoder)
+        self.late = late if late is not None else LateFusion(config, self.encoder, "weighted_sum", "decisions")
+        if early is not None:
+            self.early.requires_grad_(False)
+            self.late.requires_grad_(False)
         self.weight_logits = nn.Parameter(torch.zeros(2))  # early, late: start at (1/2, 1/2)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The normalised weights (early, late) of the two decisions."""
+        return self.weight_logits.softmax(dim=0).detach()
 
     def forward(self, images, questions, question_mask=None, image_mask=None) -> torch.Tensor:
         regions = self.regions(images, questions)  # (B, P, c), computed once for both

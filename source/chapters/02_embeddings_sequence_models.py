@@ -26,6 +26,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
 
 # %%
 import math
+from functools import partial
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -43,6 +44,7 @@ from mmlab.data.text import (
     tokenize,
 )
 from mmlab.device import get_device, seed_everything
+from mmlab.experiments import assert_beats, repeat
 from mmlab.models.sequence import (
     BowClassifier,
     BowConfig,
@@ -83,8 +85,9 @@ CONFIG = dict(
     clf_dim=32,  # classifiers: word-vector size
     clf_steps=400,  # optimizer steps per classifier
     unk_rate=0.1,  # word dropout in training (see section 3)
-    far_distances=(2, 4, 8, 16, 32),  # words between negator and sentiment word (section 4)
+    far_distances=(2, 4, 8, 16),  # words between negator and sentiment word (section 4)
     far_steps=150,
+    far_seeds=(0, 1, 2),  # one LSTM per distance and seed
 )
 DEVICE = str(device)
 
@@ -362,33 +365,42 @@ assert changed_packed == 0.0 and changed_naive > 0.05
 # words, and a sentiment word: "not the story and of ... good" is negative, "so the story and of
 # ... good" positive. Half the openers are negators. To get it right a left-to-right reader must
 # carry one bit, "was there a negator?", across $d-1$ words. We train one small LSTM per distance
-# $d$, each with the same budget (`far_steps` steps of 128 sentences), and measure held-out accuracy.
+# $d$ and seed (`far_seeds`), each with the same budget (`far_steps` steps of 128 sentences), and
+# measure held-out accuracy: the curve is the mean over seeds, the bars the range.
 #
 # Why it gets hard: the gradient that teaches the LSTM to keep that bit flows back through $d$
 # steps, and is multiplied at each step by the forget gate $f_t \in (0,1)$ (and the other
 # gates' paths), roughly $\prod_t f_t$, which starts near $0.5^d$ for a freshly initialised
-# LSTM. **Bar:** accuracy at the largest distance is at least 0.3 below the accuracy at the
-# shortest (checked with three seeds when the chapter was written; chance is 0.5).
+# LSTM. **Bar:** over three seeds, accuracy at the largest distance is at least 0.3 below the
+# accuracy at the shortest, by more than the spread between seeds (chance is 0.5).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-far_accuracy = {}
-for d in CONFIG["far_distances"]:
+def far_run(d: int, seed: int) -> dict[str, float]:
+    """Held-out accuracy of one LSTM trained with `seed` on sentences with distance `d`."""
     texts, labels, _ = make_negation_distance_set(4000, [d], seed=0)
     test_texts, test_labels, _ = make_negation_distance_set(1000, [d], seed=100)
     far_vocab = Vocab.build([tokenize(t) for t in texts])
-    seed_everything(0)
+    seed_everything(seed)
     model = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm"))
-    trainer = Trainer(model, classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True),
+    trainer = Trainer(model, classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True, seed=seed),
                       make_loader(test_texts, test_labels, far_vocab, 1000),
                       TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, progress=False, device=DEVICE))  # fmt: skip
-    far_accuracy[d] = trainer.fit().last("accuracy")
-    print(f"d = {d:>2}: held-out accuracy {far_accuracy[d]:.3f} ({trainer.train_seconds:.1f} s)")
+    return {"accuracy": trainer.fit().last("accuracy")}
+
+
+far = {}
+for d in CONFIG["far_distances"]:
+    far[d] = repeat(partial(far_run, d), CONFIG["far_seeds"], label=f"d = {d}")
+    print(f"d = {d:>2}: held-out accuracy {far[d].summary('accuracy')}  (mean ± std over seeds (range))")
 
 # %%
-ds = list(far_accuracy)
+ds = list(far)
+means = [far[d].mean("accuracy") for d in ds]
+low = [m - min(far[d].values("accuracy")) for m, d in zip(means, ds)]
+high = [max(far[d].values("accuracy")) - m for m, d in zip(means, ds)]
 plt.figure(figsize=(5.5, 3.5))
-plt.plot(ds, [far_accuracy[d] for d in ds], "o-", label="LSTM")
+plt.errorbar(ds, means, yerr=[low, high], fmt="o-", capsize=3, label=f"LSTM ({len(CONFIG['far_seeds'])} seeds)")
 plt.axhline(0.5, color="gray", ls="--", label="chance")
 plt.xscale("log", base=2)
 plt.xticks(ds, [str(d) for d in ds])
@@ -398,13 +410,12 @@ plt.ylim(0.4, 1.05)
 plt.legend()
 plt.title(f"Same budget ({CONFIG['far_steps']} steps), growing distance")
 plt.show()
-drop = far_accuracy[ds[0]] - far_accuracy[ds[-1]]
-print(f"accuracy at d = {ds[0]}: {far_accuracy[ds[0]]:.3f}; at d = {ds[-1]}: {far_accuracy[ds[-1]]:.3f} "
-      f"(drop {drop:.3f})")  # fmt: skip
-assert drop >= 0.3
+drop = assert_beats(far[ds[0]], far[ds[-1]], "accuracy", min_margin=0.3)
+print(f"mean accuracy at d = {ds[0]}: {means[0]:.3f}; at d = {ds[-1]}: {means[-1]:.3f} (drop {drop:.3f})")
 
 # %% [markdown]
-# This is a statement about equal training: with many more steps, or a curriculum that mixes
+# Where the curve falls, and how the seeds spread there, is printed above. This is a statement
+# about equal training: with many more steps, or a curriculum that mixes
 # short and long distances, an LSTM can learn these distances too; its gates make long memory
 # possible, not easy. What no recurrent model escapes is the path itself: information from word 1
 # reaches word $T$ only through $T-1$ state updates, one after the other, which is also why an
@@ -419,5 +430,5 @@ assert drop >= 0.3
 #
 # **Lab:** `labs/02_embeddings.ipynb`: write the skip-gram pair generator, the negative-sampling
 # loss and cosine nearest neighbours yourself. **Next:** chapter 03 replaces the chain of state
-# updates with attention, where every word looks at every other word in one step, so the distance
-# in the plot above stops mattering.
+# updates with attention, where every word looks at every other word in one step, and trains a
+# Transformer on this same task at the largest distance above, with the same budget.
