@@ -199,6 +199,13 @@ def test_nearest_word_match_counts_cells_that_read_as_their_word(model):
     exact = model.gpt.tok_emb(words).mean(dim=2).detach()  # (1, P, C)
     assert nearest_word_match(model, exact, words) == 1.0
     assert nearest_word_match(model, exact.roll(1, dims=1), words) == 0.0
+    half = exact.clone()
+    half[0, 2:] = exact[0, :2]  # cells 2 and 3 now read as the words of cells 0 and 1
+    assert nearest_word_match(model, half, words) == 0.5
+    assert nearest_word_match(model, half, words, cells=torch.tensor([[True, True, False, False]])) == 1.0
+    assert nearest_word_match(model, half, words, cells=torch.tensor([[False, False, True, True]])) == 0.0
+    with pytest.raises(ValueError, match="no cell"):
+        nearest_word_match(model, half, words, cells=torch.zeros(1, 4, dtype=torch.bool))
 
 
 def test_train_vlm_runs_every_stage():

@@ -402,7 +402,9 @@ class EarlyLateFusion(FusionModel):
         if (early is None) != (late is None):
             raise ValueError("pass both trained models (early and late) or neither")
         self.early = early if early is not None else EarlyFusion(config, self.encoder)
-        self.late = late if late is not None else LateFusion(config, self.encoder, "weighted_sum", "decisions")
+        self.late = (
+            late if late is not None else LateFusion(config, self.encoder, "weighted_sum", "decisions")
+        )
         if early is not None:
             self.early.requires_grad_(False)
             self.late.requires_grad_(False)

@@ -167,6 +167,23 @@ print(f"real-token outputs, padded vs unpadded: largest difference {(padded - al
 assert torch.allclose(padded, alone, atol=1e-5)
 
 # %% [markdown]
+# **A common misconception:** "masking sets the masked positions to 0". In attention, what is set is
+# the *score*, and it is set to $-\infty$ before the softmax, so the weight comes out exactly 0.
+# Setting the score to 0 instead gives the position weight $e^0 / \sum_j e^{s_j}$, often more than a
+# real key gets. (Setting the *input embedding* of a padding token to 0 does not hide it either: its
+# position encoding is still there, as section 10 shows on a trained model.) Measured on random
+# scores, weight on the two hidden keys:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+scores = torch.randn(1000, 6, generator=torch.Generator().manual_seed(0))  # 1000 queries, 6 keys
+hidden = torch.tensor([False, False, False, False, True, True])
+right = scores.masked_fill(hidden, float("-inf")).softmax(-1)[:, hidden].sum(-1).mean().item()
+zeroed = scores.masked_fill(hidden, 0.0).softmax(-1)[:, hidden].sum(-1).mean().item()
+print(f"score set to -inf: {right:.3f} of the weight; score set to 0: {zeroed:.3f} of the weight")
+assert right == 0.0 and zeroed > 0.2
+
+# %% [markdown]
 # ## 5. Many heads
 #
 # One softmax gives each query one blend of values. **Multi-head attention** runs $h$ attentions side by

@@ -81,6 +81,14 @@ BPE_VOCAB = 1024  # vocabulary of the byte-level BPE tokenizer we compare with
 # each from its own prefix, so a window of $T + 1$ characters gives $T$ training examples.
 
 # %% [markdown]
+# **Common misconceptions.** *"ChatGPT is an auto-encoder."* An auto-encoder compresses its input
+# and reconstructs it; GPT (and ChatGPT, which is a GPT fine-tuned as in chapters 07-08) is
+# *autoregressive*: it predicts the next token from the ones before it, and the causal mask below is
+# what makes that so (checked in section 3: the future does not change the past's logits). BERT
+# (chapter 04) is the encoder that fills in masked tokens. *"ChatGPT can be downloaded from
+# Hugging Face."* Its weights have never been published; GPT-2's have, and section 8 exports this
+# model to GPT-2's format, which is what `transformers` loads.
+#
 # ## 2. Text to tokens: characters or byte-level BPE
 #
 # The corpus is Python's own documentation (`pydoc_data.topics`, shipped with Python). A

@@ -282,10 +282,15 @@ print(f"zero-shot accuracy: fixed tau = 1 {hot_zero_shot:.3f}; learned tau {acc_
 assert hot_final > final + 1.0 and hot_final >= hot_floor - 0.01
 
 # %% [markdown]
-# Read the two lines together. The fixed-$\tau$ loss cannot go below its floor, so it says little
-# about how close the run got to a good model; the zero-shot accuracy depends only on which caption
-# has the highest cosine, a ranking the temperature does not change. What $\tau = 1$ costs shows
-# in how far that accuracy is from the learned-temperature model's, printed beside it.
+# Read the two lines together. The fixed-$\tau$ run ends at its floor (within 0.05, asserted), so its
+# loss cannot say how good the model is; the zero-shot accuracy depends only on which caption has
+# the highest cosine, a ranking the temperature does not change, and here it clears the same 0.90
+# bar as the learned-temperature model (asserted). The high loss comes from a softmax that cannot
+# be sharp, not from a bad ranking. (One run each: the difference between the two accuracies is
+# not a finding.)
+
+# %%
+assert hot_final - hot_floor < 0.05 and hot_zero_shot >= ZERO_SHOT_BAR
 
 # %% [markdown]
 # ## 6. Digits it never saw, and a pretrained text tower
