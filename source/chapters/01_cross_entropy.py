@@ -366,18 +366,25 @@ for name, h in runs.items():
 print("\nover three seeds:")
 print(comparison_table(list(seeded.values()), ["training loss", "held-out loss", "accuracy"]))
 adam, small_sgd, large_sgd = (f"{n} lr={lr}" for n, lr in (settings[0], settings[1], settings[-1]))
-for name in seeded:  # Adam: lowest held-out loss, by more than the seed spread
-    if name != adam:
-        assert_beats(seeded[adam], seeded[name], "held-out loss", higher_is_better=False)
+for name in [f"sgd lr={lr}" for lr in CONFIG["sgd_lrs"][:-1]]:  # Adam beats the two smaller SGD rates
+    assert_beats(seeded[adam], seeded[name], "held-out loss", higher_is_better=False, min_margin=0.1)
 assert min(seeded[small_sgd].values("held-out loss")) > 1.0  # the smallest SGD rate barely moved from ln 4
-# the largest SGD rate fits the training set better than Adam (and, above, generalises worse)
-assert_beats(seeded[large_sgd], seeded[adam], "training loss", higher_is_better=False)
+# the largest SGD rate fits the training set more tightly than Adam, on every seed
+assert_beats(seeded[large_sgd], seeded[adam], "training loss", higher_is_better=False, min_margin=0.03)
+gap = seeded[large_sgd].mean("held-out loss") - seeded[adam].mean("held-out loss")
+print(
+    f"held-out loss, SGD lr={CONFIG['sgd_lrs'][-1]} minus Adam: {gap:+.3f} on average, "
+    f"but seeds spread by up to {seeded[large_sgd].std('held-out loss'):.3f} (std): no verdict"
+)
 
 # %% [markdown]
-# Three things the runs show (each asserted above over three seeds, by more than the spread
-# between seeds). Adam ends with the lowest held-out loss of the four settings. SGD at its smallest rate, ten times Adam's, is still above 1.0 (chance is
-# $\ln 4 \approx 1.39$). And the largest SGD rate fits the *training* sentences more tightly than
-# Adam, yet does worse on the held-out templates: a lower training loss is not a better model.
+# What the runs show, over three seeds (asserted above, each by more than the spread between
+# seeds). Adam ends with a much lower held-out loss than SGD at rates 0.1 and 1; at the smallest
+# rate, ten times Adam's, SGD is still above 1.0 (chance is $\ln 4 \approx 1.39$). The largest SGD
+# rate fits the *training* sentences more tightly than Adam on every seed. Does it generalise
+# worse? In the plotted run (seed 0) it does, but over three seeds its held-out loss swings more
+# than the gap to Adam: no verdict, and one run would have misled us. (A lower training loss is
+# still not, by itself, a better model: the held-out loss is what decides.)
 # This is one model and one budget, not a law; SGD with a tuned rate, momentum and a schedule often
 # catches up. Adam's selling point is that one learning rate works across parameters whose
 # gradients differ in scale.
@@ -470,8 +477,8 @@ torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
 #   likelihood and pulls the model towards the data's distribution.
 # - Its gradient with respect to the logits is prediction minus target, $q - \text{onehot}(y)$.
 # - A bag-of-words model trained on this loss classifies held-out sentences from unseen
-#   templates. Adam reached the lowest held-out loss here; SGD with a large rate fit the training
-#   set more tightly and generalised worse.
+#   templates. Over three seeds Adam beat SGD at rates 0.1 and 1 clearly; SGD at rate 5 fit the
+#   training set more tightly, and whether it generalised worse, the seeds could not decide.
 #
 # **Lab:** `labs/01_cross_entropy.ipynb`: write stable softmax, cross-entropy with class weights
 # and `ignore_index`, and an SGD step; the checks name the classic mistakes.
