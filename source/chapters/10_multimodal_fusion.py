@@ -325,8 +325,10 @@ plt.show()
 # * **late fusion by a weighted sum of decisions** stays far below cross-attention on colour
 #   questions (by at least 0.2): its image vote is added to the question's vote and cannot depend on
 #   what was asked, so "the colour *of the triangle*" is out of its reach;
-# * **cross-attention** answers colour and shape questions almost perfectly (at least 0.9): the word
-#   "triangle" attends to the region holding the triangle and reads its colour;
+# * **cross-attention** answers colour questions almost perfectly (at least 0.9 with every seed): the
+#   word "triangle" attends to the region holding the triangle and reads its colour. Shape questions
+#   ("what shape is the red one?") it answers better than every other fusion (asserted), but how
+#   well changes from seed to seed more than for colour;
 # * **relation** questions ("is the red shape left of the square?") need two regions *and* their
 #   positions compared. The numbers above say how far each model got in this budget; this is not a
 #   limit of fusion: chapter 12's VLM, a GPT reading the same generator's scenes, trains longer and
@@ -337,7 +339,9 @@ ws, hybrid_model = models["late: weighted sum of decisions"], models[HYBRID]
 print(f"late model's learned modality weights (text, image): {ws.weights.numpy().round(3)}")
 print(f"hybrid's learned weights (early, late): {hybrid_model.weights.numpy().round(3)}")
 assert_beats(results["cross-attention"], results["late: weighted sum of decisions"], "colour", min_margin=0.2)
-assert min(results["cross-attention"].values("colour") + results["cross-attention"].values("shape")) >= 0.9
+assert min(results["cross-attention"].values("colour")) >= 0.9
+for other in MODELS[2:-1]:  # shape questions: cross-attention above every other fusion
+    assert_beats(results["cross-attention"], results[other], "shape", min_margin=0.05)
 
 # %% [markdown]
 # A few test scenes with every model's answer (green: right, red: wrong):
