@@ -312,7 +312,7 @@ def _vit_job(settings: dict[str, Any]):
 
 
 def _fusion_job(settings: dict[str, Any]):
-    """Chapter 10: the hybrid (cross-attention) fusion model answers questions about shape scenes.
+    """Chapter 10: the cross-attention (intermediate) fusion model answers questions about shape scenes.
 
     As in the chapter, a region CNN is first trained (``encoder_steps``) to name the kind and colour
     in each grid cell, then frozen; every image's region vectors are computed once and the job trains
