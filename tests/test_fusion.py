@@ -16,7 +16,7 @@ from mmlab.models.fusion import (
     build_fusion_model,
     concat_fusion,
     cross_attend,
-    predict,
+    predict_answers,
     region_loss,
     vqa_loss,
     weighted_sum_fusion,
@@ -140,7 +140,7 @@ def test_region_loss_and_predict():
     assert loss.ndim == 0 and 0 <= float(metrics["accuracy"]) <= 1
     model = build_fusion_model("question only", CONFIG, encoder)
     images, questions, mask = _batch(5)
-    preds = predict(
+    preds = predict_answers(
         model,
         {"images": images, "questions": questions, "question_mask": mask, "answers": torch.zeros(5)},
         batch_size=2,

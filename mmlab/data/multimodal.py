@@ -38,7 +38,7 @@ __all__ = [
     "QuestionVocab",
     "SceneConfig",
     "TensorLoader",
-    "answer_question",
+    "scene_answer",
     "describe_scene",
     "draw_scene",
     "image_tensors",
@@ -49,6 +49,7 @@ __all__ = [
     "parse_question",
     "question_text",
     "random_scene",
+    "grid_cell",
     "region_targets",
     "shape_caption",
     "shape_caption_tensors",
@@ -157,7 +158,7 @@ def _unique(scene: Scene, key: str, value: str) -> dict[str, Any] | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def answer_question(scene: Scene, qtype: str, args: tuple[str, ...]) -> str | None:
+def scene_answer(scene: Scene, qtype: str, args: tuple[str, ...]) -> str | None:
     """The answer to a question about ``scene``, or None when the question is ill-posed for it
     (the shape it names is missing or not unique, or the two shapes share a column)."""
     if qtype == "colour":
@@ -223,7 +224,7 @@ def _candidates(scene: Scene) -> dict[str, list[tuple[tuple[str, ...], str]]]:
     pairs["relation"] = [(c, k) for c in COLOURS for k in KINDS]
     for qtype, arg_list in pairs.items():
         for args in arg_list:
-            answer = answer_question(scene, qtype, args)
+            answer = scene_answer(scene, qtype, args)
             if answer is not None:
                 found[qtype].append((args, answer))
     return found
@@ -488,18 +489,28 @@ def vqa_tensors(dataset: Dataset, vocab: QuestionVocab | None = None) -> dict[st
     }
 
 
-def region_targets(scenes: list[Scene], image_size: int, grid: int = 2) -> dict[str, torch.Tensor]:
+def grid_cell(shape: dict[str, Any], image_size: int, grid: int = 2) -> int:
+    """The ``grid x grid`` cell (row by row) that holds ``shape``'s centre (chapters 10 and 12)."""
+    col = min(int(shape["x"] * grid / image_size), grid - 1)
+    row = min(int(shape["y"] * grid / image_size), grid - 1)
+    return row * grid + col
+
+
+def region_targets(
+    scenes: list[Scene], image_size: int, grid: int = 2, sizes: bool = False
+) -> dict[str, torch.Tensor]:
     """What sits in each of the ``grid x grid`` regions of each scene, row by row, as class indices:
-    ``region_kinds`` (N, grid^2) with 0 = empty, 1 + KINDS index otherwise; ``region_colours`` likewise."""
-    kinds = torch.zeros(len(scenes), grid * grid, dtype=torch.long)
-    colours = torch.zeros_like(kinds)
+    ``region_kinds`` (N, grid^2) with 0 = empty, 1 + KINDS index otherwise; ``region_colours``
+    likewise, and with ``sizes`` ``region_sizes`` (1 + SIZES index) too (chapter 12's region namer)."""
+    names = ("kinds", "colours", "sizes") if sizes else ("kinds", "colours")
+    tables = {"kinds": KINDS, "colours": COLOURS, "sizes": SIZES}
+    targets = {name: torch.zeros(len(scenes), grid * grid, dtype=torch.long) for name in names}
     for n, scene in enumerate(scenes):
         for shape in scene:
-            col = min(int(shape["x"] * grid / image_size), grid - 1)
-            row = min(int(shape["y"] * grid / image_size), grid - 1)
-            kinds[n, row * grid + col] = 1 + KINDS.index(shape["kind"])
-            colours[n, row * grid + col] = 1 + COLOURS.index(shape["colour"])
-    return {"region_kinds": kinds, "region_colours": colours}
+            cell = grid_cell(shape, image_size, grid)
+            for name in names:
+                targets[name][n, cell] = 1 + tables[name].index(shape[name[:-1]])
+    return {f"region_{name}": value for name, value in targets.items()}
 
 
 class TensorLoader:

@@ -48,7 +48,7 @@ __all__ = [
     "build_fusion_model",
     "concat_fusion",
     "cross_attend",
-    "predict",
+    "predict_answers",
     "vqa_loss",
     "weighted_sum_fusion",
 ]
@@ -497,7 +497,9 @@ def vqa_loss(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, tensors: dict[str, torch.Tensor], batch_size: int = 512) -> torch.Tensor:
+def predict_answers(
+    model: nn.Module, tensors: dict[str, torch.Tensor], batch_size: int = 512
+) -> torch.Tensor:
     """Answer indices (N,) for a tensor data set (see ``mmlab.data.multimodal.vqa_tensors``)."""
     was_training = model.training
     model.eval()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmlab.models.parameters import count_parameters  # re-exported: the chapters import it from here
 from mmlab.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
@@ -28,11 +29,6 @@ __all__ = [
     "ViTConfig",
     "count_parameters",
 ]
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass

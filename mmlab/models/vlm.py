@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmlab.data.multimodal import grid_cell
 from mmlab.models.gpt import GPT, GPTConfig
 from mmlab.models.vision import CNNConfig, CNNEncoder
 
@@ -43,8 +44,7 @@ __all__ = [
     "answer_accuracy",
     "build_vlm_examples",
     "encode_images",
-    "region_labels",
-    "region_loss",
+    "region_namer_loss",
     "nearest_word_match",
     "nearest_words",
     "scene_words",
@@ -400,29 +400,6 @@ def set_stage(model: MiniVLM, stage: Literal["align", "tune", "all", "text"]) ->
     }
 
 
-def region_labels(
-    scenes: Sequence[Sequence[dict]], image_size: int, grid: int = 2
-) -> dict[str, torch.Tensor]:
-    """What sits in each of the ``grid x grid`` cells of each scene, row by row: ``region_kinds``,
-    ``region_colours`` and ``region_sizes`` (N, grid^2), each 0 for an empty cell, else 1 + the index
-    in KINDS / COLOURS / SIZES of :mod:`mmlab.data.multimodal`."""
-    from mmlab.data.multimodal import COLOURS, KINDS, SIZES
-
-    labels = {
-        name: torch.zeros(len(scenes), grid * grid, dtype=torch.long)
-        for name in ("kinds", "colours", "sizes")
-    }
-    for n, scene in enumerate(scenes):
-        for shape in scene:
-            col = min(int(shape["x"] * grid / image_size), grid - 1)
-            row = min(int(shape["y"] * grid / image_size), grid - 1)
-            cell = row * grid + col
-            labels["kinds"][n, cell] = 1 + KINDS.index(shape["kind"])
-            labels["colours"][n, cell] = 1 + COLOURS.index(shape["colour"])
-            labels["sizes"][n, cell] = 1 + SIZES.index(shape["size"])
-    return {f"region_{name}": value for name, value in labels.items()}
-
-
 def scene_words(
     scenes: Sequence[Sequence[dict]], tokenizer: VLMTokenizer, image_size: int, grid: int = 2
 ) -> torch.Tensor:
@@ -435,17 +412,15 @@ def scene_words(
     ids = torch.full((len(scenes), grid * grid, 1), tokenizer.stoi["<empty>"], dtype=torch.long)
     for n, scene in enumerate(scenes):
         for shape in scene:
-            col = min(int(shape["x"] * grid / image_size), grid - 1)
-            row = min(int(shape["y"] * grid / image_size), grid - 1)
             word = f"<{shape['size']}-{shape['colour']}-{shape['kind']}>"
-            ids[n, row * grid + col, 0] = tokenizer.stoi[word]
+            ids[n, grid_cell(shape, image_size, grid), 0] = tokenizer.stoi[word]
     return ids
 
 
 class RegionNamer(nn.Module):
     """An image encoder with linear heads that name the kind, colour and size in every cell.
 
-    Training it (:func:`region_loss`) is the stand-in for LLaVA's pretrained CLIP encoder: afterwards
+    Training it (:func:`region_namer_loss`) is the stand-in for LLaVA's pretrained CLIP encoder: afterwards
     each patch feature says what is in its cell, and the encoder is frozen for both VLM stages.
     """
 
@@ -464,7 +439,7 @@ class RegionNamer(nn.Module):
         }
 
 
-def region_loss(model: RegionNamer, batch: dict[str, torch.Tensor]):
+def region_namer_loss(model: RegionNamer, batch: dict[str, torch.Tensor]):
     """Summed cross-entropy of the three heads; accuracy = the fraction of cells with all three right."""
     logits = model(batch["images"])
     loss = sum(F.cross_entropy(v.flatten(0, 1), batch[k].flatten()) for k, v in logits.items())

@@ -47,12 +47,12 @@ from mmlab.models.sequence import (
     BowClassifier,
     BowConfig,
     CNNClassifier,
-    CNNConfig,
+    TextCNNConfig,
     RNNClassifier,
     RNNConfig,
     SkipGram,
     SkipGramConfig,
-    classification_loss,
+    sequence_classification_loss,
     count_parameters,
     most_similar,
     negative_sampling_loss,
@@ -296,14 +296,14 @@ test_loader = make_loader(test.texts, test.labels, clf_vocab, 256)
 V, D = len(clf_vocab), CONFIG["clf_dim"]
 builders = {
     "BoW (mean + linear)": (lambda: BowClassifier(BowConfig(V, D)), 1e-2),
-    "CNN (width 3)": (lambda: CNNClassifier(CNNConfig(V, D, channels=64, kernel_sizes=(3,))), 3e-3),
+    "CNN (width 3)": (lambda: CNNClassifier(TextCNNConfig(V, D, channels=64, kernel_sizes=(3,))), 3e-3),
     "LSTM (packed)": (lambda: RNNClassifier(RNNConfig(V, D, hidden=64, cell="lstm")), 3e-3),
 }
 models, rows = {}, []
 for name, (build, lr) in builders.items():
     seed_everything(0)
     model = build()
-    trainer = Trainer(model, classification_loss, train_loader, test_loader,
+    trainer = Trainer(model, sequence_classification_loss, train_loader, test_loader,
                       TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, progress=False, device=DEVICE))  # fmt: skip
     history = trainer.fit()
     model.eval()
@@ -379,7 +379,7 @@ for d in CONFIG["far_distances"]:
     far_vocab = Vocab.build([tokenize(t) for t in texts])
     seed_everything(0)
     model = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm"))
-    trainer = Trainer(model, classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True),
+    trainer = Trainer(model, sequence_classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True),
                       make_loader(test_texts, test_labels, far_vocab, 1000),
                       TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, progress=False, device=DEVICE))  # fmt: skip
     far_accuracy[d] = trainer.fit().last("accuracy")

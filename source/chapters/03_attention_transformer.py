@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmlab.data.synthetic import IGNORE, CharTokenizer, make_task
+from mmlab.data.synthetic import IGNORE, LetterTokenizer, make_task
 from mmlab.device import get_device, seed_everything
 from mmlab.models.attention import (
     MultiHeadAttention,
@@ -280,7 +280,7 @@ assert difference < 1e-5
 # words.
 
 # %%
-tokenizer = CharTokenizer()  # "a".."z" -> 1..26, 0 = padding
+tokenizer = LetterTokenizer()  # "a".."z" -> 1..26, 0 = padding
 train_set = make_task("sort", N_TRAIN, tokenizer.vocab_size, min_len=2, max_len=MAX_LEN, seed=1)
 test_set = make_task("sort", N_TEST, tokenizer.vocab_size, min_len=2, max_len=MAX_LEN, seed=2)
 for ids, target in zip(train_set.ids[:3], train_set.targets[:3]):

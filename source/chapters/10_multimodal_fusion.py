@@ -35,7 +35,7 @@ from mmlab.models.fusion import (
     build_fusion_model,
     concat_fusion,
     cross_attend,
-    predict,
+    predict_answers,
     region_loss,
     vqa_loss,
     weighted_sum_fusion,
@@ -212,7 +212,7 @@ for name in MODELS:
     )
     trainer.fit()
     model = model.to("cpu").eval()
-    models[name], predictions[name] = model, predict(model, test)
+    models[name], predictions[name] = model, predict_answers(model, test)
     results[name] = {
         "accuracy": (predictions[name] == test["answers"]).float().mean().item(),
         "parameters": count_parameters(model),

@@ -46,7 +46,7 @@ from mmlab.models.clip import (
     CLIPConfig,
     FrozenMiniLM,
     TextTransformer,
-    WordTokenizer,
+    CaptionTokenizer,
     clip_loss,
     clip_training_loss,
     recall_at_k,
@@ -163,7 +163,7 @@ def train_clip(text_tower, keep: torch.Tensor, seed: int = 0, **config) -> tuple
 
 
 everything = torch.ones(len(labels), dtype=torch.bool)
-tokenizer = WordTokenizer(captions[:N_TRAIN], max_len=8)
+tokenizer = CaptionTokenizer(captions[:N_TRAIN], max_len=8)
 clip, history = train_clip(TextTransformer(tokenizer, d_model=32, n_heads=2, n_layers=1), everything)
 print(
     f"final training loss {history.last('loss', 'train'):.3f}, in-batch accuracy "
@@ -298,7 +298,7 @@ results = {}
 for name, make_tower in {
     # the from-scratch vocabulary holds only the words of the captions it trains on
     "from scratch": lambda keep: TextTransformer(
-        WordTokenizer([captions[i] for i in train_idx[keep[train_idx]]], 8), 32, 2, 1
+        CaptionTokenizer([captions[i] for i in train_idx[keep[train_idx]]], 8), 32, 2, 1
     ),
     "frozen MiniLM": lambda keep: minilm,
 }.items():
@@ -361,7 +361,7 @@ def train_shape_clip(exclude: tuple = (), seed: int = 0, text_tower=None) -> tup
     data = make_shape_captions(SHAPES_TRAIN, seed=0, exclude=exclude) if exclude else shape_train_data
     texts = list(data["caption"])
     seed_everything(seed)
-    tower = text_tower or TextTransformer(WordTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
+    tower = text_tower or TextTransformer(CaptionTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
     model = CLIP(CLIPConfig(SHAPES_IMAGE, embed_dim=EMBED_DIM), tower)
     tensors_ = {"images": shape_caption_tensors(data)["images"], "text": tower.prepare(texts)}
     loader = TensorLoader(tensors_, BATCH, shuffle=True)
