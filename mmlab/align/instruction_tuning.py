@@ -16,7 +16,7 @@ import torch
 from mmlab.align.sft import conversation_loaders, sft_loss, world_corpus_loader
 from mmlab.data.chat import VOCAB, Instruction, WordTokenizer, chat_tokenizer, make_instructions
 from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.distributed import launched_by_torchrun
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
@@ -116,7 +116,7 @@ def _fine_tuning(s: SFTSettings, model: GPT, tokenizer, instructions, seed: int)
         seed=seed,
         length_buckets=not launched_by_torchrun(),
     )
-    return Job(model, sft_loss, train_loader, eval_loader, train_config(s))
+    return Job(model, sft_loss, train_loader, eval_loader, trainer_config(s))
 
 
 def build(s: SFTSettings, seed: int = 0) -> Job:

@@ -34,7 +34,7 @@ from mmlab.align.reward import (
 from mmlab.data.chat import WordTokenizer, chat_tokenizer, make_instructions
 from mmlab.data.preferences import ground_truth_reward, make_preferences
 from mmlab.models.gpt import GPT, GPTConfig
-from mmlab.recipes.base import Job, Recipe, RunSettings, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, RunSettings, Settings, trainer_config
 from mmlab.train.runs import read_run
 from mmlab.train.trainer import TrainConfig
 
@@ -184,7 +184,7 @@ def build_reward(s: RewardSettings) -> Job:
     model, train, held = prepare_reward_training(
         base, tokenizer, prefs["train"], prefs["held_out"], s.batch_size, s.seed
     )
-    return Job(model, reward_loss, train, held, train_config(s))
+    return Job(model, reward_loss, train, held, trainer_config(s))
 
 
 def build_dpo(s: DPOSettings) -> Job:
@@ -194,7 +194,7 @@ def build_dpo(s: DPOSettings) -> Job:
     policy, loss_fn, train, held = prepare_dpo_training(
         reference, tokenizer, prefs["train"], prefs["held_out"], s.beta, s.batch_size, s.seed
     )
-    return Job(policy, loss_fn, train, held, train_config(s))
+    return Job(policy, loss_fn, train, held, trainer_config(s))
 
 
 @dataclass

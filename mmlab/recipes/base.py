@@ -38,7 +38,7 @@ __all__ = [
     "RunSettings",
     "Settings",
     "dict_loader",
-    "train_config",
+    "trainer_config",
 ]
 
 SCALES = ("cpu", "gpu", "multi-gpu")
@@ -81,7 +81,7 @@ class RunSettings(Settings):
     progress: bool = True  # progress bars and log lines
 
 
-def train_config(settings: TrainConfig) -> TrainConfig:
+def trainer_config(settings: TrainConfig) -> TrainConfig:
     """The :class:`TrainConfig` part of a Trainer recipe's settings."""
     return TrainConfig(**{name: getattr(settings, name) for name in TRAIN_FIELDS})
 

@@ -24,7 +24,7 @@ from mmlab.data.mlm import IGNORE_INDEX, MLMCollator, encode_pairs, make_nsp_pai
 from mmlab.data.wordpiece import load_wordpiece, train_wordpiece
 from mmlab.device import seed_everything
 from mmlab.models.bert import BertConfig, BertForPreTraining
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
@@ -197,7 +197,7 @@ def build(config: PretrainConfig, data: PretrainingData | None = None) -> Job:
         generator=generator,
         collate_fn=data.collator,
     )
-    return Job(model, mlm_nsp_loss, loader, data.eval_batches, train_config(config))
+    return Job(model, mlm_nsp_loss, loader, data.eval_batches, trainer_config(config))
 
 
 def pretrain_mini_bert(

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from mmlab.data.toy_text import load_topics
 from mmlab.losses import cross_entropy
 from mmlab.models.bow import BoWClassifier, BoWConfig
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["BoWSettings", "RECIPE", "bow_loss", "build"]
@@ -56,7 +56,7 @@ def build(s: BoWSettings) -> Job:
     config = BoWConfig(len(data.vocab), len(data.classes), s.d_model, unk_id=data.vocab.unk_id)
     train_loader = DataLoader(data.train, batch_size=s.batch_size, shuffle=True)
     test_loader = DataLoader(data.test, batch_size=256)
-    return Job(BoWClassifier(config), bow_loss, train_loader, test_loader, train_config(s))
+    return Job(BoWClassifier(config), bow_loss, train_loader, test_loader, trainer_config(s))
 
 
 RECIPE = Recipe(

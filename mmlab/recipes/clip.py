@@ -15,7 +15,7 @@ from mmlab.data.multimodal import (
 )
 from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer, clip_training_loss
 from mmlab.models.vision import CNNConfig
-from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["CLIPSettings", "CLIPShapesSettings", "RECIPE", "SHAPES_RECIPE", "build", "build_shapes"]
@@ -101,7 +101,7 @@ def build(s: CLIPSettings) -> Job:
         clip_training_loss,
         dict_loader(train, s.batch_size, shuffle=True),
         eval_loader,
-        train_config(s),
+        trainer_config(s),
     )
 
 
@@ -116,7 +116,7 @@ def build_shapes(s: CLIPShapesSettings) -> Job:
     train = {"images": shape_caption_tensors(train_data)["images"], "text": prepare(captions)}
     test = {"images": shape_caption_tensors(test_data)["images"], "text": prepare(list(test_data["caption"]))}
     train_loader = dict_loader(train, s.batch_size, shuffle=True)
-    return Job(model, clip_training_loss, train_loader, dict_loader(test, 512), train_config(s))
+    return Job(model, clip_training_loss, train_loader, dict_loader(test, 512), trainer_config(s))
 
 
 RECIPE = Recipe("clip", "11_clip", CLIPSettings, GPU, MULTI_GPU, build=build, aliases=ALIASES)

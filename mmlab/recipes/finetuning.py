@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from mmlab.data.text import make_sentiment_set
 from mmlab.pretrained import load_minilm, load_pretrained, random_init_like
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = [
@@ -187,7 +187,7 @@ def build(s: FinetuneSettings) -> Job:
         tokenizer, train.texts, train.labels, s.batch_size, shuffle=True, max_length=s.max_len
     )
     test_loader = sentence_loader(tokenizer, test.texts, test.labels, 100, max_length=s.max_len)
-    return Job(model, classification_loss, train_loader, test_loader, train_config(s))
+    return Job(model, classification_loss, train_loader, test_loader, trainer_config(s))
 
 
 RECIPE = Recipe("finetune", "05_bert_finetuning", FinetuneSettings, GPU, MULTI_GPU, build=build)

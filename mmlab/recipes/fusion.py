@@ -14,7 +14,7 @@ import torch
 
 from mmlab.data.multimodal import make_vqa, vqa_tensors
 from mmlab.models.fusion import FusionConfig, RegionEncoder, build_fusion_model, region_loss, vqa_loss
-from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig, Trainer
 
 __all__ = ["FusionSettings", "RECIPE", "build"]
@@ -77,7 +77,7 @@ def build(s: FusionSettings) -> Job:
     torch.random.set_rng_state(start_state)
     model = build_fusion_model(s.model, config, encoder)
     train_loader = dict_loader(train, s.batch_size, shuffle=True)
-    return Job(model, vqa_loss, train_loader, dict_loader(test, 1024), train_config(s))
+    return Job(model, vqa_loss, train_loader, dict_loader(test, 1024), trainer_config(s))
 
 
 RECIPE = Recipe(

@@ -9,7 +9,7 @@ from pathlib import Path
 from mmlab.data.lm import lm_loaders, pydoc_corpus
 from mmlab.data.tokenizers import CharTokenizer
 from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["GPTSettings", "RECIPE", "build", "gpt_config"]
@@ -71,7 +71,7 @@ def build(s: GPTSettings) -> Job:
         tokenizer.encode(text), s.block_size, s.batch_size, val_fraction=0.1, seed=0
     )
     model = GPT(gpt_config(s, tokenizer.vocab_size))
-    return Job(model, next_token_loss, train_loader, val_loader, train_config(s))
+    return Job(model, next_token_loss, train_loader, val_loader, trainer_config(s))
 
 
 RECIPE = Recipe(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mmlab.data.text import Vocab, make_loader, make_sentiment_set, tokenize
 from mmlab.models.sequence import RNNClassifier, RNNConfig, sequence_classification_loss
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["LSTMSettings", "RECIPE", "build"]
@@ -53,7 +53,7 @@ def build(s: LSTMSettings) -> Job:
     test_loader = make_loader(test.texts, test.labels, vocab, 256)
     config = RNNConfig(len(vocab), s.d_model, hidden=s.hidden, num_layers=s.num_layers, cell="lstm")
     return Job(
-        RNNClassifier(config), sequence_classification_loss, train_loader, test_loader, train_config(s)
+        RNNClassifier(config), sequence_classification_loss, train_loader, test_loader, trainer_config(s)
     )
 
 

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from mmlab.data.synthetic import LetterTokenizer, make_task
 from mmlab.models.encoder import EncoderClassifier, EncoderConfig, token_classification_loss
 from mmlab.models.transformer import TransformerConfig
-from mmlab.recipes.base import Job, Recipe, Settings, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["RECIPE", "SortSettings", "build"]
@@ -60,7 +60,7 @@ def build(s: SortSettings) -> Job:
     )
     train_loader = DataLoader(train.dataset(), batch_size=s.batch_size, shuffle=True)
     test_loader = DataLoader(test.dataset(), batch_size=500)
-    return Job(model, token_classification_loss, train_loader, test_loader, train_config(s))
+    return Job(model, token_classification_loss, train_loader, test_loader, trainer_config(s))
 
 
 RECIPE = Recipe("sort", "03_attention_transformer", SortSettings, GPU, MULTI_GPU, build=build)

@@ -11,7 +11,7 @@ from torch import nn
 
 from mmlab.data.multimodal import image_tensors, make_digit_captions, make_shape_classification
 from mmlab.models.vision import ImageClassifier, ViT, ViTConfig
-from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, train_config
+from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig
 
 __all__ = ["RECIPE", "ViTSettings", "build", "image_classification_loss"]
@@ -81,7 +81,7 @@ def build(s: ViTSettings) -> Job:
     )
     model = ImageClassifier(ViT(config), config.d_model, n_classes)
     train_loader = dict_loader(train, s.batch_size, shuffle=True)
-    return Job(model, image_classification_loss, train_loader, dict_loader(test, 512), train_config(s))
+    return Job(model, image_classification_loss, train_loader, dict_loader(test, 512), trainer_config(s))
 
 
 RECIPE = Recipe("vit", "09_image_encoders", ViTSettings, GPU, MULTI_GPU, build=build)

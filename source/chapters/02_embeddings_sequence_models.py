@@ -47,20 +47,21 @@ from mmlab.models.sequence import (
     BowClassifier,
     BowConfig,
     CNNClassifier,
-    TextCNNConfig,
     RNNClassifier,
     RNNConfig,
     SkipGram,
     SkipGramConfig,
-    sequence_classification_loss,
+    TextCNNConfig,
     count_parameters,
     most_similar,
     negative_sampling_loss,
+    sequence_classification_loss,
     skipgram_loss,
     skipgram_pairs,
     subsample_frequent,
     unigram_noise,
 )
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 seed_everything(0)
@@ -72,6 +73,8 @@ print("device:", device)
 # on a GPU, raise `w2v_steps`, `clf_steps` and `far_steps` (and see section 4 for what that changes).
 
 # %%
+SCALE = "cpu"
+LSTM = resolve_settings("lstm", SCALE)  # the classifiers' settings: the `lstm` recipe (mmlab/recipes/lstm.py)
 CONFIG = dict(
     corpus="pydoc",  # or a local .txt path, or a hub data set id (online only)
     min_count=10,  # words seen fewer times become <unk> and are dropped from word2vec
@@ -80,9 +83,9 @@ CONFIG = dict(
     w2v_negatives=5,  # noise words K per pair
     w2v_steps=1500,
     w2v_batch=512,
-    clf_dim=32,  # classifiers: word-vector size
-    clf_steps=400,  # optimizer steps per classifier
-    unk_rate=0.1,  # word dropout in training (see section 3)
+    clf_dim=LSTM.d_model,  # classifiers: word-vector size
+    clf_steps=LSTM.max_steps,  # optimizer steps per classifier
+    unk_rate=LSTM.unk_rate,  # word dropout in training (see section 3)
     far_distances=(2, 4, 8, 16, 32),  # words between negator and sentiment word (section 4)
     far_steps=150,
 )

@@ -40,7 +40,7 @@ from mmlab.models.attention import (
 )
 from mmlab.models.encoder import EncoderClassifier, EncoderConfig, token_classification_loss
 from mmlab.models.transformer import Transformer, TransformerBlock, TransformerConfig, sinusoidal_table
-from mmlab.train.jobs import resolve_settings
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import plot_heatmap
 
@@ -49,8 +49,8 @@ device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# All the settings of the experiment sit in one cell. They are the `sort` job's presets in
-# `mmlab.train.jobs`, the same ones `python -m mmlab.train sort` runs outside the notebook. On a GPU,
+# All the settings of the experiment sit in one cell. They are the `sort` recipe's (`mmlab/recipes/sort.py`),
+# the same ones `python -m mmlab.train sort` runs outside the notebook. On a GPU,
 # `SCALE = "gpu"` trains a wider model on longer words; the defaults are what CI runs on a laptop CPU.
 
 # %%

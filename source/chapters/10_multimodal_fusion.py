@@ -41,6 +41,7 @@ from mmlab.models.fusion import (
     weighted_sum_fusion,
 )
 from mmlab.models.vision import count_parameters
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import show_images
 
@@ -52,9 +53,11 @@ print("device:", device)
 # All settings live here. On a GPU, raise `STEPS` and `N_TRAIN_SCENES` to push every model further.
 
 # %%
+SCALE = "cpu"
+FUSION = resolve_settings("fusion", SCALE)  # the `fusion` recipe (mmlab/recipes/fusion.py): its hybrid run
 SEED = 0
-N_TRAIN_SCENES, N_TEST_SCENES = 1500, 400  # each scene gets up to 4 questions
-ENCODER_STEPS, STEPS, BATCH_SIZE, LR = 200, 400, 256, 3e-3
+N_TRAIN_SCENES, N_TEST_SCENES = FUSION.n_train_scenes, FUSION.n_test_scenes  # each scene gets up to 4 questions
+ENCODER_STEPS, STEPS, BATCH_SIZE, LR = FUSION.encoder_steps, FUSION.max_steps, FUSION.batch_size, FUSION.lr
 MODELS = [
     "question only",
     "image only",
