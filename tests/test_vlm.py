@@ -91,7 +91,8 @@ def test_features_pass_through_and_text_only_blanks_the_image(model):
 
 def test_region_labels_and_the_region_namer(model):
     from mmlab.data.multimodal import region_targets
-    from mmlab.models.vlm import RegionNamer, encode_images, region_namer_loss
+    from mmlab.models.regions import RegionEncoder, region_loss
+    from mmlab.models.vlm import encode_images
 
     gpt = GPTConfig(vocab_size=len(model.tokenizer), block_size=16, n_layer=1, n_head=2, n_embd=16)
     model = MiniVLM(VLMConfig(gpt=gpt), model.tokenizer)  # the default encoder: a 2 x 2 grid of cells
@@ -104,10 +105,10 @@ def test_region_labels_and_the_region_namer(model):
     assert labels["region_kinds"].tolist() == [[0, 2, 1, 0]]
     assert labels["region_colours"].tolist() == [[0, 3, 1, 0]]
     assert labels["region_sizes"].tolist() == [[0, 2, 1, 0]]
-    namer = RegionNamer(model.image_encoder)
+    namer = RegionEncoder(model.image_encoder, sizes=True)
     batch = {"images": torch.rand(1, 3, 24, 24), **labels}
-    loss, metrics = region_namer_loss(namer, batch)
-    logits = namer(batch["images"])
+    loss, metrics = region_loss(namer, batch)
+    logits = namer.name_regions(batch["images"])
     expected = sum(
         torch.nn.functional.cross_entropy(logits[k][0], labels[k][0])
         for k in ("region_kinds", "region_colours", "region_sizes")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from mmlab.data.multimodal import make_vqa, vqa_tensors
-from mmlab.models.fusion import FusionConfig, RegionEncoder, build_fusion_model, region_loss, vqa_loss
+from mmlab.models.fusion import FusionConfig, build_fusion_model, vqa_loss
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig, Trainer
 
@@ -68,7 +69,7 @@ def build(s: FusionSettings) -> Job:
     train = vqa_tensors(make_vqa(s.n_train_scenes, seed=0))
     test = vqa_tensors(make_vqa(s.n_test_scenes, seed=1000))
     config = fusion_config(s)
-    encoder = RegionEncoder(config)
+    encoder = RegionEncoder(config.image)
     run = TrainConfig(max_steps=s.encoder_steps, lr=s.encoder_lr, progress=False, device=s.device)
     Trainer(encoder, region_loss, dict_loader(train, s.encoder_batch_size, shuffle=True), None, run).fit()
     encoder = encoder.to("cpu").eval()

@@ -26,16 +26,15 @@ import torch
 from mmlab.data.multimodal import TensorLoader, make_vqa, region_targets, vqa_tensors
 from mmlab.device import seed_everything
 from mmlab.models.gpt import GPTConfig
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vlm import (
     MiniVLM,
-    RegionNamer,
     VLMConfig,
     VLMTokenizer,
     answer_accuracy,
     build_vlm_examples,
     encode_images,
     nearest_word_match,
-    region_namer_loss,
     scene_words,
     scene_words_loss,
     set_stage,
@@ -223,8 +222,8 @@ def train_region_namer(model: MiniVLM, data: VLMData, settings: VLMSettings) -> 
         return {"images": t["images"][rows], **labels}
 
     history = Trainer(
-        RegionNamer(model.image_encoder),
-        region_namer_loss,
+        RegionEncoder(model.image_encoder, sizes=True),
+        region_loss,
         TensorLoader(regions(data.train_t, data.train_cols), settings.batch_size, shuffle=True),
         TensorLoader(regions(data.test_t, data.test_cols), 512),
         TrainConfig(

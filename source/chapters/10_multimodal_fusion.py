@@ -31,15 +31,14 @@ from mmlab.data.multimodal import ANSWERS, QUESTION_TYPES, TensorLoader, make_vq
 from mmlab.device import get_device, seed_everything
 from mmlab.models.fusion import (
     FusionConfig,
-    RegionEncoder,
     build_fusion_model,
     concat_fusion,
     cross_attend,
     predict_answers,
-    region_loss,
     vqa_loss,
     weighted_sum_fusion,
 )
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vision import count_parameters
 from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
@@ -171,7 +170,7 @@ print("weighted sum, concatenation and cross-attention match their references (t
 # %%
 # NBVAL_IGNORE_OUTPUT
 config = FusionConfig()
-encoder = RegionEncoder(config)
+encoder = RegionEncoder(config.image)
 encoder_trainer = Trainer(
     encoder,
     region_loss,

@@ -6,12 +6,10 @@
 from mmlab.models.vlm.data import IGNORE, VLMTokenizer, build_vlm_examples, scene_words
 from mmlab.models.vlm.model import MiniVLM, Projector, VLMConfig, set_stage, to_llava
 from mmlab.models.vlm.training import (
-    RegionNamer,
     answer_accuracy,
     encode_images,
     nearest_word_match,
     nearest_words,
-    region_namer_loss,
     scene_words_loss,
     text_only_loss,
     vlm_loss,
@@ -21,7 +19,6 @@ __all__ = [
     "IGNORE",
     "MiniVLM",
     "Projector",
-    "RegionNamer",
     "VLMConfig",
     "VLMTokenizer",
     "answer_accuracy",
@@ -29,7 +26,6 @@ __all__ = [
     "encode_images",
     "nearest_word_match",
     "nearest_words",
-    "region_namer_loss",
     "scene_words",
     "scene_words_loss",
     "set_stage",

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from mmlab.models.vision import CNNEncoder
 from mmlab.models.vlm.data import IGNORE
 from mmlab.models.vlm.model import MiniVLM
 
@@ -37,37 +35,6 @@ def scene_words_loss(model: MiniVLM, batch: dict[str, torch.Tensor]):
     """:func:`vlm_loss` with the scene written in words (``batch["words"]``) in the image slots:
     language-model pretraining (stage 0), no pixels involved."""
     return _masked_loss(model(None, batch["ids"], words=batch["words"]), batch["targets"])
-
-
-class RegionNamer(nn.Module):
-    """An image encoder with linear heads that name the kind, colour and size in every cell.
-
-    Training it (:func:`region_namer_loss`) is the stand-in for LLaVA's pretrained CLIP encoder: afterwards
-    each patch feature says what is in its cell, and the encoder is frozen for both VLM stages.
-    """
-
-    def __init__(self, encoder: CNNEncoder) -> None:
-        super().__init__()
-        self.encoder = encoder
-        d = encoder.d_tokens
-        self.kind_head, self.colour_head, self.size_head = nn.Linear(d, 4), nn.Linear(d, 4), nn.Linear(d, 3)
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        tokens = self.encoder.tokens(images)  # (B, P, d_v)
-        return {
-            "region_kinds": self.kind_head(tokens),  # (B, P, 4): empty or a kind
-            "region_colours": self.colour_head(tokens),  # (B, P, 4)
-            "region_sizes": self.size_head(tokens),  # (B, P, 3)
-        }
-
-
-def region_namer_loss(model: RegionNamer, batch: dict[str, torch.Tensor]):
-    """Summed cross-entropy of the three heads; accuracy = the fraction of cells with all three right."""
-    logits = model(batch["images"])
-    loss = sum(F.cross_entropy(v.flatten(0, 1), batch[k].flatten()) for k, v in logits.items())
-    with torch.no_grad():
-        right = torch.stack([v.argmax(-1) == batch[k] for k, v in logits.items()]).all(0)
-    return loss, {"accuracy": right.float().mean()}
 
 
 @torch.no_grad()
