@@ -1,4 +1,4 @@
-"""Direct preference optimisation (DPO): learn from preference pairs without a reward model or RL.
+"""Direct preference optimisation (DPO): learn from preference pairs without a reward model or RL (chapter 08).
 
 The policy that maximises ``reward - beta * KL(pi || pi_ref)`` is
 ``pi*(y|x) ∝ pi_ref(y|x) exp(r(x, y) / beta)``, so a policy defines an *implicit reward*

@@ -1,4 +1,4 @@
-"""PPO from scratch: a language model tuned to please a reward model, held near where it started.
+"""PPO from scratch: a language model tuned to please a reward model, held near where it started (chapter 08).
 
 One iteration:
 

@@ -1,4 +1,4 @@
-"""A reward model: the GPT's body with a scalar head, trained on preference pairs (Bradley-Terry).
+"""A reward model: the GPT's body with a scalar head, trained on preference pairs (Bradley-Terry) (chapter 08).
 
 The model reads a whole conversation (prompt and reply) and returns one number per sequence, the
 head applied to the hidden state of the last token: causal attention makes that the one position

@@ -1,4 +1,4 @@
-"""Generated algorithmic tasks: small, offline, and impossible without attention.
+"""Generated algorithmic tasks: small, offline, and impossible without attention (chapter 03).
 
 Each task is a batch of token sequences with a per-position target (same length as the input), so
 one Transformer encoder with a linear head per position solves all of them:

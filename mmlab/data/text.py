@@ -1,4 +1,4 @@
-"""Word-level text: a tokenizer, a vocabulary, offline corpora and generated sentence sets.
+"""Word-level text: a tokenizer, a vocabulary, offline corpora and generated sentence sets (chapters 02 and 05).
 
 Everything here runs offline. The default corpus is Python's own documentation
 (``pydoc_data.topics``, shipped with CPython); the classification data are generated from

@@ -1,4 +1,4 @@
-"""A mini-CLIP: two towers, one shared space, and a contrastive loss that pulls matching pairs together.
+"""A mini-CLIP: two towers, one shared space, and a contrastive loss that pulls matching pairs together (chapter 11).
 
 CLIP (Radford et al. 2021) learns from image/caption pairs alone. An image tower and a text tower each
 map their input to a vector; linear projections bring both to the same width ``E``; after L2

@@ -1,4 +1,4 @@
-"""Word vectors and the text encoders that came before attention.
+"""Word vectors and the text encoders that came before attention (chapter 02).
 
 * word2vec: :func:`skipgram_pairs`, :func:`negative_sampling_loss`, :class:`SkipGram`, and
   :func:`nearest_neighbours` to look at what it learned;

@@ -1,4 +1,4 @@
-"""Image encoders: a small CNN and a Vision Transformer (ViT) built from the course's Transformer.
+"""Image encoders: a small CNN and a Vision Transformer (ViT) built from the course's Transformer (chapters 09-12).
 
 Both turn an image ``(B, C, H, W)`` into either one vector per image (for classification and late
 fusion) or a grid of vectors, one per region (``tokens``), that text can attend to (hybrid fusion).
