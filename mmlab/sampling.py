@@ -1,4 +1,4 @@
-"""Turning next-token logits into a choice: temperature, top-k and top-p (nucleus) filtering.
+"""Turning next-token logits into a choice: temperature, top-k and top-p (nucleus) filtering (chapters 06-08).
 
 All filters take logits ``(B, V)`` and return logits of the same shape with the removed entries set
 to ``-inf``, so they compose (temperature, then top-k, then top-p) and the final softmax gives

@@ -8,7 +8,7 @@ from mmlab.data.toy_text import (
     TEST_TEMPLATES,
     TOPICS,
     TRAIN_TEMPLATES,
-    Vocab,
+    TopicVocab,
     load_topics,
     make_topic_sentences,
 )
@@ -50,7 +50,7 @@ def test_sentences_are_balanced_deterministic_and_splits_use_different_templates
 
 
 def test_vocab_round_trip_and_padding():
-    vocab = Vocab.build(["the goal", "the rain"])
+    vocab = TopicVocab.build(["the goal", "the rain"])
     ids = vocab.encode_batch(["the goal", "rain", "unseen words"])
     assert ids.shape == (3, 2) and ids[1, 1] == vocab.pad_id and ids[2, 0] == vocab.unk_id
     assert vocab.decode(ids[0]) == "the goal"

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 
 from mmlab.models.clip import (
     CLIP,
+    CaptionTokenizer,
     CLIPConfig,
     TextTransformer,
-    WordTokenizer,
     clip_loss,
     clip_training_loss,
     recall_at_k,
@@ -33,7 +33,7 @@ def reference_clip_loss(image_emb, text_emb, scale):
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    tokenizer = WordTokenizer(CAPTIONS, max_len=4)
+    tokenizer = CaptionTokenizer(CAPTIONS, max_len=4)
     config = CLIPConfig(
         CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16), embed_dim=8
     )
@@ -116,7 +116,7 @@ def test_recall_at_k_counts_any_item_with_the_same_key():
 
 
 def test_word_tokenizer_unknown_words_and_length():
-    tok = WordTokenizer(["a red circle, a blue square"], max_len=6)
+    tok = CaptionTokenizer(["a red circle, a blue square"], max_len=6)
     assert tok.encode(["a red triangle"])[0].tolist() == [tok.stoi["a"], tok.stoi["red"], 1, 0, 0, 0]
     with pytest.raises(ValueError, match="more than max_len"):
         tok.encode(["a a a a a a a"])
@@ -133,7 +133,7 @@ def test_training_separates_two_classes():
     images[32:, :, 4:] = 1.0
     images += 0.1 * torch.rand_like(images)
     captions = ["bright top"] * 32 + ["bright bottom"] * 32
-    tokenizer = WordTokenizer(captions, max_len=3)
+    tokenizer = CaptionTokenizer(captions, max_len=3)
     config = CLIPConfig(
         CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16), embed_dim=8
     )

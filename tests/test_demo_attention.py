@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmlab.data.synthetic import CharTokenizer
+from mmlab.data.synthetic import LetterTokenizer
 from mmlab.demos.attention import (
     ALL_HEADS,
     attention_maps,
@@ -22,7 +22,7 @@ MAX_LEN = 8
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return CharTokenizer()
+    return LetterTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_build_rejects_what_it_cannot_show(model):
     with pytest.raises(TypeError, match="encode"):
         build_attention_demo(model, object())
     with pytest.raises(TypeError, match="no MultiHeadAttention"):
-        build_attention_demo(torch.nn.Linear(2, 2), CharTokenizer())
+        build_attention_demo(torch.nn.Linear(2, 2), LetterTokenizer())
 
 
 def test_describe_output_is_shown(model, tokenizer):

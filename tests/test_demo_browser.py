@@ -8,7 +8,7 @@ import pytest
 import torch
 from browser_support import ARTIFACTS, TIMEOUT_S
 
-from mmlab.data.synthetic import CharTokenizer
+from mmlab.data.synthetic import LetterTokenizer
 from mmlab.demos.attention import build_attention_demo
 from mmlab.demos.core import show
 from mmlab.models.encoder import EncoderClassifier, EncoderConfig
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def demo_url():
     torch.manual_seed(0)
-    tokenizer = CharTokenizer()
+    tokenizer = LetterTokenizer()
     config = EncoderConfig(27, 27, transformer=TransformerConfig(32, 4, 2, max_len=8))
     model = EncoderClassifier(config).eval()
     app = build_attention_demo(

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from mmlab.align.instruction_tuning import SFTSettings, train_sft_model
 from mmlab.align.reward import RewardModel
-from mmlab.align.sft import SFTConfig, train_sft_model
 from mmlab.demos.chat import build_chat_demo, chat_reply
 from mmlab.demos.core import DemoInputError, show
 from mmlab.models.gpt import GPT, GPTConfig
@@ -12,7 +12,7 @@ from mmlab.models.gpt import GPT, GPTConfig
 
 @pytest.fixture(scope="module")
 def trained():
-    result = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=10, sft_steps=120))
+    result = train_sft_model(seed=0, settings=SFTSettings(pretrain_steps=10, max_steps=120))
     return result.model, result.tokenizer
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from browser_support import ARTIFACTS, TIMEOUT_S
 
-from mmlab.align.sft import SFTConfig, train_sft_model
+from mmlab.align.instruction_tuning import SFTSettings, train_sft_model
 from mmlab.demos.chat import build_chat_demo, chat_reply
 from mmlab.demos.core import show
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def demo():
-    result = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=10, sft_steps=120))
+    result = train_sft_model(seed=0, settings=SFTSettings(pretrain_steps=10, max_steps=120))
     app = build_chat_demo(result.model, result.tokenizer)
     with show(app, inline=False) as handle:
         yield handle.url, result.model, result.tokenizer

@@ -19,7 +19,7 @@ from mmlab.data.multimodal import (
 from mmlab.demos.core import DemoInputError, show
 from mmlab.demos.sketch import build_sketch_demo, classify_sketch, sketch_defaults, sketch_to_image
 from mmlab.device import seed_everything
-from mmlab.models.clip import CLIP, CLIPConfig, TextTransformer, WordTokenizer, clip_training_loss
+from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer, clip_training_loss
 from mmlab.models.vision import CNNConfig
 from mmlab.train.trainer import TrainConfig, Trainer
 
@@ -27,7 +27,7 @@ from mmlab.train.trainer import TrainConfig, Trainer
 @pytest.fixture(scope="module")
 def clip():
     torch.manual_seed(0)
-    tok = WordTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
+    tok = CaptionTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
     config = CLIPConfig(
         CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16), embed_dim=8
     )
@@ -115,7 +115,7 @@ def shape_clip():
     data = make_shape_captions(2000, seed=0)
     texts = list(data["caption"])
     seed_everything(0)
-    tower = TextTransformer(WordTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
+    tower = TextTransformer(CaptionTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
     image = CNNConfig(
         in_channels=3, image_size=16, channels=(16, 32), strides=(1, 2), d_out=64, pool="mean", out_grid=1
     )

@@ -14,7 +14,7 @@ from browser_support import ARTIFACTS, TIMEOUT_S
 
 from mmlab.demos.core import show
 from mmlab.demos.sketch import build_sketch_demo
-from mmlab.models.clip import CLIP, CLIPConfig, TextTransformer, WordTokenizer
+from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer
 from mmlab.models.vision import CNNConfig
 
 pytestmark = pytest.mark.browser
@@ -25,7 +25,7 @@ SHAPE_NAMES = ("red circle", "green square", "blue triangle")
 @pytest.fixture(scope="module")
 def sketch_url():
     torch.manual_seed(0)
-    tok = WordTokenizer([f"a handwritten {w}" for w in NAMES], max_len=6)
+    tok = CaptionTokenizer([f"a handwritten {w}" for w in NAMES], max_len=6)
     config = CLIPConfig(
         CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16), embed_dim=8
     )
@@ -37,7 +37,7 @@ def sketch_url():
 @pytest.fixture(scope="module")
 def shape_sketch_url():
     torch.manual_seed(0)
-    tok = WordTokenizer([f"a large {w}" for w in SHAPE_NAMES], max_len=6)
+    tok = CaptionTokenizer([f"a large {w}" for w in SHAPE_NAMES], max_len=6)
     config = CLIPConfig(
         CNNConfig(in_channels=3, image_size=16, channels=(8,), strides=(2,), d_out=16), embed_dim=8
     )

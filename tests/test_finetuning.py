@@ -5,8 +5,14 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
-from mmlab.finetuning import HFClassifier, SentenceCollator, classification_loss, predict, sentence_loader
 from mmlab.pretrained import minilm_path
+from mmlab.recipes.finetuning import (
+    HFClassifier,
+    SentenceCollator,
+    classification_loss,
+    predict,
+    sentence_loader,
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ from mmlab.models.fusion import (
     FusionConfig,
     HybridFusion,
     LateFusion,
-    RegionEncoder,
     build_fusion_model,
     concat_fusion,
     cross_attend,
-    predict,
-    region_loss,
+    predict_answers,
     vqa_loss,
     weighted_sum_fusion,
 )
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vision import count_parameters
 
 CONFIG = FusionConfig()
@@ -34,7 +33,7 @@ def _batch(b=4):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_output_shape(name):
-    encoder = RegionEncoder(CONFIG)
+    encoder = RegionEncoder(CONFIG.image)
     model = build_fusion_model(name, CONFIG, encoder)
     images, questions, mask = _batch()
     logits = model(images, questions, mask)
@@ -130,7 +129,7 @@ def test_late_fusion_variants_and_film():
 
 
 def test_region_loss_and_predict():
-    encoder = RegionEncoder(CONFIG)
+    encoder = RegionEncoder(CONFIG.image)
     batch = {
         "images": torch.rand(3, 3, 24, 24),
         "region_kinds": torch.randint(0, 4, (3, 4)),
@@ -140,7 +139,7 @@ def test_region_loss_and_predict():
     assert loss.ndim == 0 and 0 <= float(metrics["accuracy"]) <= 1
     model = build_fusion_model("question only", CONFIG, encoder)
     images, questions, mask = _batch(5)
-    preds = predict(
+    preds = predict_answers(
         model,
         {"images": images, "questions": questions, "question_mask": mask, "answers": torch.zeros(5)},
         batch_size=2,

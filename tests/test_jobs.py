@@ -1,21 +1,16 @@
-"""Chapter jobs and the command line that runs them outside the notebooks."""
+"""Chapter recipes (the jobs) and the command line that runs them outside the notebooks."""
 
+import dataclasses
 import json
 import math
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
-from mmlab.align.dpo import DPOConfig, train_dpo
-from mmlab.align.ppo import PPOConfig
-from mmlab.align.reward import RewardConfig, train_reward_model
-from mmlab.align.sft import SFTConfig, train_sft_model
-from mmlab.data.preferences import make_preferences
+from mmlab.align.rlhf import load_reward_model, load_sft_model
 from mmlab.device import seed_everything
-from mmlab.pretraining import PretrainConfig
+from mmlab.recipes.registry import JOBS, build_job, resolve_settings
 from mmlab.train.__main__ import main, parse_assignment
-from mmlab.train.jobs import JOBS, PPO_FIELDS, build_job, load_reward_model, load_sft_model, resolve_settings
 from mmlab.train.trainer import Trainer
 
 TRAINER_JOBS = sorted(name for name, spec in JOBS.items() if spec.uses_trainer)
@@ -25,9 +20,35 @@ def test_scales_layer_presets_and_overrides():
     cpu = resolve_settings("gpt")
     gpu = resolve_settings("gpt", "gpu")
     multi = resolve_settings("gpt", "multi-gpu")
-    assert gpu["n_embd"] > cpu["n_embd"] and gpu["max_steps"] > cpu["max_steps"]
-    assert multi["n_embd"] == gpu["n_embd"] and multi["batch_size"] < gpu["batch_size"]
-    assert resolve_settings("gpt", overrides={"lr": 1e-4})["lr"] == 1e-4
+    assert gpu.d_model > cpu.d_model and gpu.max_steps > cpu.max_steps
+    assert multi.d_model == gpu.d_model and multi.batch_size < gpu.batch_size
+    assert resolve_settings("gpt", overrides={"lr": 1e-4}).lr == 1e-4
+
+
+def test_width_is_d_model_in_every_recipe_and_old_names_still_work():
+    """One width name for users: every recipe with a model width calls it d_model; the names older
+    command lines used (n_embd, embed_dim, dim, d, text_d_model) still set it."""
+    for name in ("bow", "lstm", "sort", "bert", "gpt", "sft", "vit", "fusion", "clip", "clip_shapes", "vlm"):
+        assert "d_model" in {f.name for f in dataclasses.fields(JOBS[name].settings)}, name
+    assert resolve_settings("gpt", overrides={"n_embd": 96}).d_model == 96
+    assert resolve_settings("bow", overrides={"embed_dim": 8}).d_model == 8
+    assert resolve_settings("fusion", overrides={"d": 48}).d_model == 48
+    assert resolve_settings("clip", overrides={"text_d_model": 48}).d_model == 48
+    assert resolve_settings("vlm", overrides={"n_layer": 3}).n_layers == 3
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_every_job_takes_the_common_settings(name):
+    """device and progress are accepted by every job, the Trainer's and those with their own loop."""
+    settings = resolve_settings(name, overrides={"progress": False, "device": "cpu"})
+    assert settings.progress is False and settings.device == "cpu"
+
+
+def test_gpu_presets_only_name_existing_settings():
+    for name, recipe in JOBS.items():
+        for scale in ("gpu", "multi-gpu"):
+            resolve_settings(name, scale)  # a typo in a preset is a TypeError here
+        assert set(recipe.gpu) <= {f.name for f in dataclasses.fields(recipe.settings)}, name
 
 
 def test_unknown_names_are_clear_errors():
@@ -87,124 +108,6 @@ def test_every_job_trains_a_few_steps_to_a_finite_loss(name):
     assert math.isfinite(final["loss"]) and final["loss"] > 0
 
 
-def test_new_jobs_cpu_presets_match_the_chapters():
-    """The cpu presets are the chapters' config cells (a guard against drifting apart silently)."""
-    assert resolve_settings("bow") == dict(
-        n_train=2000,
-        n_test=800,
-        embed_dim=16,
-        batch_size=32,
-        max_steps=300,
-        lr=1e-2,
-        eval_every=25,
-        log_every=10,
-    )
-    assert {k: resolve_settings("lstm")[k] for k in ("dim", "hidden", "max_steps", "lr", "unk_rate")} == dict(
-        dim=32, hidden=64, max_steps=400, lr=3e-3, unk_rate=0.1
-    )
-    sft = resolve_settings("sft")
-    assert (sft["pretrain_steps"], sft["max_steps"], sft["n_conversations"], sft["lr"]) == (
-        100,
-        500,
-        4000,
-        6e-3,
-    )
-    vit = resolve_settings("vit")
-    assert (vit["n_train"], vit["n_test"], vit["max_steps"], vit["batch_size"], vit["lr"]) == (
-        1500,
-        500,
-        300,
-        64,
-        3e-3,
-    )
-    fusion = resolve_settings("fusion")
-    assert (fusion["encoder_steps"], fusion["max_steps"], fusion["batch_size"], fusion["lr"]) == (
-        200,
-        400,
-        256,
-        3e-3,
-    )
-    assert resolve_settings("clip")["max_steps"] == 5 * math.ceil(1400 / 64)
-    pretrain = PretrainConfig()
-    bert = resolve_settings("bert")
-    assert {
-        k: bert[k]
-        for k in ("vocab_size", "d_model", "n_layers", "max_len", "batch_size", "lr", "warmup_steps")
-    } == {
-        "vocab_size": pretrain.vocab_size,
-        "d_model": pretrain.d_model,
-        "n_layers": pretrain.n_layers,
-        "max_len": pretrain.max_len,
-        "batch_size": pretrain.batch_size,
-        "lr": pretrain.lr,
-        "warmup_steps": pretrain.warmup_steps,
-    }
-    assert bert["max_steps"] == pretrain.steps
-
-
-def test_chapter_05_and_08_presets_match_the_chapters():
-    finetune = resolve_settings("finetune")
-    assert {k: finetune[k] for k in ("model", "n_train", "n_test", "max_len", "batch_size", "lr")} == dict(
-        model=None, n_train=800, n_test=200, max_len=24, batch_size=16, lr=1e-4
-    )
-    # the chapter's fine_tune: linear schedule, a tenth of the steps as warm-up
-    assert (finetune["max_steps"], finetune["warmup_steps"], finetune["schedule"]) == (30, 30 // 10, "linear")
-    sft, reward_config, dpo_config = SFTConfig(), RewardConfig(), DPOConfig()
-    for name in ("reward", "dpo", "ppo"):  # chapter 08: train_sft_model(seed=0), make_preferences(2000, 400)
-        settings = resolve_settings(name)
-        assert (settings["base"], settings["seed"], settings["n_pairs"], settings["n_held_out_pairs"]) == (
-            None,
-            0,
-            2000,
-            400,
-        )
-        assert (settings["sft_pretrain_steps"], settings["sft_steps"], settings["sft_conversations"]) == (
-            sft.pretrain_steps,
-            sft.sft_steps,
-            sft.n_conversations,
-        )
-    reward = resolve_settings("reward")
-    assert (reward["max_steps"], reward["batch_size"], reward["lr"]) == (
-        reward_config.steps,
-        reward_config.batch_size,
-        reward_config.lr,
-    )
-    dpo = resolve_settings("dpo")
-    assert (dpo["beta"], dpo["max_steps"], dpo["batch_size"], dpo["lr"]) == (
-        dpo_config.beta,
-        dpo_config.steps,
-        dpo_config.batch_size,
-        dpo_config.lr,
-    )
-    ppo = resolve_settings("ppo")
-    assert PPOConfig(**{k: ppo[k] for k in PPO_FIELDS}) == PPOConfig(beta=0.1, iterations=25, batch_size=64)
-    assert (ppo["reward_steps"], ppo["reward_batch_size"], ppo["reward_lr"]) == (
-        reward_config.steps,
-        reward_config.batch_size,
-        reward_config.lr,
-    )
-
-
-def _fit(name: str, overrides: dict):
-    seed_everything(0)
-    job = build_job(name, overrides={"progress": False, "device": "cpu", **overrides})
-    Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config).fit()
-    return job.model
-
-
-def test_reward_and_dpo_jobs_train_what_the_chapter_functions_train():
-    """With the same (tiny) settings, the jobs give the weights of train_reward_model / train_dpo."""
-    sft = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=0, sft_steps=3, n_conversations=200))
-    prefs = make_preferences(64, 32, seed=0)
-    overrides = {**SMALL["reward"], "max_steps": 5}
-    expected, _ = train_reward_model(sft.model, sft.tokenizer, prefs["train"], None, RewardConfig(steps=5))
-    for key, value in _fit("reward", overrides).state_dict().items():
-        torch.testing.assert_close(value, expected.state_dict()[key], atol=1e-6, rtol=1e-6)
-    expected, _ = train_dpo(sft.model, sft.tokenizer, prefs["train"], None, DPOConfig(steps=5))
-    for key, value in _fit("dpo", overrides).state_dict().items():
-        torch.testing.assert_close(value, expected.state_dict()[key], atol=1e-6, rtol=1e-6)
-
-
 def test_ppo_is_not_a_trainer_job_and_says_so():
     with pytest.raises(ValueError, match="its own loop or several stages"):
         build_job("ppo")
@@ -229,7 +132,7 @@ def test_cli_chains_sft_reward_ppo_and_dpo_through_their_folders(tmp_path, capsy
     sft, reward, ppo = tmp_path / "sft", tmp_path / "reward", tmp_path / "ppo"
     quiet = {"progress": False}
     assert main(["sft", "--out", str(sft), *_sets({**SMALL["sft"], "max_steps": 3, **quiet})]) == 0
-    assert json.loads((sft / "run.json").read_text())["model_config"]["n_embd"] == 48
+    assert json.loads((sft / "run.json").read_text())["model_config"]["n_embd"] == 48  # GPTConfig's name
     base = load_sft_model(sft)
     reward_args = _sets({**TINY_PREFS, "base": sft, "max_steps": 3, **quiet})
     assert main(["reward", "--out", str(reward), *reward_args]) == 0
@@ -261,7 +164,7 @@ def test_cli_chains_sft_reward_ppo_and_dpo_through_their_folders(tmp_path, capsy
 
 
 def test_ppo_trains_its_own_reward_model_when_none_is_given():
-    model, metrics = JOBS["ppo"].run(resolve_settings("ppo", overrides=TINY_PPO))
+    model, metrics = JOBS["ppo"].run(resolve_settings("ppo", overrides={**TINY_PPO, "progress": True}))
     assert set(metrics) == {"iteration", "score", "ground_truth", "kl", "win_rate"}
     assert metrics["iteration"] == 2 and model.config.n_embd == 48
 
@@ -309,18 +212,18 @@ def test_cli_trains_and_writes_weights_and_metrics(tmp_path, capsys):
 
 
 def test_vlm_presets_scale_up_train_vlms_defaults():
-    from mmlab.vlm_training import VLM_SETTINGS
+    from mmlab.recipes.vlm import VLMSettings
 
-    assert resolve_settings("vlm") == VLM_SETTINGS  # train_vlm's defaults are the cpu preset (chapter 12's)
+    assert resolve_settings("vlm") == VLMSettings()  # train_vlm's defaults are the cpu preset (chapter 12's)
     gpu = resolve_settings("vlm", "gpu")
-    assert gpu["n_embd"] > VLM_SETTINGS["n_embd"] and gpu["lm_steps"] > VLM_SETTINGS["lm_steps"]
+    assert gpu.d_model > VLMSettings().d_model and gpu.lm_steps > VLMSettings().lm_steps
 
 
 def test_cli_runs_every_vlm_stage_and_saves_the_model(tmp_path, capsys):
-    tiny = dict(n_train=24, n_test=8, n_embd=16, n_head=2, n_layer=1, batch_size=16)
-    tiny |= {k: 2 for k in resolve_settings("vlm") if k.endswith("_steps")}
+    tiny = dict(n_train=24, n_test=8, n_embd=16, n_head=2, n_layer=1, batch_size=16)  # the old names work too
+    tiny |= {f.name: 2 for f in dataclasses.fields(JOBS["vlm"].settings) if f.name.endswith("_steps")}
     out = tmp_path / "vlm"
-    assert main(["vlm", "--out", str(out), *_sets(tiny)]) == 0
+    assert main(["vlm", "--out", str(out), *_sets({**tiny, "progress": False})]) == 0
     assert "vlm (cpu): majority" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"text_only", "stage1_caption", "stage2_vqa", "captions_right"} <= set(metrics)
@@ -336,8 +239,8 @@ def test_cli_runs_every_vlm_stage_and_saves_the_model(tmp_path, capsys):
 def test_clip_shapes_preset_is_chapter_11s_shapes_run():
     settings = resolve_settings("clip_shapes")
     # SHAPES_TRAIN, SHAPES_TEST = 2000, 900; SHAPES_EPOCHS = 10 epochs of batches of 64
-    assert (settings["n_train"], settings["n_test"], settings["batch_size"]) == (2000, 900, 64)
-    assert settings["max_steps"] == 10 * math.ceil(2000 / 64) and settings["exclude"] == ()
+    assert (settings.n_train, settings.n_test, settings.batch_size) == (2000, 900, 64)
+    assert settings.max_steps == 10 * math.ceil(2000 / 64) and settings.exclude == ()
 
 
 def test_clip_shapes_leaves_out_the_combinations_it_is_told_to():

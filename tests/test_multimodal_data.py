@@ -15,12 +15,12 @@ from mmlab.data.multimodal import (
     QUESTION_TYPES,
     QuestionVocab,
     TensorLoader,
-    answer_question,
     image_tensors,
     make_digit_captions,
     make_shape_classification,
     make_vqa,
     parse_question,
+    scene_answer,
     vqa_tensors,
 )
 
@@ -42,11 +42,11 @@ def test_every_answer_is_correct_for_its_scene(vqa):
     for row in vqa:
         qtype, args = parse_question(row["question"])
         assert qtype == row["question_type"]
-        assert answer_question(row["scene"], qtype, args) == row["answer"], row
+        assert scene_answer(row["scene"], qtype, args) == row["answer"], row
 
 
 def test_answers_recomputed_from_scratch(vqa):
-    """Independent of answer_question: recount from the scene description."""
+    """Independent of scene_answer: recount from the scene description."""
     for row in vqa.select(range(200)):
         qtype, args = parse_question(row["question"])
         scene = row["scene"]

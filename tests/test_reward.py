@@ -7,7 +7,7 @@ from mmlab.align.reward import (
     RewardConfig,
     RewardModel,
     bradley_terry_loss,
-    encode_pairs,
+    encode_preference_pairs,
     pairwise_accuracy,
     train_reward_model,
 )
@@ -35,7 +35,7 @@ def test_reward_model_equals_gpt2_for_sequence_classification(tmp_path):
     hf = GPT2ForSequenceClassification.from_pretrained(tmp_path, num_labels=1, pad_token_id=tok.pad_id).eval()
     hf.score.weight.data.copy_(model.score.weight)
     pairs = make_preferences(n_train=6, n_held_out=1)["train"]
-    ids, lengths, _, _ = encode_pairs(pairs, tok, 24)
+    ids, lengths, _, _ = encode_preference_pairs(pairs, tok, 24)
     with torch.no_grad():
         ours = model(ids, lengths)
         theirs = hf(input_ids=ids).logits.squeeze(-1)  # last non-pad token, found through pad_token_id

@@ -10,15 +10,15 @@ from mmlab.models.sequence import (
     BowClassifier,
     BowConfig,
     CNNClassifier,
-    CNNConfig,
     RNNClassifier,
     RNNConfig,
     SkipGram,
     SkipGramConfig,
-    classification_loss,
+    TextCNNConfig,
     most_similar,
     nearest_neighbours,
     negative_sampling_loss,
+    sequence_classification_loss,
     skipgram_loss,
     skipgram_pairs,
     subsample_frequent,
@@ -121,7 +121,7 @@ V = 20
 def _models():
     return [
         BowClassifier(BowConfig(V, dim=8)),
-        CNNClassifier(CNNConfig(V, dim=8, channels=6, kernel_sizes=(3, 5))),
+        CNNClassifier(TextCNNConfig(V, dim=8, channels=6, kernel_sizes=(3, 5))),
         RNNClassifier(RNNConfig(V, dim=8, hidden=7, cell="lstm")),
         RNNClassifier(RNNConfig(V, dim=8, hidden=7, cell="gru")),
         RNNClassifier(RNNConfig(V, dim=8, hidden=7, cell="lstm", bidirectional=True, num_layers=2)),
@@ -171,9 +171,9 @@ def test_bow_is_the_mean_of_word_vectors():
 
 
 def test_classifier_errors_and_loss():
-    model = CNNClassifier(CNNConfig(V, dim=8, channels=4))
+    model = CNNClassifier(TextCNNConfig(V, dim=8, channels=4))
     with pytest.raises(ValueError, match="odd"):
-        CNNConfig(V, kernel_sizes=(2,))
+        TextCNNConfig(V, kernel_sizes=(2,))
     with pytest.raises(ValueError, match="cell"):
         RNNConfig(V, cell="rnn")
     with pytest.raises(ValueError, match="at least one real token"):
@@ -185,5 +185,5 @@ def test_classifier_errors_and_loss():
         "lengths": torch.full((4,), 5),
         "labels": torch.tensor([0, 1, 0, 1]),
     }
-    loss, metrics = classification_loss(model, batch)
+    loss, metrics = sequence_classification_loss(model, batch)
     assert loss.dim() == 0 and 0.0 <= float(metrics["accuracy"]) <= 1.0

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from mmlab.align.instruction_tuning import SFTSettings, train_sft_model
 from mmlab.align.sft import (
     LengthBuckets,
-    SFTConfig,
     assistant_loss_mask,
     encode_conversations,
     exact_match,
@@ -13,7 +13,6 @@ from mmlab.align.sft import (
     masked_token_loss,
     prompt_text,
     sft_loss,
-    train_sft_model,
 )
 from mmlab.data.chat import ASSISTANT, PAD, USER, Instruction, chat_tokenizer
 from mmlab.models.gpt import GPT, GPTConfig, export_to_gpt2
@@ -86,7 +85,7 @@ def test_length_buckets_pad_to_their_own_width():
 
 
 def test_pipeline_learns_the_answers():
-    result = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=20, sft_steps=150))
+    result = train_sft_model(seed=0, settings=SFTSettings(pretrain_steps=20, max_steps=150))
     first_loss = result.history.train[0]["loss"]
     assert result.history.last("loss", "train") < 0.7 * first_loss
     items = [i for i in result.instructions["train"] if i.task == "rate"][:40]
@@ -94,7 +93,7 @@ def test_pipeline_learns_the_answers():
     assert after >= exact_match(result.pretrained, result.tokenizer, items) + 0.3
     replies = generate_replies(result.model, result.tokenizer, [prompt_text(i.prompt) for i in items[:3]])
     assert all(isinstance(r, str) and "\n" not in r for r in replies)
-    again = train_sft_model(seed=0, config=SFTConfig(pretrain_steps=20, sft_steps=150))
+    again = train_sft_model(seed=0, settings=SFTSettings(pretrain_steps=20, max_steps=150))
     assert again.model is not result.model  # cached, but callers get their own copy
     for a, b in zip(again.model.parameters(), result.model.parameters()):
         assert torch.equal(a, b)

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from mmlab.data.synthetic import IGNORE, CharTokenizer, make_task, task_targets
+from mmlab.data.synthetic import IGNORE, LetterTokenizer, make_task, task_targets
 
 
 def test_char_tokenizer_round_trip_and_unknown_characters():
-    tok = CharTokenizer("abc")
+    tok = LetterTokenizer("abc")
     assert tok.encode("cab") == [3, 1, 2] and tok.decode([3, 1, 2, 0]) == "cab"
     assert tok.vocab_size == 4 and tok.tokenize("ab") == ["a", "b"]
     with pytest.raises(ValueError, match="'!' not in the alphabet"):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from mmlab.data.lm import pydoc_corpus
 from mmlab.data.text import (
     NEGATORS,
     PAD,
@@ -13,7 +14,6 @@ from mmlab.data.text import (
     make_negation_distance_set,
     make_sentiment_set,
     pad_batch,
-    pydoc_corpus,
     tokenize,
 )
 

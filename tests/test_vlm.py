@@ -90,7 +90,9 @@ def test_features_pass_through_and_text_only_blanks_the_image(model):
 
 
 def test_region_labels_and_the_region_namer(model):
-    from mmlab.models.vlm import RegionNamer, encode_images, region_labels, region_loss
+    from mmlab.data.multimodal import region_targets
+    from mmlab.models.regions import RegionEncoder, region_loss
+    from mmlab.models.vlm import encode_images
 
     gpt = GPTConfig(vocab_size=len(model.tokenizer), block_size=16, n_layer=1, n_head=2, n_embd=16)
     model = MiniVLM(VLMConfig(gpt=gpt), model.tokenizer)  # the default encoder: a 2 x 2 grid of cells
@@ -99,14 +101,14 @@ def test_region_labels_and_the_region_namer(model):
         {"kind": "square", "colour": "blue", "size": "large", "x": 18.0, "y": 6.0},  # top right
         {"kind": "circle", "colour": "red", "size": "small", "x": 6.0, "y": 18.0},  # bottom left
     ]
-    labels = region_labels([scene], image_size=24)
+    labels = region_targets([scene], image_size=24, sizes=True)
     assert labels["region_kinds"].tolist() == [[0, 2, 1, 0]]
     assert labels["region_colours"].tolist() == [[0, 3, 1, 0]]
     assert labels["region_sizes"].tolist() == [[0, 2, 1, 0]]
-    namer = RegionNamer(model.image_encoder)
+    namer = RegionEncoder(model.image_encoder, sizes=True)
     batch = {"images": torch.rand(1, 3, 24, 24), **labels}
     loss, metrics = region_loss(namer, batch)
-    logits = namer(batch["images"])
+    logits = namer.name_regions(batch["images"])
     expected = sum(
         torch.nn.functional.cross_entropy(logits[k][0], labels[k][0])
         for k in ("region_kinds", "region_colours", "region_sizes")
@@ -209,22 +211,24 @@ def test_nearest_word_match_counts_cells_that_read_as_their_word(model):
 
 
 def test_train_vlm_runs_every_stage():
-    from mmlab.vlm_training import VLM_SETTINGS, train_vlm
+    from dataclasses import fields
 
-    tiny = dict(n_train=24, n_test=8, n_embd=16, n_head=2, n_layer=1, batch_size=16)
-    tiny.update({k: 2 for k in VLM_SETTINGS if k.endswith("_steps")})
-    model, results = train_vlm(tiny)
+    from mmlab.recipes.vlm import VLMSettings, train_vlm
+
+    tiny = dict(n_train=24, n_test=8, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+    tiny.update({f.name: 2 for f in fields(VLMSettings) if f.name.endswith("_steps")})
+    model, results = train_vlm(VLMSettings(**tiny))
     expected = {"majority", "region", "text_only", "stage0_vqa", "stage1_caption", "stage1_vqa"}
     expected |= {"word_match", "stage2_caption", "stage2_vqa", "captions_right"}
     assert set(results) == expected
     assert all(0 <= v <= 1 for k, v in results.items() if k != "captions_right")
     assert isinstance(model.caption(torch.rand(3, 24, 24)), str)
-    with pytest.raises(ValueError, match="unknown setting"):
-        train_vlm({"n_trian": 10})
+    with pytest.raises(TypeError, match="n_trian"):
+        VLMSettings(n_trian=10)
 
 
 def test_chapter_reads_the_vlm_jobs_cpu_preset():
-    """Chapter 12 takes its settings from the ``vlm`` job, whose cpu preset is ``train_vlm``'s defaults."""
+    """Chapter 12 takes its settings from the ``vlm`` recipe, whose defaults are ``train_vlm``'s."""
     from pathlib import Path
 
     source = (Path(__file__).parents[1] / "source" / "chapters" / "12_vision_language_model.py").read_text()

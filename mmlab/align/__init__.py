@@ -1,1 +1,1 @@
-"""Alignment: supervised fine-tuning, reward models, PPO and DPO."""
+"""Alignment: supervised fine-tuning, reward models, PPO and DPO (chapters 07-08)."""

@@ -1,4 +1,4 @@
-"""Direct preference optimisation (DPO): learn from preference pairs without a reward model or RL.
+"""Direct preference optimisation (DPO): learn from preference pairs without a reward model or RL (chapter 08).
 
 The policy that maximises ``reward - beta * KL(pi || pi_ref)`` is
 ``pi*(y|x) ∝ pi_ref(y|x) exp(r(x, y) / beta)``, so a policy defines an *implicit reward*
@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,15 @@ from mmlab.data.preferences import PreferencePair
 from mmlab.models.gpt import GPT
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
-__all__ = ["DPOConfig", "dpo_loss", "dpo_metrics", "sequence_logprob", "train_dpo"]
+__all__ = [
+    "DPOConfig",
+    "dpo_batch_loss",
+    "dpo_loss",
+    "dpo_metrics",
+    "prepare_dpo_training",
+    "sequence_logprob",
+    "train_dpo",
+]
 
 
 def dpo_loss(
@@ -86,18 +95,28 @@ def _encode(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, block: in
     return (*chosen, *rejected)
 
 
-def train_dpo(
+def dpo_batch_loss(model: nn.Module, batch, beta: float):
+    """DPO's loss on a batch of (chosen ids, roles, rejected ids, roles, reference log-probs of both),
+    and the implicit-reward metrics."""
+    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
+    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
+    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
+    return dpo_loss(pol_w, pol_l, ref_w, ref_l, beta), {k: v.detach() for k, v in metrics.items()}
+
+
+def prepare_dpo_training(
     sft_model: GPT,
     tokenizer: WordTokenizer,
     train_pairs: Sequence[PreferencePair],
-    eval_pairs: Sequence[PreferencePair] | None = None,
-    config: DPOConfig | None = None,
+    eval_pairs: Sequence[PreferencePair] | None,
+    beta: float,
+    batch_size: int,
     seed: int = 0,
-    progress: bool = False,
-) -> tuple[GPT, History]:
-    """Tune a copy of ``sft_model`` with DPO; the reference is ``sft_model`` (its log-probabilities
-    are computed once up front). The history logs the implicit-reward accuracy and margin."""
-    config = config or DPOConfig()
+):
+    """``(policy, loss_fn, train batches, held-out batches)`` for DPO: the policy is a copy of
+    ``sft_model``; the frozen reference (``sft_model`` itself) is only needed for its log-probabilities
+    of each reply, which never change: they are computed once here and ride along in the batches.
+    What :func:`train_dpo` and the ``dpo`` job train."""
     torch.manual_seed(seed)
     block = sft_model.config.block_size
     reference = sft_model.eval()
@@ -111,20 +130,29 @@ def train_dpo(
             )
         return TensorDataset(ids_w, roles_w, ids_l, roles_l, ref_w, ref_l)
 
-    def loss_fn(model, batch):
-        ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
-        pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
-        metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, config.beta)
-        return dpo_loss(pol_w, pol_l, ref_w, ref_l, config.beta), {k: v.detach() for k, v in metrics.items()}
-
     policy = copy.deepcopy(sft_model).train()
     train = DataLoader(
-        with_reference(train_pairs),
-        config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+        with_reference(train_pairs), batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
     )
     held = DataLoader(with_reference(eval_pairs), 512) if eval_pairs else None
+    return policy, partial(dpo_batch_loss, beta=beta), train, held
+
+
+def train_dpo(
+    sft_model: GPT,
+    tokenizer: WordTokenizer,
+    train_pairs: Sequence[PreferencePair],
+    eval_pairs: Sequence[PreferencePair] | None = None,
+    config: DPOConfig | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[GPT, History]:
+    """Tune a copy of ``sft_model`` with DPO (:func:`prepare_dpo_training`); the history logs the
+    implicit-reward accuracy and margin."""
+    config = config or DPOConfig()
+    policy, loss_fn, train, held = prepare_dpo_training(
+        sft_model, tokenizer, train_pairs, eval_pairs, config.beta, config.batch_size, seed
+    )
     train_config = TrainConfig(
         max_steps=config.steps, lr=config.lr, warmup_steps=10, progress=progress, device="cpu", log_every=10
     )

@@ -1,4 +1,4 @@
-"""PPO from scratch: a language model tuned to please a reward model, held near where it started.
+"""PPO from scratch: a language model tuned to please a reward model, held near where it started (chapter 08).
 
 One iteration:
 
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlab.align.reward import RewardModel
-from mmlab.align.sft import prompt_text
+from mmlab.align.sft import continue_prompts, prompt_text
 from mmlab.data.chat import WordTokenizer
 from mmlab.models.gpt import GPT
 
@@ -141,22 +141,15 @@ def rollout(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Rollout:
-    """Sample one reply per user prompt (the end-of-turn token included when produced)."""
+    """Sample one reply per user prompt (the end-of-turn token included when produced); prompt and
+    reply fit in the policy's block, so the PPO updates can read them whole."""
     stop = tokenizer.eot_id
     encoded = [tokenizer.encode(prompt_text(p)) for p in prompts]
-    sequences: list[list[int]] = [[] for _ in prompts]
-    lengths = [0] * len(prompts)
-    by_length: dict[int, list[int]] = {}
-    for i, ids in enumerate(encoded):
-        by_length.setdefault(len(ids), []).append(i)
-    for length, rows in sorted(by_length.items()):
-        idx = torch.tensor([encoded[i] for i in rows])
-        steps = min(max_new_tokens, policy.config.block_size - length)
-        out = policy.generate(idx, steps, temperature=temperature, stop_token=stop, generator=generator)
-        for i, row in zip(rows, out[:, length:].tolist()):
-            reply = row[: row.index(stop) + 1] if stop in row else row
-            sequences[i] = encoded[i] + reply
-            lengths[i] = len(reply)
+    replies_ids = continue_prompts(
+        policy, encoded, max_new_tokens, stop, policy.config.block_size, generator, temperature=temperature
+    )
+    sequences = [e + r for e, r in zip(encoded, replies_ids)]
+    lengths = [len(r) for r in replies_ids]
     width = max(len(s) for s in sequences)
     ids = torch.full((len(prompts), width), tokenizer.pad_id, dtype=torch.long)
     for i, seq in enumerate(sequences):
@@ -207,9 +200,10 @@ def train_ppo(
     config: PPOConfig | None = None,
     ground_truth: Callable[[str], float] | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> tuple[GPT, list[dict[str, float]]]:
     """Tune a copy of ``sft_model`` with PPO against ``reward_model``; the reference is ``sft_model``
-    itself (frozen). Returns the tuned policy and one log row per iteration."""
+    itself (frozen). Returns the tuned policy and one log row per iteration (printed with ``progress``)."""
     config = config or PPOConfig()
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -272,6 +266,11 @@ def train_ppo(
         if ground_truth is not None:
             row["ground_truth"] = sum(ground_truth(r) for r in roll.replies) / len(roll.replies)
         logs.append(row)
+        if progress:
+            print(
+                f"ppo {row['iteration']}/{config.iterations}: "
+                + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if k != "iteration")
+            )
     return agent.policy.eval(), logs
 
 

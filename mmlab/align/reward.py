@@ -1,4 +1,4 @@
-"""A reward model: the GPT's body with a scalar head, trained on preference pairs (Bradley-Terry).
+"""A reward model: the GPT's body with a scalar head, trained on preference pairs (Bradley-Terry) (chapter 08).
 
 The model reads a whole conversation (prompt and reply) and returns one number per sequence, the
 head applied to the hidden state of the last token: causal attention makes that the one position
@@ -34,8 +34,9 @@ __all__ = [
     "RewardConfig",
     "RewardModel",
     "bradley_terry_loss",
-    "encode_pairs",
+    "encode_preference_pairs",
     "pairwise_accuracy",
+    "prepare_reward_training",
     "reward_loss",
     "score_conversations",
     "train_reward_model",
@@ -67,7 +68,7 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
     return -F.logsigmoid(r_chosen - r_rejected).mean()
 
 
-def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, block_size: int):
+def encode_preference_pairs(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, block_size: int):
     """``(ids_chosen, len_chosen, ids_rejected, len_rejected)``: the rendered conversations."""
     out = []
     for side in ("chosen", "rejected"):
@@ -79,7 +80,7 @@ def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, bloc
 
 
 def reward_loss(model: RewardModel, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Bradley-Terry loss of a batch from :func:`encode_pairs`, and the pairwise accuracy."""
+    """Bradley-Terry loss of a batch from :func:`encode_preference_pairs`, and the pairwise accuracy."""
     ids_w, len_w, ids_l, len_l = batch
     r_w, r_l = model(ids_w, len_w), model(ids_l, len_l)
     return bradley_terry_loss(r_w, r_l), {"accuracy": (r_w > r_l).float().mean().detach()}
@@ -112,6 +113,34 @@ class RewardConfig:
     lr: float = 2e-3
 
 
+def prepare_reward_training(
+    sft_model: GPT,
+    tokenizer: WordTokenizer,
+    train_pairs: Sequence[PreferencePair],
+    eval_pairs: Sequence[PreferencePair] | None,
+    batch_size: int,
+    seed: int = 0,
+) -> tuple[RewardModel, DataLoader, DataLoader | None]:
+    """A reward model initialised from a copy of the SFT model's body (it already reads the
+    template), and the shuffled (``seed``) training pairs and held-out pairs as batches for
+    :func:`reward_loss`: what :func:`train_reward_model` and the ``reward`` job train."""
+    torch.manual_seed(seed)  # the head's initial weights
+    model = RewardModel(copy.deepcopy(sft_model)).train()
+    block = sft_model.config.block_size
+    train = DataLoader(
+        TensorDataset(*encode_preference_pairs(train_pairs, tokenizer, block)),
+        batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    held = (
+        DataLoader(TensorDataset(*encode_preference_pairs(eval_pairs, tokenizer, block)), 512)
+        if eval_pairs
+        else None
+    )
+    return model, train, held
+
+
 def train_reward_model(
     sft_model: GPT,
     tokenizer: WordTokenizer,
@@ -121,19 +150,11 @@ def train_reward_model(
     seed: int = 0,
     progress: bool = False,
 ) -> tuple[RewardModel, History]:
-    """A reward model initialised from a copy of the SFT model's body (it already reads the
-    template), trained with the Bradley-Terry loss on ``train_pairs``."""
+    """:func:`prepare_reward_training`, trained with the Bradley-Terry loss for ``config.steps``."""
     config = config or RewardConfig()
-    torch.manual_seed(seed)
-    model = RewardModel(copy.deepcopy(sft_model))
-    block = sft_model.config.block_size
-    train = DataLoader(
-        TensorDataset(*encode_pairs(train_pairs, tokenizer, block)),
-        config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+    model, train, held = prepare_reward_training(
+        sft_model, tokenizer, train_pairs, eval_pairs, config.batch_size, seed
     )
-    held = DataLoader(TensorDataset(*encode_pairs(eval_pairs, tokenizer, block)), 512) if eval_pairs else None
     train_config = TrainConfig(
         max_steps=config.steps, lr=config.lr, warmup_steps=10, progress=progress, device="cpu", log_every=10
     )

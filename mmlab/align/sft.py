@@ -10,17 +10,14 @@ belongs to the assistant,
 A user's words are context, not something to imitate, so changing them changes the loss only
 through what the model conditions on, never through a term of its own.
 
-:func:`train_sft_model` is the whole pipeline of chapter 07 in one call (a tiny character GPT,
-pretrained briefly on plain sentences about the chat world, then fine-tuned on conversations);
-chapter 08 starts from it.
+The pieces of chapter 07 (and of chapter 08, which starts from its model); the recipe that puts them
+together, :func:`mmlab.align.instruction_tuning.train_sft_model`, is in :mod:`mmlab.align.instruction_tuning`.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -31,25 +28,20 @@ from mmlab.data.chat import (
     ASSISTANT,
     PAD,
     SYSTEM_PROMPTS,
-    VOCAB,
     Instruction,
     WordTokenizer,
-    chat_tokenizer,
     extract_answer,
-    make_instructions,
     render_chat,
     render_with_roles,
     styled_reply,
 )
 from mmlab.data.lm import NextTokenDataset
-from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
-from mmlab.train.trainer import History, TrainConfig, Trainer
+from mmlab.models.gpt import GPT
 
 __all__ = [
-    "SFTConfig",
-    "SFTResult",
     "LengthBuckets",
     "assistant_loss_mask",
+    "continue_prompts",
     "conversation_loaders",
     "encode_conversations",
     "exact_match",
@@ -58,7 +50,6 @@ __all__ = [
     "masked_token_loss",
     "prompt_text",
     "sft_loss",
-    "train_sft_model",
     "world_corpus",
     "world_corpus_loader",
 ]
@@ -182,6 +173,36 @@ def prompt_text(prompt: str, system: str | None = None) -> str:
 
 
 @torch.no_grad()
+def continue_prompts(
+    model: GPT,
+    encoded: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_token: int,
+    max_len: int,
+    generator: torch.Generator | None = None,
+    **sampling,
+) -> list[list[int]]:
+    """The generated tokens after each encoded prompt, up to and including ``stop_token`` when it comes
+    (chapter 07's replies and chapter 08's PPO rollouts both come from here).
+
+    Prompts of the same length are generated together in one batch (the model has no padding mask,
+    so a batch must share its length); prompt and continuation together are at most ``max_len``
+    tokens. ``sampling``: ``temperature`` (0 is greedy), ``top_k``, as :meth:`GPT.generate`.
+    """
+    device = next(model.parameters()).device
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    continuations: list[list[int]] = [[] for _ in encoded]
+    for length, rows in sorted(by_length.items()):
+        idx = torch.tensor([list(encoded[i]) for i in rows], device=device)  # (b, length)
+        steps = min(max_new_tokens, max_len - length)
+        out = model.generate(idx, steps, stop_token=stop_token, generator=generator, **sampling)
+        for i, row in zip(rows, out[:, length:].tolist()):
+            continuations[i] = row[: row.index(stop_token) + 1] if stop_token in row else row
+    return continuations
+
+
 def generate_replies(
     model: GPT,
     tokenizer: WordTokenizer,
@@ -192,59 +213,29 @@ def generate_replies(
     top_k: int | None = None,
 ) -> list[str]:
     """Replies to rendered prompts (from :func:`prompt_text`), cut at the end-of-turn newline.
-
-    Prompts of the same length are generated together in one batch (the model has no padding mask,
-    so a batch must share its length). ``temperature=0`` is greedy.
-    """
+    ``temperature=0`` is greedy."""
     stop = tokenizer.eot_id
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-    by_length: dict[int, list[int]] = {}
     encoded = [tokenizer.encode(p) for p in prompts]
-    for i, ids in enumerate(encoded):
-        by_length.setdefault(len(ids), []).append(i)
-    replies: list[str] = [""] * len(prompts)
-    for length, rows in sorted(by_length.items()):
-        idx = torch.tensor([encoded[i] for i in rows], device=device)  # (b, length)
-        steps = min(max_new_tokens, model.config.block_size - length + 1)
-        out = model.generate(
-            idx, steps, temperature=temperature, top_k=top_k, stop_token=stop, generator=generator
-        )
-        for i, row in zip(rows, out[:, length:].tolist()):
-            row = row[: row.index(stop)] if stop in row else row
-            replies[i] = tokenizer.decode(row)
-    return replies
+    # the last generated token is never fed back, so it may reach one past block_size
+    rows = continue_prompts(
+        model,
+        encoded,
+        max_new_tokens,
+        stop,
+        model.config.block_size + 1,
+        generator,
+        temperature=temperature,
+        top_k=top_k,
+    )
+    return [tokenizer.decode(row[:-1] if row and row[-1] == stop else row) for row in rows]
 
 
 def exact_match(model: GPT, tokenizer: WordTokenizer, instructions: Sequence[Instruction]) -> float:
     """Fraction of prompts whose greedy reply, style words removed, is exactly the right answer."""
     replies = generate_replies(model, tokenizer, [prompt_text(i.prompt) for i in instructions])
     return sum(extract_answer(r) == i.answer for r, i in zip(replies, instructions)) / len(instructions)
-
-
-@dataclass
-class SFTConfig:
-    """The whole chapter-07 pipeline's settings (CPU sized: about 100k parameters).
-
-    Attributes:
-        model: the GPT's shape (the vocabulary size is set from the tokenizer).
-        pretrain_steps: next-token steps on :func:`world_corpus` (0 skips pretraining).
-        sft_steps, n_conversations: fine-tuning steps and the size of the conversation set.
-        batch_size, lr: for both stages.
-        system_fraction: share of conversations with a system prompt.
-    """
-
-    model: GPTConfig = field(
-        default_factory=lambda: GPTConfig(
-            vocab_size=len(VOCAB), block_size=24, n_layer=2, n_head=4, n_embd=48
-        )
-    )
-    pretrain_steps: int = 100
-    sft_steps: int = 500
-    n_conversations: int = 4000
-    batch_size: int = 32
-    lr: float = 6e-3
-    system_fraction: float = 0.25
 
 
 def world_corpus_loader(
@@ -283,62 +274,3 @@ def conversation_loaders(
         train_loader = DataLoader(TensorDataset(ids, roles), batch_size=batch_size, shuffle=True)
     eval_loader = DataLoader(TensorDataset(*encode_conversations(held_out, tokenizer, block_size)), 256)
     return train_loader, eval_loader
-
-
-@dataclass
-class SFTResult:
-    """What :func:`train_sft_model` returns: the pretrained and fine-tuned models and their data."""
-
-    pretrained: GPT
-    model: GPT
-    tokenizer: WordTokenizer
-    instructions: dict[str, list[Instruction]]
-    pretrain_history: History | None
-    history: History
-
-
-_CACHE: dict[tuple, SFTResult] = {}
-
-
-def train_sft_model(seed: int = 0, config: SFTConfig | None = None, progress: bool = False) -> SFTResult:
-    """Build a tiny character GPT, pretrain it on plain sentences about the chat world, then
-    fine-tune it on conversations with the loss on the assistant's tokens only.
-
-    Results are cached per (seed, config) within a process; callers get independent copies.
-    """
-    config = config or SFTConfig()
-    key = (seed, repr(config))
-    if key not in _CACHE:
-        _CACHE[key] = _train_sft_model(seed, config, progress)
-    return copy.deepcopy(_CACHE[key])
-
-
-def _train_sft_model(seed: int, config: SFTConfig, progress: bool) -> SFTResult:
-    torch.manual_seed(seed)
-    tokenizer = chat_tokenizer()
-    instructions = make_instructions(seed=0)
-    model_config = replace(config.model, vocab_size=tokenizer.vocab_size)
-    model = GPT(model_config)
-    block = model_config.block_size
-    pretrain_history = None
-    if config.pretrain_steps:
-        loader = world_corpus_loader(tokenizer, instructions, config.batch_size, seed=seed)
-        train_config = TrainConfig(
-            max_steps=config.pretrain_steps, lr=config.lr, warmup_steps=20, progress=progress, device="cpu"
-        )
-        pretrain_history = Trainer(model, next_token_loss, loader, None, train_config).fit()
-    pretrained = copy.deepcopy(model).eval()
-    train_loader, eval_loader = conversation_loaders(
-        tokenizer,
-        instructions,
-        config.n_conversations,
-        config.system_fraction,
-        block,
-        config.batch_size,
-        seed,
-    )
-    train_config = TrainConfig(
-        max_steps=config.sft_steps, lr=config.lr, warmup_steps=20, progress=progress, device="cpu"
-    )
-    history = Trainer(model, sft_loss, train_loader, eval_loader, train_config).fit()
-    return SFTResult(pretrained, model.eval(), tokenizer, instructions, pretrain_history, history)

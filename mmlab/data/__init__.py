@@ -1,1 +1,1 @@
-"""Data: tokenizers, offline corpora, generated data sets and loaders."""
+"""Data: tokenizers, offline corpora, generated data sets and loaders (all chapters)."""

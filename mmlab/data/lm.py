@@ -1,4 +1,4 @@
-"""Next-token prediction data: a long stream of token ids cut into (input, target) windows.
+"""Next-token prediction data: a long stream of token ids cut into (input, target) windows (chapters 06-07).
 
 A window of ``block_size + 1`` tokens gives ``block_size`` training examples at once: the input is
 tokens ``[i, i + T)`` and the target is the same window shifted by one, ``[i + 1, i + T + 1)``.

@@ -1,4 +1,4 @@
-"""Generated algorithmic tasks: small, offline, and impossible without attention.
+"""Generated algorithmic tasks: small, offline, and impossible without attention (chapter 03).
 
 Each task is a batch of token sequences with a per-position target (same length as the input), so
 one Transformer encoder with a linear head per position solves all of them:
@@ -11,7 +11,7 @@ content comparisons (and positions, to know which rank to output). Sequences hav
 and are right-padded with ``pad_id`` = 0; targets at padding positions are ``IGNORE`` (-100, what
 ``F.cross_entropy`` skips).
 
-A :class:`CharTokenizer` turns text into ids and back, so demos can take typed input.
+A :class:`LetterTokenizer` turns text into ids and back, so demos can take typed input.
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from typing import Literal
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["IGNORE", "CharTokenizer", "SequenceTask", "make_task", "task_targets"]
+__all__ = ["IGNORE", "LetterTokenizer", "SequenceTask", "make_task", "task_targets"]
 
 IGNORE = -100  # target value F.cross_entropy ignores (padding positions)
 Task = Literal["sort", "reverse"]
 
 
-class CharTokenizer:
+class LetterTokenizer:
     """One id per character of ``alphabet``; id 0 is padding.
 
     Example::
 
-        tok = CharTokenizer("abc")
+        tok = LetterTokenizer("abc")
         tok.encode("cab")  # [3, 1, 2]
         tok.decode([3, 1, 2])  # "cab"
     """

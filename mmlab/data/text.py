@@ -1,4 +1,4 @@
-"""Word-level text: a tokenizer, a vocabulary, offline corpora and generated sentence sets.
+"""Word-level text: a tokenizer, a vocabulary, offline corpora and generated sentence sets (chapters 02 and 05).
 
 Everything here runs offline. The default corpus is Python's own documentation
 (``pydoc_data.topics``, shipped with CPython); the classification data are generated from
@@ -36,7 +36,6 @@ __all__ = [
     "make_negation_distance_set",
     "make_sentiment_set",
     "pad_batch",
-    "pydoc_corpus",
     "tokenize",
 ]
 
@@ -158,13 +157,6 @@ class Vocab:
 
 
 # ----------------------------------------------------------------------------- corpora
-def pydoc_corpus() -> str:
-    """Python's documentation topics (the text behind ``help("for")``), about 65k words, offline."""
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[key] for key in sorted(topics))
-
-
 def load_corpus(name_or_path: str | Path = "pydoc", split: str = "train", text_field: str = "text") -> str:
     """Return a corpus as one string.
 
@@ -178,6 +170,8 @@ def load_corpus(name_or_path: str | Path = "pydoc", split: str = "train", text_f
     if not isinstance(name_or_path, (str, Path)) or str(name_or_path).strip() == "":
         raise ValueError(f"name_or_path must be 'pydoc', a file path or a hub id, got {name_or_path!r}")
     if str(name_or_path) == "pydoc":
+        from mmlab.data.lm import pydoc_corpus
+
         return pydoc_corpus()
     path = Path(name_or_path).expanduser()
     if path.is_file():

@@ -1,4 +1,4 @@
-"""Two ways to turn text into token ids: one id per character, or byte-level BPE.
+"""Two ways to turn text into token ids: one id per character, or byte-level BPE (chapter 06).
 
 * :class:`CharTokenizer`: the vocabulary is the set of characters in the corpus (about 100 for
   English text). Sequences are long (one token per character) but the vocabulary is tiny.

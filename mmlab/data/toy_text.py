@@ -7,7 +7,7 @@ ambiguous cannot always be told apart: the best possible accuracy is below 1.
 
 The held-out split uses *different templates* from the training split, so a classifier must rely
 on the topic words, not on memorised sentence frames. Tokenisation is lower-case whitespace
-splitting; :class:`Vocab` maps words to ids with 0 = padding and 1 = unknown.
+splitting; :class:`TopicVocab` maps words to ids with 0 = padding and 1 = unknown.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["TOPICS", "ToyTextData", "Vocab", "load_topics", "make_topic_sentences"]
+__all__ = ["TOPICS", "ToyTextData", "TopicVocab", "load_topics", "make_topic_sentences"]
 
 TOPICS: dict[str, list[str]] = {
     "sports": "match goal team coach league player stadium referee season penalty".split(),
@@ -82,7 +82,7 @@ def make_topic_sentences(
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
-class Vocab:
+class TopicVocab:
     """Word <-> id mapping with padding (id 0) and unknown (id 1)."""
 
     PAD, UNK = "<pad>", "<unk>"
@@ -93,7 +93,7 @@ class Vocab:
         self.pad_id, self.unk_id = 0, 1
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> Vocab:
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> TopicVocab:
         """Every word seen at least ``min_count`` times, most frequent first."""
         counts = Counter(word for text in texts for word in text.lower().split())
         return cls([word for word, count in counts.most_common() if count >= min_count])
@@ -124,7 +124,7 @@ class ToyTextData:
     """Both splits as texts, labels and ready-to-load tensors, plus the vocabulary (built on train)."""
 
     classes: list[str]
-    vocab: Vocab
+    vocab: TopicVocab
     train_texts: list[str]
     train_labels: list[int]
     test_texts: list[str]
@@ -137,7 +137,7 @@ def load_topics(n_train: int = 2000, n_test: int = 800, seed: int = 0) -> ToyTex
     """The topic sentence set: ``n_train`` training and ``n_test`` held-out sentences."""
     train_texts, train_labels = make_topic_sentences(n_train, "train", seed)
     test_texts, test_labels = make_topic_sentences(n_test, "test", seed)
-    vocab = Vocab.build(train_texts)
+    vocab = TopicVocab.build(train_texts)
     return ToyTextData(
         classes=list(TOPICS),
         vocab=vocab,

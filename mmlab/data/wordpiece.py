@@ -1,5 +1,5 @@
 """WordPiece, BERT's tokenizer, trained with the ``tokenizers`` library and used as a
-``transformers`` fast tokenizer.
+``transformers`` fast tokenizer (chapter 04).
 
 WordPiece keeps whole words when they are frequent and splits rare words into pieces that are:
 "unhashable" -> ``un ##hash ##able``, where ``##`` marks a piece that continues a word. Training

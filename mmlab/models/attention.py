@@ -1,4 +1,4 @@
-"""Attention, written out: scaled dot-product attention, masks, multi-head attention, rotary positions
+"""Attention, written out: scaled dot-product attention, masks, multi-head attention, rotary positions (chapter 03 and every Transformer after it)
 and a key/value cache.
 
 Conventions used across the course:

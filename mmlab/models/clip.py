@@ -1,4 +1,4 @@
-"""A mini-CLIP: two towers, one shared space, and a contrastive loss that pulls matching pairs together.
+"""A mini-CLIP: two towers, one shared space, and a contrastive loss that pulls matching pairs together (chapter 11).
 
 CLIP (Radford et al. 2021) learns from image/caption pairs alone. An image tower and a text tower each
 map their input to a vector; linear projections bring both to the same width ``E``; after L2
@@ -16,7 +16,7 @@ Text towers (each has ``prepare(texts) -> tensor`` run once on the data and ``fo
 (B, d_text)``):
 
 * :class:`TextTransformer`: words -> the course's Transformer -> mean over the words, trained from
-  scratch together with the image tower. It knows only the words it saw (:class:`WordTokenizer`).
+  scratch together with the image tower. It knows only the words it saw (:class:`CaptionTokenizer`).
 * :class:`FrozenMiniLM`: the pretrained all-MiniLM-L6-v2 sentence encoder, kept frozen (LiT, Zhai et
   al. 2022: "locked-image tuning", here the text side is locked). Each distinct text is encoded once
   and cached, so training costs only the projection.
@@ -42,7 +42,7 @@ __all__ = [
     "CLIPConfig",
     "FrozenMiniLM",
     "TextTransformer",
-    "WordTokenizer",
+    "CaptionTokenizer",
     "clip_loss",
     "clip_training_loss",
     "encode_prompts",
@@ -115,7 +115,7 @@ def recall_at_k(
 # ----------------------------------------------------------------------------- text towers
 
 
-class WordTokenizer:
+class CaptionTokenizer:
     """Lower-case words (and commas) -> ids; 0 pads, 1 is an unknown word. Built from training captions."""
 
     PAD, UNK = 0, 1
@@ -148,12 +148,12 @@ class TextTransformer(nn.Module):
     """Word embeddings + learned positions + Transformer encoder, mean-pooled over the real words."""
 
     def __init__(
-        self, tokenizer: WordTokenizer, d_model: int = 32, n_heads: int = 2, n_layers: int = 1
+        self, tokenizer: CaptionTokenizer, d_model: int = 32, n_heads: int = 2, n_layers: int = 1
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
         self.d_out = d_model
-        self.embed = nn.Embedding(len(tokenizer), d_model, padding_idx=WordTokenizer.PAD)
+        self.embed = nn.Embedding(len(tokenizer), d_model, padding_idx=CaptionTokenizer.PAD)
         self.transformer = Transformer(
             TransformerConfig(
                 d_model, n_heads, n_layers, d_ff=2 * d_model, max_len=tokenizer.max_len, positions="learned"
@@ -164,7 +164,7 @@ class TextTransformer(nn.Module):
         return self.tokenizer.encode(texts)  # (B, T) ids
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        real = ids != WordTokenizer.PAD  # (B, T)
+        real = ids != CaptionTokenizer.PAD  # (B, T)
         x = self.transformer(self.embed(ids), mask=padding_mask(real))  # (B, T, d)
         m = real.to(x.dtype)[..., None]
         return (x * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, d): mean over the real words

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlab.models.attention import padding_mask
+from mmlab.models.regions import RegionEncoder
 from mmlab.models.transformer import Transformer, TransformerConfig
-from mmlab.models.vision import CNNConfig, CNNEncoder
+from mmlab.models.vision import CNNConfig
 
 __all__ = [
     "MODEL_NAMES",
@@ -42,8 +43,6 @@ __all__ = [
     "FiLM",
     "FusionConfig",
     "FusionModel",
-    "RegionEncoder",
-    "region_loss",
     "HybridFusion",
     "ImageOnly",
     "LateFusion",
@@ -51,7 +50,7 @@ __all__ = [
     "build_fusion_model",
     "concat_fusion",
     "cross_attend",
-    "predict",
+    "predict_answers",
     "vqa_loss",
     "weighted_sum_fusion",
 ]
@@ -145,39 +144,6 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the image side
 
 
-class RegionEncoder(nn.Module):
-    """A CNN whose last feature map is max-pooled to one vector per region of the scene's grid.
-
-    It is trained once (:func:`region_loss`: name the kind and colour in every region, from the scene
-    descriptions), then frozen and shared, so every fusion model starts from the same image features
-    and the comparison measures the fusion, not how well each model learned to see.
-    """
-
-    def __init__(self, config: FusionConfig) -> None:
-        super().__init__()
-        self.cnn = CNNEncoder(config.image)
-        c = config.d_region
-        self.kind_head = nn.Linear(c, 1 + 3)  # empty, circle, square, triangle
-        self.colour_head = nn.Linear(c, 1 + 3)  # empty, red, green, blue
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, P, c) region vectors, P = out_grid^2 (row by row)."""
-        return self.cnn.tokens(images)
-
-
-def region_loss(
-    model: RegionEncoder, batch: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Cross-entropy of every region's kind and colour; accuracy = both right, over all regions."""
-    regions = model(batch["images"])  # (B, P, c)
-    kinds, colours = model.kind_head(regions), model.colour_head(regions)  # (B, P, 4) each
-    loss = F.cross_entropy(kinds.flatten(0, 1), batch["region_kinds"].flatten()) + F.cross_entropy(
-        colours.flatten(0, 1), batch["region_colours"].flatten()
-    )
-    right = (kinds.argmax(-1) == batch["region_kinds"]) & (colours.argmax(-1) == batch["region_colours"])
-    return loss, {"accuracy": right.float().mean()}
-
-
 class FusionModel(nn.Module):
     """Base class: holds the frozen, shared region encoder and turns pixels into region tokens.
 
@@ -189,7 +155,7 @@ class FusionModel(nn.Module):
     def __init__(self, config: FusionConfig, encoder: RegionEncoder | None = None) -> None:
         super().__init__()
         self.config = config
-        self.encoder = encoder if encoder is not None else RegionEncoder(config)
+        self.encoder = encoder if encoder is not None else RegionEncoder(config.image)
         self.encoder.requires_grad_(False)
 
     def regions(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
@@ -550,7 +516,9 @@ def vqa_loss(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, tensors: dict[str, torch.Tensor], batch_size: int = 512) -> torch.Tensor:
+def predict_answers(
+    model: nn.Module, tensors: dict[str, torch.Tensor], batch_size: int = 512
+) -> torch.Tensor:
     """Answer indices (N,) for a tensor data set (see ``mmlab.data.multimodal.vqa_tensors``)."""
     was_training = model.training
     model.eval()

@@ -1,4 +1,4 @@
-"""Word vectors and the text encoders that came before attention.
+"""Word vectors and the text encoders that came before attention (chapter 02).
 
 * word2vec: :func:`skipgram_pairs`, :func:`negative_sampling_loss`, :class:`SkipGram`, and
   :func:`nearest_neighbours` to look at what it learned;
@@ -22,16 +22,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from mmlab.models.parameters import count_parameters  # re-exported: the chapters import it from here
+
 __all__ = [
     "BowClassifier",
     "BowConfig",
     "CNNClassifier",
-    "CNNConfig",
+    "TextCNNConfig",
     "RNNClassifier",
     "RNNConfig",
     "SkipGram",
     "SkipGramConfig",
-    "classification_loss",
+    "sequence_classification_loss",
     "count_parameters",
     "most_similar",
     "nearest_neighbours",
@@ -230,7 +232,7 @@ class BowClassifier(nn.Module):
 
 
 @dataclass
-class CNNConfig:
+class TextCNNConfig:
     """kernel_sizes: odd widths of the n-gram filters; channels: filters per width."""
 
     vocab_size: int
@@ -251,7 +253,7 @@ class CNNConfig:
 class CNNClassifier(nn.Module):
     """1-D convolutions over word vectors (n-gram detectors), max over time, one linear layer."""
 
-    def __init__(self, config: CNNConfig) -> None:
+    def __init__(self, config: TextCNNConfig) -> None:
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_id)
@@ -327,14 +329,9 @@ class RNNClassifier(nn.Module):
         return self.head(self.encode(ids, lengths))  # (B, C)
 
 
-def classification_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
+def sequence_classification_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
     """Trainer loss function for batches from :func:`mmlab.data.text.make_loader`."""
     logits = model(batch["ids"], batch["lengths"])  # (B, C)
     loss = F.cross_entropy(logits, batch["labels"])
     accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
     return loss, {"accuracy": accuracy}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

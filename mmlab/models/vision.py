@@ -1,4 +1,4 @@
-"""Image encoders: a small CNN and a Vision Transformer (ViT) built from the course's Transformer.
+"""Image encoders: a small CNN and a Vision Transformer (ViT) built from the course's Transformer (chapters 09-12).
 
 Both turn an image ``(B, C, H, W)`` into either one vector per image (for classification and late
 fusion) or a grid of vectors, one per region (``tokens``), that text can attend to (hybrid fusion).
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmlab.models.parameters import count_parameters  # re-exported: the chapters import it from here
 from mmlab.models.transformer import Transformer, TransformerConfig
 
 __all__ = [
@@ -28,11 +29,6 @@ __all__ = [
     "ViTConfig",
     "count_parameters",
 ]
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass

@@ -1,9 +1,13 @@
-"""Run a chapter's training job outside the notebook.
+"""Run a chapter's training job outside the notebook (the jobs are the chapters' recipes, collected
+in :mod:`mmlab.recipes.registry`).
 
     python -m mmlab.train gpt                                  # what chapter 06 runs, on this machine
     python -m mmlab.train gpt --scale gpu --set max_steps=5000 # one GPU
     torchrun --nproc_per_node 8 -m mmlab.train gpt --scale multi-gpu
     python -m mmlab.train --list                               # jobs and their settings
+
+Every job takes ``--set device=...`` and ``--set progress=False``; a Trainer job takes every loop
+setting (``max_steps``, ``lr``, ``compile``, ...) too.
 
 Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one.
 The final weights are saved as ``model.safetensors``, the final evaluation as ``metrics.json`` and
@@ -21,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
 from mmlab.device import seed_everything
-from mmlab.train.jobs import JOBS, SCALES, build_job, resolve_settings, save_run
+from mmlab.recipes.registry import JOBS, SCALES, resolve_settings
+from mmlab.train.runs import save_run
 from mmlab.train.trainer import Trainer
 
 
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list or not args.job:
         for name, spec in sorted(JOBS.items()):
             kind = "" if spec.uses_trainer else "; a run job: one process, no --resume"
-            print(f"{name} (chapter {spec.chapter}{kind}): {resolve_settings(name)}")
+            print(f"{name} (chapter {spec.chapter}{kind}): {resolve_settings(name).summary()}")
         return 0
 
     seed_everything(args.seed)
@@ -79,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides.setdefault("checkpoint_dir", str(out))
     overrides.setdefault("resume", args.resume)
     settings = resolve_settings(args.job, args.scale, overrides)
-    job = build_job(args.job, args.scale, overrides)
+    job = JOBS[args.job].build(settings)
     trainer = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config)
     history = trainer.fit()
     weights = trainer.model_state_dict()  # every process takes part: FSDP gathers the shards
     if trainer.dist.is_main:
         final = history.eval[-1] if history.eval else history.train[-1]
-        save_run(trainer.module, out, args.job, args.scale, settings, final, weights)
+        save_run(trainer.module, out, args.job, args.scale, dataclasses.asdict(settings), final, weights)
         print(
             f"{args.job} ({args.scale}): step {trainer.step}, "
             + ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k != "step")
@@ -113,7 +119,7 @@ def run_own_loop(name: str, scale: str, overrides: dict[str, Any], out: Path, re
         )
     settings = resolve_settings(name, scale, overrides)
     model, metrics = JOBS[name].run(settings)
-    save_run(model, out, name, scale, settings, metrics)
+    save_run(model, out, name, scale, dataclasses.asdict(settings), metrics)
     print(f"{name} ({scale}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     print(f"weights: {out / 'model.safetensors'}")
     return 0

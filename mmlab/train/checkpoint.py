@@ -1,4 +1,4 @@
-"""Checkpoints that survive interruptions: written atomically, loaded safely.
+"""Checkpoints that survive interruptions: written atomically, loaded safely (all chapters).
 
 A checkpoint is one ``torch.save`` file holding plain tensors, numbers and strings only, so it
 loads with ``torch.load(..., weights_only=True)`` (no arbitrary code runs when you open a file

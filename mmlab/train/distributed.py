@@ -1,4 +1,4 @@
-"""Several processes, one Trainer: data parallelism through ``torch.distributed``.
+"""Several processes, one Trainer: data parallelism through ``torch.distributed`` (all chapters' jobs).
 
 Launch any training script with ``torchrun --nproc_per_node N script.py`` (or
 ``accelerate launch``, which sets the same environment variables). The Trainer then

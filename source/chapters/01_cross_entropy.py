@@ -35,6 +35,7 @@ from mmlab.device import get_device, seed_everything
 from mmlab.experiments import assert_beats, comparison_table, repeat
 from mmlab.losses import cross_entropy, cross_entropy_grad, entropy, kl_divergence, log_softmax, softmax
 from mmlab.models.bow import BoWClassifier, BoWConfig
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 seed_everything(0)
@@ -46,13 +47,15 @@ print("device:", device)
 # machine; these defaults train in about a second on a laptop CPU.
 
 # %%
+SCALE = "cpu"
+BOW = resolve_settings("bow", SCALE)  # Adam's run is the `bow` recipe (mmlab/recipes/bow.py)
 CONFIG = dict(
-    n_train=2000,  # generated training sentences
-    n_test=800,  # held-out sentences, built from templates never seen in training
-    embed_dim=16,  # size of each word vector
-    batch_size=32,
-    steps=300,  # optimizer steps per training run
-    adam_lr=1e-2,
+    n_train=BOW.n_train,  # generated training sentences
+    n_test=BOW.n_test,  # held-out sentences, built from templates never seen in training
+    embed_dim=BOW.d_model,  # size of each word vector
+    batch_size=BOW.batch_size,
+    steps=BOW.max_steps,  # optimizer steps per training run
+    adam_lr=BOW.lr,
     sgd_lrs=(0.1, 1.0, 5.0),  # SGD gets a small learning-rate search, Adam gets one value
 )
 ACCURACY_BAR = 0.90  # held-out accuracy the classifier must reach (chance is 0.25)

@@ -49,20 +49,21 @@ from mmlab.models.sequence import (
     BowClassifier,
     BowConfig,
     CNNClassifier,
-    CNNConfig,
     RNNClassifier,
     RNNConfig,
     SkipGram,
     SkipGramConfig,
-    classification_loss,
+    TextCNNConfig,
     count_parameters,
     most_similar,
     negative_sampling_loss,
+    sequence_classification_loss,
     skipgram_loss,
     skipgram_pairs,
     subsample_frequent,
     unigram_noise,
 )
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 seed_everything(0)
@@ -74,6 +75,8 @@ print("device:", device)
 # on a GPU, raise `w2v_steps`, `clf_steps` and `far_steps` (and see section 4 for what that changes).
 
 # %%
+SCALE = "cpu"
+LSTM = resolve_settings("lstm", SCALE)  # the classifiers' settings: the `lstm` recipe (mmlab/recipes/lstm.py)
 CONFIG = dict(
     corpus="pydoc",  # or a local .txt path, or a hub data set id (online only)
     min_count=10,  # words seen fewer times become <unk> and are dropped from word2vec
@@ -82,9 +85,9 @@ CONFIG = dict(
     w2v_negatives=5,  # noise words K per pair
     w2v_steps=1500,
     w2v_batch=512,
-    clf_dim=32,  # classifiers: word-vector size
-    clf_steps=400,  # optimizer steps per classifier
-    unk_rate=0.1,  # word dropout in training (see section 3)
+    clf_dim=LSTM.d_model,  # classifiers: word-vector size
+    clf_steps=LSTM.max_steps,  # optimizer steps per classifier
+    unk_rate=LSTM.unk_rate,  # word dropout in training (see section 3)
     far_distances=(2, 4, 8, 16),  # words between negator and sentiment word (section 4)
     far_steps=150,
     far_seeds=(0, 1, 2),  # one LSTM per distance and seed
@@ -299,14 +302,14 @@ test_loader = make_loader(test.texts, test.labels, clf_vocab, 256)
 V, D = len(clf_vocab), CONFIG["clf_dim"]
 builders = {
     "BoW (mean + linear)": (lambda: BowClassifier(BowConfig(V, D)), 1e-2),
-    "CNN (width 3)": (lambda: CNNClassifier(CNNConfig(V, D, channels=64, kernel_sizes=(3,))), 3e-3),
+    "CNN (width 3)": (lambda: CNNClassifier(TextCNNConfig(V, D, channels=64, kernel_sizes=(3,))), 3e-3),
     "LSTM (packed)": (lambda: RNNClassifier(RNNConfig(V, D, hidden=64, cell="lstm")), 3e-3),
 }
 models, rows = {}, []
 for name, (build, lr) in builders.items():
     seed_everything(0)
     model = build()
-    trainer = Trainer(model, classification_loss, train_loader, test_loader,
+    trainer = Trainer(model, sequence_classification_loss, train_loader, test_loader,
                       TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, progress=False, device=DEVICE))  # fmt: skip
     history = trainer.fit()
     model.eval()
@@ -385,7 +388,7 @@ def far_run(d: int, seed: int) -> dict[str, float]:
     far_vocab = Vocab.build([tokenize(t) for t in texts])
     seed_everything(seed)
     model = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm"))
-    trainer = Trainer(model, classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True, seed=seed),
+    trainer = Trainer(model, sequence_classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True, seed=seed),
                       make_loader(test_texts, test_labels, far_vocab, 1000),
                       TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, progress=False, device=DEVICE))  # fmt: skip
     return {"accuracy": trainer.fit().last("accuracy")}

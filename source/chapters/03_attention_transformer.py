@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmlab.data.synthetic import IGNORE, CharTokenizer, make_task
+from mmlab.data.synthetic import IGNORE, LetterTokenizer, make_task
 from mmlab.data.text import Vocab, make_loader, make_negation_distance_set, tokenize
 from mmlab.device import get_device, seed_everything
 from mmlab.experiments import assert_beats, comparison_table, repeat
@@ -42,9 +42,9 @@ from mmlab.models.attention import (
     scaled_dot_product_attention,
 )
 from mmlab.models.encoder import EncoderClassifier, EncoderConfig, token_classification_loss
-from mmlab.models.sequence import RNNClassifier, RNNConfig, classification_loss
+from mmlab.models.sequence import RNNClassifier, RNNConfig, sequence_classification_loss
 from mmlab.models.transformer import Transformer, TransformerBlock, TransformerConfig, sinusoidal_table
-from mmlab.train.jobs import resolve_settings
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import plot_heatmap
 
@@ -53,8 +53,8 @@ device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# All the settings of the experiment sit in one cell. They are the `sort` job's presets in
-# `mmlab.train.jobs`, the same ones `python -m mmlab.train sort` runs outside the notebook. On a GPU,
+# All the settings of the experiment sit in one cell. They are the `sort` recipe's (`mmlab/recipes/sort.py`),
+# the same ones `python -m mmlab.train sort` runs outside the notebook. On a GPU,
 # `SCALE = "gpu"` trains a wider model on longer words; the defaults are what CI runs on a laptop CPU.
 
 # %%
@@ -301,7 +301,7 @@ assert difference < 1e-5
 # words.
 
 # %%
-tokenizer = CharTokenizer()  # "a".."z" -> 1..26, 0 = padding
+tokenizer = LetterTokenizer()  # "a".."z" -> 1..26, 0 = padding
 train_set = make_task("sort", N_TRAIN, tokenizer.vocab_size, min_len=2, max_len=MAX_LEN, seed=1)
 test_set = make_task("sort", N_TEST, tokenizer.vocab_size, min_len=2, max_len=MAX_LEN, seed=2)
 for ids, target in zip(train_set.ids[:3], train_set.targets[:3]):
@@ -456,7 +456,7 @@ far_vocab = Vocab.build([tokenize(t) for t in far_texts])
 def distance_run(kind: str, seed: int) -> dict[str, float]:
     seed_everything(seed)
     if kind == "LSTM":
-        reader, loss = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm")), classification_loss
+        reader, loss = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm")), sequence_classification_loss
     else:
         encoder = TransformerConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, max_len=40, positions="learned")
         reader, loss = EncoderClassifier(EncoderConfig(len(far_vocab), 2, head="sequence", transformer=encoder)), sentence_loss

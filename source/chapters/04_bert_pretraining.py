@@ -29,22 +29,25 @@ from mmlab.data.mlm import IS_NEXT, NOT_NEXT, MLMCollator, mask_tokens
 from mmlab.demos.fill_mask import build_fill_mask_demo, fill_mask
 from mmlab.device import get_device, seed_everything
 from mmlab.models.bert import BertForPreTraining
-from mmlab.pretraining import PretrainConfig, build_pretraining_data, pretrain_mini_bert
+from mmlab.recipes.bert_pretraining import build_pretraining_data, pretrain_mini_bert
+from mmlab.recipes.registry import resolve_settings
 
 seed_everything(0)
 device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# All settings in one cell. The defaults are what CI runs on one CPU thread; on a GPU, raise `steps`,
-# `d_model` and `n_layers` (e.g. `PretrainConfig(d_model=256, n_layers=4, steps=5000)`).
+# All settings in one cell: the `bert` recipe's (`mmlab/recipes/bert_pretraining.py`), the same ones
+# `python -m mmlab.train bert` runs outside the notebook. The defaults are what CI runs on one CPU thread;
+# on a GPU, `SCALE = "gpu"` trains a 4-layer, 256-wide model for 5,000 steps.
 #
 # The bars the pretrained model must clear on **held-out** documents (topics it never trained on):
 # MLM accuracy at least **twice the unigram baseline** (always guessing the most frequent token), and
 # NSP accuracy at least **0.55** where chance is 0.5.
 
 # %%
-CONFIG = PretrainConfig()  # 2 layers x 64 wide, WordPiece of 2000, 600 steps of 32 pairs
+SCALE = "cpu"
+CONFIG = resolve_settings("bert", SCALE)  # 2 layers x 64 wide, WordPiece of 2000, 600 steps of 32 pairs
 MLM_BAR_FACTOR = 2.0  # MLM accuracy >= 2 x the unigram baseline
 NSP_BAR = 0.55
 print(CONFIG)

@@ -28,12 +28,12 @@ import torch
 
 from mmlab.data.text import make_sentiment_set
 from mmlab.device import get_device, seed_everything
-from mmlab.finetuning import HFClassifier, classification_loss, predict, sentence_loader
 from mmlab.metrics import classification_report, confusion_matrix, precision_recall_f1
 from mmlab.models.bert import BertClassifier, BertModel
 from mmlab.pretrained import load_minilm, load_pretrained, minilm_path, random_init_like
-from mmlab.pretraining import PretrainConfig, pretrain_mini_bert
-from mmlab.train.jobs import resolve_settings
+from mmlab.recipes.bert_pretraining import pretrain_mini_bert
+from mmlab.recipes.finetuning import HFClassifier, classification_loss, predict, sentence_loader
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import plot_heatmap
 
@@ -42,7 +42,7 @@ device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# One config cell: the MiniLM run is the `finetune` job's preset in `mmlab.train.jobs`, the one
+# One config cell: the MiniLM run is the `finetune` recipe's (`mmlab/recipes/finetuning.py`), the one
 # `python -m mmlab.train finetune` runs outside the notebook. On a GPU with the internet, `SCALE = "gpu"`
 # fine-tunes `bert-base-uncased` on more sentences. The bars: the fine-tuned MiniLM reaches **0.90**
 # accuracy on held-out sentences, and beats the same network trained from random weights by at least
@@ -110,7 +110,7 @@ for average in ("macro", "micro"):
 # scores $z = W_c\,\mathrm{dropout}(u) + b_c$; fine-tuning trains **all** weights with the cross-entropy
 # $-\log \mathrm{softmax}(z)_y$ for 2 classes. The same loss function and loop serve every model below.
 #
-# The classifier for a `transformers` encoder, `HFClassifier`, lives in `mmlab.finetuning` with the
+# The classifier for a `transformers` encoder, `HFClassifier`, lives in `mmlab.recipes.finetuning` with the
 # batching (`sentence_loader`: tokenize, pad to the longest sentence in the batch) and the loss
 # (`classification_loss`: cross-entropy and accuracy). Its forward pass is the formula above:
 
@@ -143,7 +143,7 @@ def fine_tune(model, tokenizer, steps, lr):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pretrained = pretrain_mini_bert(PretrainConfig(), cache_dir="runs/mini_bert", progress=False)
+pretrained = pretrain_mini_bert(resolve_settings("bert"), cache_dir="runs/mini_bert", progress=False)
 mini_tokenizer = pretrained.tokenizer
 print(
     "loaded from",

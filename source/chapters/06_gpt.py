@@ -27,6 +27,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
 import math
 import tempfile
 import time
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import torch
@@ -36,16 +37,17 @@ from mmlab.data.lm import lm_loaders, pydoc_corpus
 from mmlab.data.tokenizers import CharTokenizer, train_bpe
 from mmlab.device import get_device, seed_everything
 from mmlab.models.gpt import GPT, GPTConfig, export_to_gpt2, next_token_loss
+from mmlab.recipes.base import trainer_config
+from mmlab.recipes.registry import resolve_settings
 from mmlab.sampling import top_p_filter
-from mmlab.train.jobs import TRAIN_FIELDS, resolve_settings
-from mmlab.train.trainer import TrainConfig, Trainer
+from mmlab.train.trainer import Trainer
 
 seed_everything(0)
 device = get_device()
 print("device:", device)
 
 # %% [markdown]
-# The whole experiment in one place: the `gpt` job's presets in `mmlab.train.jobs`, the same ones
+# The whole experiment in one place: the `gpt` recipe's settings (`mmlab/recipes/gpt.py`), the same ones
 # `python -m mmlab.train gpt` runs outside the notebook. These defaults train in well under a minute on
 # one CPU thread. On a GPU, `SCALE = "gpu"` gives a 6-layer, 384-wide model with more steps.
 
@@ -151,9 +153,10 @@ seed_everything(0)
 config = GPTConfig(
     vocab_size=chars.vocab_size,
     block_size=settings["block_size"],
-    n_layer=settings["n_layer"],
-    n_head=settings["n_head"],
-    n_embd=settings["n_embd"],
+    n_layer=settings["n_layers"],
+    n_head=settings["n_heads"],
+    n_embd=settings["d_model"],
+    dropout=settings["dropout"],
 )
 model = GPT(config)
 print(f"parameters: {model.num_parameters():,}")
@@ -187,9 +190,7 @@ assert same_past
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-train_config = TrainConfig(
-    **{key: value for key, value in settings.items() if key in TRAIN_FIELDS}, progress=False, device=str(device)
-)
+train_config = replace(trainer_config(settings), progress=False, device=str(device))
 trainer = Trainer(model, next_token_loss, train_loader, val_loader, train_config)
 history = trainer.fit()
 steps_per_second = settings["max_steps"] / trainer.train_seconds

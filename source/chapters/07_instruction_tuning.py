@@ -31,7 +31,6 @@ from transformers.utils import logging as hf_logging
 
 from mmlab.align.sft import (
     LengthBuckets,
-    SFTConfig,
     assistant_loss_mask,
     encode_conversations,
     exact_match,
@@ -45,6 +44,7 @@ from mmlab.data.chat import PAD, chat_tokenizer, make_instructions, parse_chat, 
 from mmlab.data.lm import NextTokenDataset
 from mmlab.device import get_device, seed_everything
 from mmlab.models.gpt import GPT, export_to_gpt2, next_token_loss
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 
 hf_logging.set_verbosity_error()  # no progress bars or notices from transformers in the outputs
@@ -54,12 +54,14 @@ torch.set_num_threads(1)
 print(f"device: {get_device()} (the model is tiny: everything runs on the CPU)")
 
 # %% [markdown]
-# One config for the whole pipeline: the same settings `mmlab.align.sft.train_sft_model` uses, so the model
+# One config for the whole pipeline: the `sft` recipe's (`mmlab/align/instruction_tuning.py`), which
+# `train_sft_model` and `python -m mmlab.train sft` use too, so the model
 # chapter 08 starts from is built exactly as here. The bars checked below: SFT's held-out exact match $\ge 0.8$ and at least
 # 0.6 above the pretrained model's.
 
 # %%
-CONFIG = SFTConfig()
+SCALE = "cpu"
+CONFIG = resolve_settings("sft", SCALE)
 print(CONFIG)
 
 # %% [markdown]
@@ -157,7 +159,7 @@ pretrain = Trainer(
     next_token_loss,
     loader,
     None,
-    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.pretrain_lr, warmup_steps=20, progress=False, device="cpu"),
 )
 pretrain.fit()
 pretrained = copy.deepcopy(model).eval()
@@ -186,7 +188,7 @@ sft = Trainer(
     train_loader,
     eval_loader,
     TrainConfig(
-        max_steps=CONFIG.sft_steps,
+        max_steps=CONFIG.max_steps,
         lr=CONFIG.lr,
         warmup_steps=20,
         eval_every=100,
@@ -259,7 +261,7 @@ Trainer(
     all_tokens_loss,
     LengthBuckets((ids, role_ids), (role_ids != PAD).sum(1), CONFIG.batch_size, seed=0),
     None,
-    TrainConfig(max_steps=CONFIG.sft_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.max_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
 ).fit()
 unmasked_score = exact_match(unmasked.eval(), tokenizer, held)
 print(

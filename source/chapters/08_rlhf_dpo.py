@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlab.align.dpo import DPOConfig, dpo_loss, train_dpo
+from mmlab.align.instruction_tuning import train_sft_model
 from mmlab.align.ppo import PPOConfig, kl_to_reference, rollout, train_ppo, win_rate
 from mmlab.align.reward import (
     RewardConfig,
@@ -37,10 +38,10 @@ from mmlab.align.reward import (
     score_conversations,
     train_reward_model,
 )
-from mmlab.align.sft import train_sft_model
 from mmlab.data.chat import POLITE, RUDE, extract_answer
 from mmlab.data.preferences import ground_truth_reward, make_preferences
 from mmlab.device import get_device, seed_everything
+from mmlab.recipes.registry import resolve_settings
 
 seed_everything(0)
 torch.set_num_threads(1)  # the course's CPU budget; a GPU changes nothing here, the models are tiny
@@ -52,12 +53,13 @@ print(f"device: {get_device()} (these models are small enough that everything ru
 # $\ge 0.85$ against the SFT model; KL falls as $\beta$ rises; DPO win rate $\ge 0.85$.
 
 # %%
+SCALE = "cpu"  # the `reward`, `dpo` and `ppo` recipes' settings (mmlab/align/rlhf.py)
 SEED = 0
 BETA = 0.1  # the default KL weight, for PPO and DPO
 BETAS = (0.0, BETA, 0.5)  # the sweep
-REWARD = RewardConfig(steps=150)
-PPO = PPOConfig(beta=BETA, iterations=25, batch_size=64)
-DPO = DPOConfig(beta=BETA, steps=80)
+REWARD = resolve_settings("reward", SCALE).reward_config()
+PPO = resolve_settings("ppo", SCALE, {"beta": BETA}).ppo_config()
+DPO = resolve_settings("dpo", SCALE, {"beta": BETA}).dpo_config()
 TRL_STEPS = 60
 timings = {}
 

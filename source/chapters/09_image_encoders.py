@@ -46,6 +46,7 @@ from mmlab.models.vision import (
     ViTConfig,
     count_parameters,
 )
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import show_images
 
@@ -57,9 +58,11 @@ print("device:", device)
 # Settings in one place. On a GPU, raise `STEPS` and the ViT's `d_model`/`n_layers` to see it catch up.
 
 # %%
+SCALE = "cpu"
+VIT = resolve_settings("vit", SCALE)  # the ViT's shapes run is the `vit` recipe (mmlab/recipes/vit.py)
 SEED = 0
-N_SHAPES_TRAIN, N_SHAPES_TEST = 1500, 500
-STEPS, BATCH_SIZE, LR = 300, 64, 3e-3
+N_SHAPES_TRAIN, N_SHAPES_TEST = VIT.n_train, VIT.n_test
+STEPS, BATCH_SIZE, LR = VIT.max_steps, VIT.batch_size, VIT.lr
 
 # %% [markdown]
 # ## Images are tensors

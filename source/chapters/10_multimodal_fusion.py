@@ -35,16 +35,16 @@ from mmlab.experiments import assert_beats, comparison_table, repeat
 from mmlab.models.fusion import (
     EarlyLateFusion,
     FusionConfig,
-    RegionEncoder,
     build_fusion_model,
     concat_fusion,
     cross_attend,
-    predict,
-    region_loss,
+    predict_answers,
     vqa_loss,
     weighted_sum_fusion,
 )
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vision import count_parameters
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import show_images
 
@@ -58,9 +58,11 @@ print("device:", device)
 # range); CI's one CPU thread has time for one seed, a laptop for three: `SEEDS = (0, 1, 2)`.
 
 # %%
+SCALE = "cpu"
+FUSION = resolve_settings("fusion", SCALE)  # the `fusion` recipe (mmlab/recipes/fusion.py): its cross-attention run
 SEED, SEEDS = 0, (0,)
-N_TRAIN_SCENES, N_TEST_SCENES = 1500, 400  # each scene gets up to 4 questions
-ENCODER_STEPS, STEPS, BATCH_SIZE, LR = 200, 400, 256, 3e-3
+N_TRAIN_SCENES, N_TEST_SCENES = FUSION.n_train_scenes, FUSION.n_test_scenes  # each scene gets up to 4 questions
+ENCODER_STEPS, STEPS, BATCH_SIZE, LR = FUSION.encoder_steps, FUSION.max_steps, FUSION.batch_size, FUSION.lr
 HYBRID_STEPS = 50  # the early + late hybrid learns only its two weights
 TRAINED = [  # each trained on its own, same data, steps and optimiser
     "question only",
@@ -185,7 +187,7 @@ print("weighted sum, concatenation and cross-attention match their references (t
 # %%
 # NBVAL_IGNORE_OUTPUT
 config = FusionConfig()
-encoder = RegionEncoder(config)
+encoder = RegionEncoder(config.image)
 encoder_trainer = Trainer(
     encoder,
     region_loss,
@@ -246,9 +248,9 @@ def run(name: str, seed: int) -> dict[str, float]:
         seconds[name, seed] = fit(model, STEPS)
     model = trained[name, seed] = model.to("cpu").eval()
     parameters[name] = count_parameters(model)  # trainable ones (the hybrid: its two weights)
-    right = predict(model, test) == test["answers"]
+    right = predict_answers(model, test) == test["answers"]
     if seed == SEEDS[0]:
-        models[name], predictions[name] = model, predict(model, test)
+        models[name], predictions[name] = model, predict_answers(model, test)
     per_type = {t: right[test["types"] == i].float().mean().item() for i, t in enumerate(QUESTION_TYPES)}
     return {"accuracy": right.float().mean().item(), **per_type}
 

@@ -43,15 +43,16 @@ from mmlab.data.multimodal import (
 from mmlab.device import get_device, seed_everything
 from mmlab.models.clip import (
     CLIP,
+    CaptionTokenizer,
     CLIPConfig,
     FrozenMiniLM,
     TextTransformer,
-    WordTokenizer,
     clip_loss,
     clip_training_loss,
     recall_at_k,
 )
 from mmlab.models.vision import CNNConfig
+from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
 from mmlab.viz import plot_heatmap, show_images
 
@@ -64,19 +65,24 @@ print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 # `EPOCHS` and the widths.
 
 # %%
-N_TRAIN = 1400  # of the 1,797 digits; the rest are the held-out test set
-EPOCHS, BATCH, LR = 5, 64, 3e-3
-EMBED_DIM = 32  # width E of the shared space
-IMAGE = CNNConfig(in_channels=1, image_size=8, channels=(16, 32), strides=(1, 2), d_out=64)
+SCALE = "cpu"
+DIGITS, SHAPES = resolve_settings("clip", SCALE), resolve_settings("clip_shapes", SCALE)  # mmlab/recipes/clip.py
+N_TRAIN = DIGITS.n_train  # of the 1,797 digits; the rest are the held-out test set
+BATCH, LR = DIGITS.batch_size, DIGITS.lr
+EPOCHS = DIGITS.max_steps // math.ceil(N_TRAIN / BATCH)
+EMBED_DIM = DIGITS.embed_dim  # width E of the shared space
+IMAGE = CNNConfig(in_channels=1, image_size=8, channels=DIGITS.image_channels, strides=(1, 2), d_out=DIGITS.image_d_out)
 TEMPLATE = "a handwritten {}"  # the caption pattern the data uses
 ENSEMBLE = ["a handwritten {}", "a handwritten digit {}", "the number {}"]
 HELD_OUT = (3, 8)  # digits removed from training in section 6
 ZERO_SHOT_BAR = 0.90  # zero-shot accuracy on the test digits, from a model never trained to classify
 # section 7, shapes: one coloured shape per 16 x 16 image, captioned "a small red triangle"
-SHAPES_TRAIN, SHAPES_TEST, SHAPES_EPOCHS = 2000, 900, 10
+SHAPES_TRAIN, SHAPES_TEST = SHAPES.n_train, SHAPES.n_test
+SHAPES_EPOCHS = SHAPES.max_steps // math.ceil(SHAPES_TRAIN / SHAPES.batch_size)
 # out_grid=1 max-pools the whole grid: "is there a corner anywhere", wherever the shape sits
 SHAPES_IMAGE = CNNConfig(
-    in_channels=3, image_size=16, channels=(16, 32), strides=(1, 2), d_out=64, pool="mean", out_grid=1
+    in_channels=3, image_size=16, channels=SHAPES.image_channels, strides=(1, 2), d_out=SHAPES.image_d_out,
+    pool="mean", out_grid=1,
 )
 UNSEEN_COMBOS = (("red", "square"), ("green", "triangle"), ("blue", "circle"))  # never in section 7's 2nd run
 
@@ -163,7 +169,7 @@ def train_clip(text_tower, keep: torch.Tensor, seed: int = 0, **config) -> tuple
 
 
 everything = torch.ones(len(labels), dtype=torch.bool)
-tokenizer = WordTokenizer(captions[:N_TRAIN], max_len=8)
+tokenizer = CaptionTokenizer(captions[:N_TRAIN], max_len=8)
 clip, history = train_clip(TextTransformer(tokenizer, d_model=32, n_heads=2, n_layers=1), everything)
 print(
     f"final training loss {history.last('loss', 'train'):.3f}, in-batch accuracy "
@@ -319,7 +325,7 @@ results = {}
 for name, make_tower in {
     # the from-scratch vocabulary holds only the words of the captions it trains on
     "from scratch": lambda keep: TextTransformer(
-        WordTokenizer([captions[i] for i in train_idx[keep[train_idx]]], 8), 32, 2, 1
+        CaptionTokenizer([captions[i] for i in train_idx[keep[train_idx]]], 8), 32, 2, 1
     ),
     "frozen MiniLM": lambda keep: minilm,
 }.items():
@@ -382,7 +388,7 @@ def train_shape_clip(exclude: tuple = (), seed: int = 0, text_tower=None) -> tup
     data = make_shape_captions(SHAPES_TRAIN, seed=0, exclude=exclude) if exclude else shape_train_data
     texts = list(data["caption"])
     seed_everything(seed)
-    tower = text_tower or TextTransformer(WordTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
+    tower = text_tower or TextTransformer(CaptionTokenizer(texts, max_len=6), d_model=32, n_heads=2, n_layers=1)
     model = CLIP(CLIPConfig(SHAPES_IMAGE, embed_dim=EMBED_DIM), tower)
     tensors_ = {"images": shape_caption_tensors(data)["images"], "text": tower.prepare(texts)}
     loader = TensorLoader(tensors_, BATCH, shuffle=True)

@@ -29,8 +29,8 @@ import torch
 
 from mmlab.device import get_device, seed_everything
 from mmlab.models.vlm import IGNORE, answer_accuracy, nearest_word_match, nearest_words, set_stage, to_llava
-from mmlab.train.jobs import resolve_settings
-from mmlab.vlm_training import (
+from mmlab.recipes.registry import resolve_settings
+from mmlab.recipes.vlm import (
     align_projector,
     build_model,
     caption_word_accuracy,
@@ -49,8 +49,8 @@ device = get_device()
 print(f"device: {device}, torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
-# All settings in one place: the `vlm` job's presets in `mmlab.train.jobs` (equal to
-# `mmlab.vlm_training.VLM_SETTINGS`), the same ones `python -m mmlab.train vlm` runs outside the
+# All settings in one place: the `vlm` recipe's (`mmlab/recipes/vlm.py`, whose `VLMSettings` are
+# `train_vlm`'s defaults), the same ones `python -m mmlab.train vlm` runs outside the
 # notebook. The defaults are what CI runs on one CPU thread; on a GPU, `SCALE = "gpu"` gives more
 # scenes, a 4-layer, 256-wide GPT and longer stages. Steps are optimizer steps of batches of
 # `batch_size` rows; the `*_steps` and `*_lr` settings belong to the stages below.

@@ -101,7 +101,7 @@ check_masked_sft_loss(sft_loss)
 # %% [markdown]
 # ## Going further
 #
-# - `mmlab.align.sft.train_sft_model()` runs chapter 07's pipeline; replace its loss with one built from your
+# - `mmlab.align.instruction_tuning.train_sft_model()` runs chapter 07's pipeline; replace its loss with one built from your
 #   `sft_loss` and compare the held-out exact match.
 # - Put the loss on the user's tokens too: what does the model then say when you send it an empty assistant
 #   turn?

@@ -1,4 +1,5 @@
-"""Fine-tuning a pretrained `transformers` encoder for sentence classification (chapter 05).
+"""Chapter 05's recipe (job ``finetune``): fine-tuning a pretrained `transformers` encoder for sentence
+classification.
 
 The classifier reads the encoder's pooled [CLS] vector ``u = tanh(W_p h_[CLS] + b_p)`` and maps it to
 class scores ``z = W_c dropout(u) + b_c``; fine-tuning trains every weight with the cross-entropy
@@ -16,6 +17,7 @@ Typical use::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,7 +25,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-__all__ = ["HFClassifier", "SentenceCollator", "classification_loss", "predict", "sentence_loader"]
+from mmlab.data.text import make_sentiment_set
+from mmlab.pretrained import load_minilm, load_pretrained, random_init_like
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
+from mmlab.train.trainer import TrainConfig
+
+__all__ = [
+    "RECIPE",
+    "FinetuneSettings",
+    "HFClassifier",
+    "SentenceCollator",
+    "build",
+    "classification_loss",
+    "predict",
+    "sentence_loader",
+]
 
 
 class HFClassifier(nn.Module):
@@ -122,3 +138,56 @@ def predict(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tor
     device = next(model.parameters()).device
     predictions = [_logits(model, {k: v.to(device) for k, v in b.items()}).argmax(-1).cpu() for b in batches]
     return torch.cat(predictions)
+
+
+@dataclass(repr=False)
+class FinetuneSettings(Settings, TrainConfig):
+    """Chapter 05's config cell: its MiniLM run (the mini-BERT rows take 150 steps at lr 1e-3).
+
+    ``model`` is ``None`` for the offline MiniLM, or a folder or hub id for ``from_pretrained``
+    (``"bert-base-uncased"`` downloads on first use). ``pretrained=False`` trains the same network
+    from random weights: the chapter's control for what pretraining is worth.
+    """
+
+    model: str | None = None
+    pretrained: bool = True
+    seed: int = 0
+    n_train: int = 800
+    n_test: int = 200
+    max_len: int = 24  # tokens; the longest generated sentence is shorter
+    dropout: float = 0.1
+    batch_size: int = 16
+    max_steps: int = 30
+    lr: float = 1e-4
+    warmup_steps: int = 3  # a tenth of the steps
+    schedule: str = "linear"
+
+
+GPU = dict(
+    model="bert-base-uncased",  # downloads once: needs the internet
+    n_train=20000,
+    n_test=2000,
+    max_len=64,
+    batch_size=64,
+    max_steps=1000,
+    lr=3e-5,
+    warmup_steps=100,
+    eval_every=200,
+)
+MULTI_GPU = dict(batch_size=8)
+
+
+def build(s: FinetuneSettings) -> Job:
+    encoder, tokenizer = load_pretrained(s.model) if s.model else load_minilm()
+    if not s.pretrained:
+        encoder = random_init_like(encoder, seed=s.seed)
+    train, test = make_sentiment_set(n_train=s.n_train, n_test=s.n_test, seed=0)
+    model = HFClassifier(encoder, n_classes=2, dropout=s.dropout)
+    train_loader = sentence_loader(
+        tokenizer, train.texts, train.labels, s.batch_size, shuffle=True, max_length=s.max_len
+    )
+    test_loader = sentence_loader(tokenizer, test.texts, test.labels, 100, max_length=s.max_len)
+    return Job(model, classification_loss, train_loader, test_loader, trainer_config(s))
+
+
+RECIPE = Recipe("finetune", "05_bert_finetuning", FinetuneSettings, GPU, MULTI_GPU, build=build)

@@ -1,4 +1,5 @@
-"""Train chapter 12's mini-VLM the LLaVA way, stage by stage, on the shapes data set.
+"""Chapter 12's recipe (job ``vlm``): train the mini-VLM the LLaVA way, stage by stage, on the shapes
+data set.
 
 0. :func:`pretrain_language_model`: the GPT learns the data set's text with each scene *written in
    words* in its prefix slots (:func:`~mmlab.models.vlm.scene_words`), so it is a language model
@@ -10,8 +11,8 @@
 The image encoder is a CNN trained for a moment to name what is in each cell
 (:func:`train_region_namer`, the stand-in for LLaVA's CLIP encoder) and frozen; its patch features
 are computed once. :func:`train_text_only` trains the ablation that never sees image information.
-:func:`train_vlm` runs everything from a flat dict of settings (:data:`VLM_SETTINGS` are chapter
-12's) and returns the model and its measured results; chapter 12 calls the steps one by one.
+:func:`train_vlm` runs everything from :class:`VLMSettings` (whose defaults are chapter 12's) and
+returns the model and its measured results; chapter 12 calls the steps one by one.
 """
 
 from __future__ import annotations
@@ -19,36 +20,34 @@ from __future__ import annotations
 import copy
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from mmlab.data.multimodal import TensorLoader, make_vqa, vqa_tensors
+from mmlab.data.multimodal import TensorLoader, make_vqa, region_targets, vqa_tensors
 from mmlab.device import seed_everything
 from mmlab.models.gpt import GPTConfig
+from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vlm import (
     MiniVLM,
-    RegionNamer,
     VLMConfig,
     VLMTokenizer,
     answer_accuracy,
     build_vlm_examples,
     encode_images,
     nearest_word_match,
-    region_labels,
-    region_loss,
     scene_words,
     scene_words_loss,
     set_stage,
     text_only_loss,
     vlm_loss,
 )
-from mmlab.train.jobs import resolve_settings
+from mmlab.recipes.base import Recipe, RunSettings
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
-    "VLM_SETTINGS",
+    "RECIPE",
     "VLMData",
+    "VLMSettings",
     "align_projector",
     "build_model",
     "caption_word_accuracy",
@@ -63,8 +62,48 @@ __all__ = [
     "tune",
 ]
 
-# train_vlm's defaults: the `vlm` job's cpu preset, which chapter 12 reads too (what CI runs on one thread)
-VLM_SETTINGS: dict[str, Any] = resolve_settings("vlm")
+
+@dataclass(repr=False)
+class VLMSettings(RunSettings):
+    """Chapter 12's config cell (what CI runs on one thread). The stages are Trainer runs in one process."""
+
+    n_train: int = 1500  # scenes; each has up to four questions and one caption
+    n_test: int = 300
+    image_size: int = 24
+    n_layers: int = 2
+    n_heads: int = 4
+    d_model: int = 64
+    projector: str = "mlp"
+    max_len: int = 16  # longest text row (a three-shape caption) in tokens
+    batch_size: int = 64
+    region_steps: int = 300
+    region_lr: float = 3e-3
+    text_steps: int = 150  # the text-only ablation
+    lm_steps: int = 900  # stage 0: language-model pretraining on the scenes in words
+    lm_lr: float = 5e-3
+    align_steps: int = 200  # stage 1: the projector only, on captions
+    align_lr: float = 1e-2
+    tune_steps: int = 300  # stage 2: projector and language model, on questions and captions
+    tune_lr: float = 2e-3
+    warmup_steps: int = 30
+    seed: int = 0
+    progress: bool = False  # the stages' progress bars
+
+
+# more scenes, a wider GPT, longer stages
+GPU = dict(
+    n_train=20000,
+    n_test=2000,
+    n_layers=4,
+    n_heads=8,
+    d_model=256,
+    batch_size=256,
+    region_steps=2000,
+    text_steps=1000,
+    lm_steps=6000,
+    align_steps=1500,
+    tune_steps=3000,
+)
 
 
 @dataclass
@@ -113,13 +152,13 @@ def first_rows(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.tensor(list(seen.values()))
 
 
-def load_vlm_data(settings: dict[str, Any]) -> VLMData:
+def load_vlm_data(settings: VLMSettings) -> VLMData:
     """Generate the training and held-out scenes, the tokenizer and each row's scene in cell words."""
-    train_ds, test_ds = make_vqa(settings["n_train"], seed=0), make_vqa(settings["n_test"], seed=1000)
+    train_ds, test_ds = make_vqa(settings.n_train, seed=0), make_vqa(settings.n_test, seed=1000)
     columns = ["question", "answer", "caption", "scene", "question_type"]
     train_cols, test_cols = (ds.select_columns(columns).to_dict() for ds in (train_ds, test_ds))
     tok = VLMTokenizer([*train_cols["question"], *train_cols["answer"], *train_cols["caption"]])
-    size = settings["image_size"]
+    size = settings.image_size
     return VLMData(
         tok,
         train_cols,
@@ -128,7 +167,7 @@ def load_vlm_data(settings: dict[str, Any]) -> VLMData:
         vqa_tensors(test_ds),
         scene_words(train_cols["scene"], tok, size),
         scene_words(test_cols["scene"], tok, size),
-        settings["max_len"],
+        settings.max_len,
     )
 
 
@@ -145,53 +184,53 @@ def majority_rate(data: VLMData) -> float:
     return right / len(data.test_cols["answer"])
 
 
-def build_model(data: VLMData, settings: dict[str, Any]) -> MiniVLM:
+def build_model(data: VLMData, settings: VLMSettings) -> MiniVLM:
     """A MiniVLM whose GPT holds the prefix plus the longest text row."""
     gpt = GPTConfig(
         vocab_size=len(data.tokenizer),
-        block_size=4 + settings["max_len"],
-        n_layer=settings["n_layer"],
-        n_head=settings["n_head"],
-        n_embd=settings["n_embd"],
+        block_size=4 + settings.max_len,
+        n_layer=settings.n_layers,
+        n_head=settings.n_heads,
+        n_embd=settings.d_model,
     )
-    return MiniVLM(VLMConfig(gpt=gpt, projector=settings["projector"]), data.tokenizer)
+    return MiniVLM(VLMConfig(gpt=gpt, projector=settings.projector), data.tokenizer)
 
 
 def _fit(model, loss_fn, rows, steps, lr, settings, eval_rows=None) -> History:
     return Trainer(
         model,
         loss_fn,
-        TensorLoader(rows, settings["batch_size"], shuffle=True),
+        TensorLoader(rows, settings.batch_size, shuffle=True),
         None if eval_rows is None else TensorLoader(eval_rows, 512),
         TrainConfig(
             max_steps=steps,
             lr=lr,
-            warmup_steps=settings["warmup_steps"],
-            progress=False,
-            device=settings.get("device"),
+            warmup_steps=settings.warmup_steps,
+            progress=settings.progress,
+            device=settings.device,
         ),
     ).fit()
 
 
-def train_region_namer(model: MiniVLM, data: VLMData, settings: dict[str, Any]) -> float:
+def train_region_namer(model: MiniVLM, data: VLMData, settings: VLMSettings) -> float:
     """Train the image encoder to name each cell's kind, colour and size, freeze it, and store the patch
     features of every image in ``data``. Returns the held-out fraction of cells with all three right."""
 
     def regions(t, cols):
         rows = first_rows(t)
-        labels = region_labels([cols["scene"][i] for i in rows.tolist()], settings["image_size"])
+        labels = region_targets([cols["scene"][i] for i in rows.tolist()], settings.image_size, sizes=True)
         return {"images": t["images"][rows], **labels}
 
     history = Trainer(
-        RegionNamer(model.image_encoder),
+        RegionEncoder(model.image_encoder, sizes=True),
         region_loss,
-        TensorLoader(regions(data.train_t, data.train_cols), settings["batch_size"], shuffle=True),
+        TensorLoader(regions(data.train_t, data.train_cols), settings.batch_size, shuffle=True),
         TensorLoader(regions(data.test_t, data.test_cols), 512),
         TrainConfig(
-            max_steps=settings["region_steps"],
-            lr=settings["region_lr"],
-            progress=False,
-            device=settings.get("device"),
+            max_steps=settings.region_steps,
+            lr=settings.region_lr,
+            progress=settings.progress,
+            device=settings.device,
         ),
     ).fit()
     model.image_encoder.requires_grad_(False)
@@ -200,37 +239,33 @@ def train_region_namer(model: MiniVLM, data: VLMData, settings: dict[str, Any]) 
     return history.last("accuracy")
 
 
-def train_text_only(model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]) -> MiniVLM:
+def train_text_only(model: MiniVLM, rows: dict[str, torch.Tensor], settings: VLMSettings) -> MiniVLM:
     """The ablation: a copy of the (untrained) model whose language model learns the text with blank
     image slots. It never sees image information, so its answers can come from the question only."""
     blind = copy.deepcopy(model)
     set_stage(blind, "text")
-    _fit(blind, text_only_loss, rows, settings["text_steps"], settings["lm_lr"], settings)
+    _fit(blind, text_only_loss, rows, settings.text_steps, settings.lm_lr, settings)
     return blind
 
 
-def pretrain_language_model(
-    model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]
-) -> History:
+def pretrain_language_model(model: MiniVLM, rows: dict[str, torch.Tensor], settings: VLMSettings) -> History:
     """Stage 0: the language model alone learns questions, answers and captions, each after its scene
     written in words in the prefix slots (``rows["words"]``)."""
     set_stage(model, "text")
-    return _fit(model, scene_words_loss, rows, settings["lm_steps"], settings["lm_lr"], settings)
+    return _fit(model, scene_words_loss, rows, settings.lm_steps, settings.lm_lr, settings)
 
 
-def align_projector(
-    model: MiniVLM, caption_rows: dict[str, torch.Tensor], settings: dict[str, Any]
-) -> History:
+def align_projector(model: MiniVLM, caption_rows: dict[str, torch.Tensor], settings: VLMSettings) -> History:
     """Stage 1 (LLaVA's feature alignment): only the projector learns, on captions; the language model
     and the image encoder are frozen."""
     set_stage(model, "align")
-    return _fit(model, vlm_loss, caption_rows, settings["align_steps"], settings["align_lr"], settings)
+    return _fit(model, vlm_loss, caption_rows, settings.align_steps, settings.align_lr, settings)
 
 
-def tune(model: MiniVLM, rows: dict[str, torch.Tensor], settings: dict[str, Any]) -> History:
+def tune(model: MiniVLM, rows: dict[str, torch.Tensor], settings: VLMSettings) -> History:
     """Stage 2 (LLaVA's instruction tuning): projector and language model on questions and captions."""
     set_stage(model, "tune")
-    return _fit(model, vlm_loss, rows, settings["tune_steps"], settings["tune_lr"], settings)
+    return _fit(model, vlm_loss, rows, settings.tune_steps, settings.tune_lr, settings)
 
 
 @torch.no_grad()
@@ -258,19 +293,16 @@ def captions_right(model: MiniVLM, data: VLMData, n: int = 100) -> tuple[int, li
     return right, generated, scenes
 
 
-def train_vlm(settings: dict[str, Any] | None = None) -> tuple[MiniVLM, dict[str, float]]:
-    """Every step of chapter 12, from a flat dict of settings (defaults: :data:`VLM_SETTINGS`).
+def train_vlm(settings: VLMSettings | None = None) -> tuple[MiniVLM, dict[str, float]]:
+    """Every step of chapter 12 (defaults: :class:`VLMSettings`).
 
     Returns the trained model and its held-out results: ``majority``, ``text_only``, ``region``,
     ``stage0_vqa`` (the language model reading the scene in words), ``stage1_caption``,
     ``stage1_vqa``, ``word_match``, ``stage2_caption``, ``stage2_vqa`` and ``captions_right``
     (out of 100).
     """
-    settings = {**VLM_SETTINGS, **(settings or {})}
-    unknown = set(settings) - set(VLM_SETTINGS)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(VLM_SETTINGS)}")
-    seed_everything(settings["seed"])
+    settings = settings or VLMSettings()
+    seed_everything(settings.seed)
     data = load_vlm_data(settings)
     model = build_model(data, settings)
     results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
@@ -278,11 +310,11 @@ def train_vlm(settings: dict[str, Any] | None = None) -> tuple[MiniVLM, dict[str
     test_captions = {k: v[test_rows["kind"] == 1] for k, v in test_rows.items()}
     questions, answers = data.test_cols["question"], data.test_cols["answer"]
 
-    seed_everything(settings["seed"])
+    seed_everything(settings.seed)
     blind = train_text_only(model, train_rows, settings)
     results["text_only"] = answer_accuracy(blind, None, questions, answers)
 
-    seed_everything(settings["seed"])
+    seed_everything(settings.seed)
     pretrain_language_model(model, train_rows, settings)
     results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
     align_projector(model, {k: v[train_rows["kind"] == 1] for k, v in train_rows.items()}, settings)
@@ -295,3 +327,13 @@ def train_vlm(settings: dict[str, Any] | None = None) -> tuple[MiniVLM, dict[str
     results["stage2_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
     results["captions_right"] = captions_right(model, data)[0]
     return model, results
+
+
+RECIPE = Recipe(
+    "vlm",
+    "12_vision_language_model",
+    VLMSettings,
+    GPU,
+    run=train_vlm,
+    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+)

@@ -1,5 +1,5 @@
-"""Pretrain the mini-BERT on the offline corpus: WordPiece tokenizer, MLM + NSP data, the course
-Trainer, and held-out evaluation against baselines.
+"""Chapter 04's recipe (job ``bert``; chapter 05 reuses its model): pretrain the mini-BERT on the offline
+corpus: WordPiece tokenizer, MLM + NSP data, the course Trainer, and held-out evaluation against baselines.
 
 Chapter 04 walks through these steps one by one and then calls :func:`pretrain_mini_bert`;
 chapter 05 calls the same function (with the same seed it rebuilds the same model, or loads the copy
@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,15 @@ from mmlab.data.mlm import IGNORE_INDEX, MLMCollator, encode_pairs, make_nsp_pai
 from mmlab.data.wordpiece import load_wordpiece, train_wordpiece
 from mmlab.device import seed_everything
 from mmlab.models.bert import BertConfig, BertForPreTraining
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
+    "RECIPE",
     "PretrainConfig",
     "PretrainResult",
     "PretrainingData",
+    "build",
     "build_pretraining_data",
     "evaluate_pretraining",
     "mlm_nsp_loss",
@@ -38,9 +41,10 @@ __all__ = [
 ]
 
 
-@dataclass
-class PretrainConfig:
-    """Everything that decides the pretrained mini-BERT (same config + seed = same model).
+@dataclass(repr=False)
+class PretrainConfig(Settings, TrainConfig):
+    """Everything that decides the pretrained mini-BERT (same config + seed = same model): chapter 04's
+    config cell, and the ``bert`` job's cpu preset.
 
     Attributes:
         vocab_size: WordPiece vocabulary. d_model, n_heads, n_layers: the model's shape.
@@ -49,7 +53,7 @@ class PretrainConfig:
             training pairs are drawn (each with its own seed): fresh negatives keep NSP from
             memorising the few thousand pairs of a small corpus.
         heldout_every: every N-th document (topic) is held out for evaluation, never trained on.
-        steps, batch_size, lr, warmup_steps: the optimisation. dropout: BERT's is 0.1; a run of a
+        max_steps, batch_size, lr, warmup_steps: the optimisation (the rest of TrainConfig too). dropout: BERT's is 0.1; a run of a
             few hundred steps on a tiny model learns faster without it.
         seed: seeds the pairs, the masks and the initialisation.
     """
@@ -62,10 +66,12 @@ class PretrainConfig:
     sentences_per_segment: int = 2
     pair_samplings: int = 4
     heldout_every: int = 10
-    steps: int = 600
+    max_steps: int = 600
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 30
+    eval_every: int = 150
+    log_every: int = 15
     dropout: float = 0.0
     seed: int = 0
 
@@ -177,6 +183,23 @@ class PretrainResult:
     loaded_from: str | None = None
 
 
+def build(config: PretrainConfig, data: PretrainingData | None = None) -> Job:
+    """The mini-BERT, its MLM + NSP loss, the shuffled training pairs (seeded by ``config.seed``) and
+    the fixed held-out batches: what :func:`pretrain_mini_bert` and the ``bert`` job train."""
+    data = data or build_pretraining_data(config)
+    seed_everything(config.seed)
+    model = BertForPreTraining(config.bert(len(data.tokenizer)))
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(
+        data.train_examples,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=data.collator,
+    )
+    return Job(model, mlm_nsp_loss, loader, data.eval_batches, trainer_config(config))
+
+
 def pretrain_mini_bert(
     config: PretrainConfig | None = None,
     cache_dir: str | Path | None = None,
@@ -202,26 +225,16 @@ def pretrain_mini_bert(
             return cached
     seed_everything(config.seed)
     data = data or build_pretraining_data(config)
-    seed_everything(config.seed)
-    model = BertForPreTraining(config.bert(len(data.tokenizer)))
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        data.train_examples,
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=generator,
-        collate_fn=data.collator,
-    )
-    train_config = TrainConfig(
-        max_steps=config.steps,
-        lr=config.lr,
-        warmup_steps=config.warmup_steps,
-        eval_every=max(1, config.steps // 4),
-        log_every=max(1, config.steps // 40),
-        device="cpu" if not torch.cuda.is_available() else None,
-        progress=progress,
-    )
-    history = Trainer(model, mlm_nsp_loss, loader, data.eval_batches, train_config).fit()
+    job = build(config, data)
+    device = "cpu" if not torch.cuda.is_available() else None
+    history = Trainer(
+        job.model,
+        job.loss_fn,
+        job.train_loader,
+        job.eval_loader,
+        replace(job.config, device=device, progress=progress),
+    ).fit()
+    model = job.model
     metrics = evaluate_pretraining(model, data.eval_batches)
     baseline = unigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
     metrics.update(unigram_accuracy=baseline["accuracy"])
@@ -232,10 +245,16 @@ def pretrain_mini_bert(
     return result
 
 
+def _cache_key(config: PretrainConfig) -> dict[str, Any]:
+    """What decides the model (not where it ran or how it reported), as JSON would read it back."""
+    key = {k: v for k, v in asdict(config).items() if k not in ("device", "progress", "live_plot")}
+    return json.loads(json.dumps(key))
+
+
 def _load_cached(folder: Path, config: PretrainConfig) -> PretrainResult | None:
     try:
         saved = json.loads((folder / "pretrain.json").read_text())
-        if saved["config"] != asdict(config):
+        if saved["config"] != _cache_key(config):
             return None
         tokenizer = load_wordpiece(folder / "tokenizer")
         model = BertForPreTraining(BertConfig(**saved["bert"]))
@@ -255,7 +274,7 @@ def _save_cached(folder: Path, result: PretrainResult) -> None:
     result.tokenizer.save_pretrained(str(tmp / "tokenizer"))
     torch.save(result.model.state_dict(), tmp / "model.pt")
     record = {
-        "config": asdict(result.config),
+        "config": _cache_key(result.config),
         "bert": asdict(result.model.config),
         "metrics": result.metrics,
         "history": {"train": result.history.train, "eval": result.history.eval},
@@ -266,3 +285,23 @@ def _save_cached(folder: Path, result: PretrainResult) -> None:
         os.replace(tmp, folder)
     except OSError:  # another process saved it first: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+GPU = dict(
+    vocab_size=8000,
+    d_model=256,
+    n_heads=4,
+    n_layers=4,
+    max_len=128,
+    dropout=0.1,
+    batch_size=128,
+    max_steps=5000,
+    lr=1e-3,
+    warmup_steps=200,
+    eval_every=500,
+    log_every=50,
+)
+MULTI_GPU = dict(batch_size=16)
+RECIPE = Recipe(
+    "bert", "04_bert_pretraining", PretrainConfig, GPU, MULTI_GPU, build=build, aliases={"steps": "max_steps"}
+)

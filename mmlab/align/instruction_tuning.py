@@ -1,0 +1,158 @@
+"""Chapter 07's recipe (job ``sft``; chapter 08 starts from its model): a tiny GPT over the chat
+world's words, pretrained briefly on plain sentences about that world, then fine-tuned on
+conversations with the loss on the assistant's tokens only.
+
+:func:`build` is what ``python -m mmlab.train sft`` trains (the pretraining stage runs inside it);
+:func:`train_sft_model` runs the same recipe in one call and keeps the pretrained model too.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from mmlab.align.sft import conversation_loaders, sft_loss, world_corpus_loader
+from mmlab.data.chat import VOCAB, Instruction, WordTokenizer, chat_tokenizer, make_instructions
+from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
+from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
+from mmlab.train.distributed import launched_by_torchrun
+from mmlab.train.trainer import History, TrainConfig, Trainer
+
+__all__ = ["RECIPE", "SFTResult", "SFTSettings", "build", "train_sft_model"]
+
+
+@dataclass(repr=False)
+class SFTSettings(Settings, TrainConfig):
+    """Chapter 07's config (CPU sized: about 100k parameters). The loop settings (``max_steps``,
+    ``lr``, ...) are the fine-tuning stage's; ``pretrain_steps`` next-token steps at ``pretrain_lr``
+    come first (0 skips them)."""
+
+    block_size: int = 24
+    n_layers: int = 2
+    n_heads: int = 4
+    d_model: int = 48
+    pretrain_steps: int = 100
+    pretrain_lr: float = 6e-3
+    n_conversations: int = 4000
+    system_fraction: float = 0.25  # share of conversations with a system prompt
+    batch_size: int = 32
+    max_steps: int = 500
+    lr: float = 6e-3
+    warmup_steps: int = 20
+    device: str | None = "cpu"  # the model is tiny: the CPU is the fast place for it
+
+    @property
+    def model(self) -> GPTConfig:
+        """The GPT's shape over the chat vocabulary."""
+        return GPTConfig(
+            vocab_size=len(VOCAB),
+            block_size=self.block_size,
+            n_layer=self.n_layers,
+            n_head=self.n_heads,
+            n_embd=self.d_model,
+        )
+
+
+GPU = dict(
+    n_layers=6,
+    n_heads=8,
+    d_model=256,
+    pretrain_steps=2000,
+    pretrain_lr=1e-3,
+    n_conversations=100000,
+    batch_size=256,
+    max_steps=5000,
+    lr=1e-3,
+    warmup_steps=200,
+    eval_every=500,
+    device=None,
+)
+MULTI_GPU = dict(batch_size=32)
+
+
+@dataclass
+class SFTResult:
+    """What :func:`train_sft_model` returns: the pretrained and fine-tuned models and their data."""
+
+    pretrained: GPT
+    model: GPT
+    tokenizer: WordTokenizer
+    instructions: dict[str, list[Instruction]]
+    pretrain_history: History | None
+    history: History
+
+
+def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, History | None]:
+    """The GPT after the pretraining stage, the tokenizer, the instructions and the stage's history."""
+    tokenizer = chat_tokenizer()
+    instructions = make_instructions(seed=0)
+    model = GPT(s.model)
+    history = None
+    if s.pretrain_steps:
+        loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed)
+        run = TrainConfig(
+            max_steps=s.pretrain_steps,
+            lr=s.pretrain_lr,
+            warmup_steps=20,
+            progress=s.progress,
+            device=s.device,
+        )
+        history = Trainer(model, next_token_loss, loader, None, run).fit()
+        model.to("cpu")
+    return model, tokenizer, instructions, history
+
+
+def _fine_tuning(s: SFTSettings, model: GPT, tokenizer, instructions, seed: int) -> Job:
+    # batches of similar length, as in the chapter; under torchrun a DataLoader, which it can shard
+    train_loader, eval_loader = conversation_loaders(
+        tokenizer,
+        instructions,
+        s.n_conversations,
+        s.system_fraction,
+        s.block_size,
+        s.batch_size,
+        seed=seed,
+        length_buckets=not launched_by_torchrun(),
+    )
+    return Job(model, sft_loss, train_loader, eval_loader, trainer_config(s))
+
+
+def build(s: SFTSettings, seed: int = 0) -> Job:
+    """The pretrained GPT (the pretraining stage runs here) and the fine-tuning stage's data and loss."""
+    model, tokenizer, instructions, _ = _pretrained(s, seed)
+    return _fine_tuning(s, model, tokenizer, instructions, seed)
+
+
+_CACHE: dict[tuple, SFTResult] = {}
+
+
+def train_sft_model(seed: int = 0, settings: SFTSettings | None = None, progress: bool = False) -> SFTResult:
+    """Chapter 07's whole pipeline in one call: :func:`build`'s stages, trained, from ``seed``.
+
+    Results are cached per (seed, settings) within a process; callers get independent copies.
+    """
+    from dataclasses import replace
+
+    settings = replace(settings or SFTSettings(), progress=progress)
+    key = (seed, repr(settings))
+    if key not in _CACHE:
+        torch.manual_seed(seed)
+        model, tokenizer, instructions, pretrain_history = _pretrained(settings, seed)
+        pretrained = copy.deepcopy(model).eval()
+        job = _fine_tuning(settings, model, tokenizer, instructions, seed)
+        history = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config).fit()
+        _CACHE[key] = SFTResult(pretrained, model.eval(), tokenizer, instructions, pretrain_history, history)
+    return copy.deepcopy(_CACHE[key])
+
+
+RECIPE = Recipe(
+    "sft",
+    "07_instruction_tuning",
+    SFTSettings,
+    GPU,
+    MULTI_GPU,
+    build=build,
+    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+)
