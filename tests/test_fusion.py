@@ -150,7 +150,7 @@ def test_region_loss_and_predict():
 def test_early_late_hybrid_of_trained_models_learns_only_its_weights():
     from mmlab.models.fusion import EarlyFusion, EarlyLateFusion, LateFusion
 
-    encoder = RegionEncoder(CONFIG)
+    encoder = RegionEncoder(CONFIG.image)
     early, late = EarlyFusion(CONFIG, encoder), LateFusion(CONFIG, encoder, "weighted_sum", "decisions")
     hybrid = EarlyLateFusion(CONFIG, encoder, early=early, late=late)
     assert [n for n, p in hybrid.named_parameters() if p.requires_grad] == ["weight_logits"]
