@@ -142,7 +142,8 @@ def chat_reply(
         idx, steps, temperature=temperature, stop_token=tokenizer.eot_id, generator=generator
     )
     reply = out[0, len(ids) :].tolist()
-    reply = reply[: reply.index(tokenizer.eot_id)] if tokenizer.eot_id in reply else reply
+    ends = {tokenizer.eot_id, *(tokenizer.stoi[m] for m in MARKER.values())}  # a marker starts another turn
+    reply = reply[: next((i for i, t in enumerate(reply) if t in ends), len(reply))]
     return tokenizer.decode(reply) or "(the model ended its turn without a word)"
 
 

@@ -196,12 +196,32 @@ def _request_problem(value: Any, upload_folder: Path) -> str | None:
                         check_picture_size(opened)
                 except DemoInputError as err:
                     return str(err)
+                except Image.DecompressionBombError:
+                    return f"The picture is far bigger than the {MAX_PIXELS:,} pixels this demo takes."
                 except Exception:  # not a picture: the demo's own check says so
                     pass
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return None
+
+
+def _with_clear_errors(step):
+    """An async step of Gradio's request handling whose unexpected errors become a short gr.Error."""
+
+    async def checked(*args, **kwargs):
+        try:
+            return await step(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as err:
+            _log.warning("demo request failed", exc_info=err)
+            raise gr.Error(
+                "The demo could not handle this request: use the app's controls (or press Clear) and try again.",
+                print_exception=False,
+            ) from None
+
+    return checked
 
 
 def harden(app: gr.Blocks) -> gr.Blocks:
@@ -234,6 +254,8 @@ def harden(app: gr.Blocks) -> gr.Blocks:
             ) from None
 
     app.preprocess_data = checked_preprocess
+    for name in ("call_function", "postprocess_data"):  # e.g. Gradio's own chat helpers on a bad history
+        setattr(app, name, _with_clear_errors(getattr(app, name)))
     app._mmlab_hardened = True
     return app
 
@@ -301,6 +323,7 @@ def show(
     inline: bool | None = None,
     height: int = 560,
     share: bool = False,
+    concurrency: int = 1,
     **launch_kwargs: Any,
 ) -> DemoHandle:
     """Launch ``app`` locally without blocking and return a handle that closes it.
@@ -310,6 +333,7 @@ def show(
         port: the port on 127.0.0.1 (default: a free one).
         inline: show the app in the notebook output (default: when running in Jupyter/Colab).
         height: height of the inline frame in pixels.
+        concurrency: how many requests of one event run at once (the others wait in the queue).
         share: a public ``*.gradio.live`` link; off unless you ask for it, because it exposes your
             machine to anyone with the link.
         launch_kwargs: passed on to ``app.launch`` (e.g. ``theme``, ``css``).
@@ -321,7 +345,7 @@ def show(
     close_all()  # re-running a cell replaces the old demo instead of starting a second server
     harden(app)
     app.delete_cache = app.delete_cache or DELETE_CACHE
-    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1, api_open=False)
+    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=concurrency, api_open=False)
     settings: dict[str, Any] = {
         "server_name": HOST,
         "server_port": port or free_port(),
