@@ -55,9 +55,9 @@ def attention_variant(kind):
 
 
 def test_right_answers_pass(capsys):
-    assert lab03.check_attention(attention) is True
-    assert lab03.check_causal_mask(causal_mask) is True
-    assert lab03.check_sinusoidal_positions(sinusoidal_positions) is True
+    assert lab03.check_attention(attention)
+    assert lab03.check_causal_mask(causal_mask)
+    assert lab03.check_sinusoidal_positions(sinusoidal_positions)
     out = capsys.readouterr().out
     assert "check_attention: all" in out and "check_causal_mask: all" in out and "positions: all" in out
 
@@ -145,5 +145,5 @@ def test_unimplemented_exercise_says_so(check, capsys):
     def todo(*args, **kwargs):
         raise NotImplementedError
 
-    assert check(todo) is False
+    assert not check(todo)
     assert "not implemented yet" in capsys.readouterr().out

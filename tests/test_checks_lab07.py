@@ -27,9 +27,9 @@ def loss(logits, tokens, m):
 
 
 def test_right_answers_pass(capsys):
-    assert lab07.check_render_chat(render) is True
-    assert lab07.check_assistant_loss_mask(mask) is True
-    assert lab07.check_masked_sft_loss(loss) is True
+    assert lab07.check_render_chat(render)
+    assert lab07.check_assistant_loss_mask(mask)
+    assert lab07.check_masked_sft_loss(loss)
     out = capsys.readouterr().out
     assert "check_render_chat: all" in out and "check_assistant_loss_mask: all" in out and "loss: all" in out
 
@@ -90,7 +90,7 @@ def test_not_implemented_prints_one_line(capsys):
         raise NotImplementedError
 
     for check in (lab07.check_render_chat, lab07.check_assistant_loss_mask, lab07.check_masked_sft_loss):
-        assert check(todo) is False
+        assert not check(todo)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("not implemented yet" in line for line in lines)
 
