@@ -64,6 +64,10 @@ def _ce(logits, tokens):
             "same position's token",
         ),
         (lambda lg, t, m: _ce(lg, t) * m[:, 1:], "should be one number"),
+        (
+            lambda lg, t, m: (_ce(lg, t) * m[:, :-1]).sum() / m[:, :-1].sum(),
+            "mask taken at the input position",
+        ),
     ],
 )
 def test_loss_mistakes_are_named(wrong, message):

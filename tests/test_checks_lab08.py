@@ -68,6 +68,8 @@ def _ppo(kind):
             if kind == "inverted"
             else (new - old)
             if kind == "no_exp"
+            else (new / old)
+            if kind == "divided"
             else torch.exp(new - old)
         )
         clipped = ratio.clamp(1 - clip, 1 + clip) * adv
@@ -92,6 +94,7 @@ def _ppo(kind):
         ("no_clip", "no clipping"),
         ("inverted", "the ratio inverted"),
         ("no_exp", "log-ratio used as the ratio"),
+        ("divided", "log-probabilities divided"),
         ("detached", "does not carry gradients"),
     ],
 )

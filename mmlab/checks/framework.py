@@ -159,8 +159,12 @@ def expect_close(
     mistakes: Mapping[str, Any] | None = None,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    mistake_atol: float | None = None,
 ) -> None:
     """Raise :class:`CheckFailed` unless ``got`` is a tensor equal to ``expected`` within tolerance.
+
+    ``mistake_atol`` (default ``atol``) is the tolerance for recognising a known mistake: looser
+    where a mistake's values are large and float32 rounding makes an exact match unlikely.
 
     The message names, in this order: a non-tensor result, a known mistake from ``mistakes`` that
     ``got`` matches, a wrong shape, NaN or infinity (not numerically stable), and otherwise the
@@ -172,7 +176,8 @@ def expect_close(
             f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
         )
     for description, wrong in (mistakes or {}).items():
-        if _matches(got, wrong, atol, rtol) and not _matches(got, expected, atol, rtol):
+        loose = atol if mistake_atol is None else mistake_atol
+        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol):
             raise CheckFailed(
                 f"your {what}{where} looks like {description}.\n  expected: {describe(expected)}\n"
                 f"  got:      {describe(got)}"
