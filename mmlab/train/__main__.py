@@ -5,7 +5,9 @@
     torchrun --nproc_per_node 8 -m mmlab.train gpt --scale multi-gpu
     python -m mmlab.train --list                               # jobs and their settings
 
-Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one.
+Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one
+that loads (a newer one cut short by a crash is skipped with a warning), ``--resume PATH`` from
+that checkpoint. A known error (a bad setting, a missing or unreadable checkpoint) prints one line.
 The final weights are saved as ``model.safetensors``, the final evaluation as ``metrics.json`` and
 the job with its settings and model config as ``run.json``: a later job can start from the folder,
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mmlab.device import seed_everything
+from mmlab.train.checkpoint import CheckpointError
 from mmlab.train.jobs import JOBS, SCALES, build_job, resolve_settings, save_run
 from mmlab.train.trainer import Trainer
 
@@ -60,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         help="override a setting (repeatable)",
     )
     parser.add_argument("--out", help="checkpoint folder (default runs/<job>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="continue from the newest checkpoint in --out that loads, or from the checkpoint at PATH",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", action="store_true", help="list the jobs and their cpu settings")
     args = parser.parse_args(argv)
@@ -71,12 +81,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} (chapter {spec.chapter}{kind}): {resolve_settings(name)}")
         return 0
 
+    try:
+        return run(args)
+    except (CheckpointError, ValueError, KeyError, FileNotFoundError) as err:  # known errors: one line
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        parser.exit(2, f"{parser.prog} {args.job}: error: {message}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or run) the job the parsed command line asks for."""
     seed_everything(args.seed)
     out = Path(args.out or f"runs/{args.job}")
     overrides = dict(args.overrides)
     if not JOBS[args.job].uses_trainer:
         return run_own_loop(args.job, args.scale, overrides, out, args.resume)
     overrides.setdefault("checkpoint_dir", str(out))
+    if isinstance(args.resume, str) and not Path(args.resume).is_file():
+        raise CheckpointError(f"--resume {args.resume}: no checkpoint file there")
     overrides.setdefault("resume", args.resume)
     settings = resolve_settings(args.job, args.scale, overrides)
     job = build_job(args.job, args.scale, overrides)
