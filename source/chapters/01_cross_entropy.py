@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 01 · Cross-entropy and learning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/01_cross_entropy.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** softmax, log-softmax and cross-entropy from scratch, each equal to
 # PyTorch's to $10^{-6}$; then a bag-of-words topic classifier trained with that loss, with SGD and
@@ -18,7 +18,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

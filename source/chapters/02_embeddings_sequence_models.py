@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 02 · Embeddings and sequence models
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/02_embeddings_sequence_models.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** word vectors trained with word2vec (skip-gram with negative sampling) on
 # Python's own documentation, with their nearest neighbours and a 2-D map; then one sentiment task
@@ -20,7 +20,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 03 · Attention and the Transformer
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/03_attention_transformer.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** attention from its formula up to a full Transformer block, each piece checked
 # against PyTorch's own; then a small Transformer encoder that learns to **sort the letters of a word**
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 05 · BERT fine-tuning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/05_bert_finetuning.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a sentiment classifier on BERT's [CLS] vector, fine-tuned from (a) the
 # mini-BERT of chapter 04 and (b) a real pretrained BERT, all-MiniLM-L6-v2, each compared with the same
@@ -15,7 +15,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 07 · ChatGPT: instruction tuning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/07_instruction_tuning.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a tiny GPT that chats. It is pretrained on plain sentences about a small world
 # ("grass is green"), which teaches it facts but not how to answer; then supervised fine-tuning (SFT) on
@@ -16,7 +16,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

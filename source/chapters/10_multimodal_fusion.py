@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 10 · Multimodal fusion
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/10_multimodal_fusion.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a visual question answering (VQA) task that needs *both* the picture and
 # the question, and six models that answer it: question only, image only, late fusion by
@@ -15,7 +15,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 11 · CLIP: learning from images and captions
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/11_clip.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a mini-CLIP trained on handwritten digits and their captions ("a handwritten
 # seven") with nothing but a contrastive loss; then a classifier that was never trained as one (zero-shot,
@@ -17,7 +17,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
