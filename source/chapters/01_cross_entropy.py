@@ -257,6 +257,7 @@ for text, label in list(zip(data.test_texts, data.test_labels))[:3]:
 
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def make_model() -> BoWClassifier:
     seed_everything(0)  # the same initial weights for every run below
     config = BoWConfig(len(data.vocab), len(data.classes), CONFIG["embed_dim"], unk_id=data.vocab.unk_id)
@@ -274,7 +275,7 @@ def train(optimizer_name: str, lr: float):
     optimizer = torch.optim.SGD(model.parameters(), lr=lr) if optimizer_name == "sgd" else None  # None: AdamW
     train_loader = DataLoader(data.train, batch_size=CONFIG["batch_size"], shuffle=True)
     test_loader = DataLoader(data.test, batch_size=256)
-    config = TrainConfig(max_steps=CONFIG["steps"], lr=lr, eval_every=25, log_every=10, progress=False)
+    config = TrainConfig(max_steps=CONFIG["steps"], lr=lr, eval_every=25, log_every=10)
     trainer = Trainer(model, loss_fn, train_loader, test_loader, config, optimizer=optimizer)
     return trainer.model, trainer.fit()
 

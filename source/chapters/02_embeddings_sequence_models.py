@@ -183,7 +183,7 @@ w2v = SkipGram(
 sampler = BatchSampler(RandomSampler(range(len(pairs))), CONFIG["w2v_batch"], drop_last=True)
 pair_loader = DataLoader(TensorDataset(pairs), batch_size=None, sampler=sampler)
 w2v_config = TrainConfig(
-    max_steps=CONFIG["w2v_steps"], lr=1e-2, weight_decay=0.0, log_every=50, progress=False, device=DEVICE
+    max_steps=CONFIG["w2v_steps"], lr=1e-2, weight_decay=0.0, log_every=50, device=DEVICE
 )
 w2v_trainer = Trainer(w2v, skipgram_loss, pair_loader, None, w2v_config)
 w2v_history = w2v_trainer.fit()
@@ -304,7 +304,7 @@ for name, (build, lr) in builders.items():
     seed_everything(0)
     model = build()
     trainer = Trainer(model, classification_loss, train_loader, test_loader,
-                      TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, progress=False, device=DEVICE))  # fmt: skip
+                      TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, device=DEVICE))  # fmt: skip
     history = trainer.fit()
     model.eval()
     with torch.no_grad():
@@ -381,7 +381,7 @@ for d in CONFIG["far_distances"]:
     model = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm"))
     trainer = Trainer(model, classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True),
                       make_loader(test_texts, test_labels, far_vocab, 1000),
-                      TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, progress=False, device=DEVICE))  # fmt: skip
+                      TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, device=DEVICE))  # fmt: skip
     far_accuracy[d] = trainer.fit().last("accuracy")
     print(f"d = {d:>2}: held-out accuracy {far_accuracy[d]:.3f} ({trainer.train_seconds:.1f} s)")
 

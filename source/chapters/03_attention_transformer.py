@@ -312,7 +312,6 @@ trainer = Trainer(
         lr=settings["lr"],
         warmup_steps=settings["warmup_steps"],
         eval_every=settings["eval_every"],
-        progress=False,
     ),
 )
 history = trainer.fit()
@@ -469,5 +468,3 @@ for text in ("softmax", "", "transformers", "Hello!"):
 # yourself. **Next:** chapter 04 pretrains a mini-BERT, a stack of these blocks trained to fill in masked
 # words.
 
-# %%
-demo.close()

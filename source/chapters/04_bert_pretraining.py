@@ -172,7 +172,7 @@ assert mlm_gap < 1e-4 and nsp_gap < 1e-4
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-result = pretrain_mini_bert(CONFIG, data=data, cache_dir="runs/mini_bert", progress=False)
+result = pretrain_mini_bert(CONFIG, data=data, cache_dir="runs/mini_bert")
 model, metrics = result.model, result.metrics
 
 # %%
@@ -244,9 +244,6 @@ assert gap_with < 1e-4 and gap_without > 0.1
 from mmlab.demos import show
 
 demo = show(build_fill_mask_demo(model, tokenizer, example="a tuple is an immutable [MASK]."))
-
-# %%
-demo.close()
 
 # %% [markdown]
 # ## Summary

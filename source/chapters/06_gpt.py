@@ -180,7 +180,7 @@ assert same_past
 # %%
 # NBVAL_IGNORE_OUTPUT
 train_config = TrainConfig(
-    **{key: value for key, value in settings.items() if key in TRAIN_FIELDS}, progress=False, device=str(device)
+    **{key: value for key, value in settings.items() if key in TRAIN_FIELDS}, device=str(device), live_plot=True
 )
 trainer = Trainer(model, next_token_loss, train_loader, val_loader, train_config)
 history = trainer.fit()
@@ -381,5 +381,3 @@ handle = mmlab.demos.show(demo)
 # **Lab:** `labs/06_gpt.ipynb`: write the batch causal mask, top-k and top-p filtering, and one
 # cached decoding step. **Next:** chapter 07 turns this model into a chat model.
 
-# %%
-handle.close()

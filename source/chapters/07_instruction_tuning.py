@@ -157,7 +157,7 @@ pretrain = Trainer(
     next_token_loss,
     loader,
     None,
-    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.lr, warmup_steps=20, device="cpu"),
 )
 pretrain.fit()
 pretrained = copy.deepcopy(model).eval()
@@ -190,7 +190,6 @@ sft = Trainer(
         lr=CONFIG.lr,
         warmup_steps=20,
         eval_every=100,
-        progress=False,
         device="cpu",
     ),
 )
@@ -259,7 +258,7 @@ Trainer(
     all_tokens_loss,
     LengthBuckets((ids, role_ids), (role_ids != PAD).sum(1), CONFIG.batch_size, seed=0),
     None,
-    TrainConfig(max_steps=CONFIG.sft_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.sft_steps, lr=CONFIG.lr, warmup_steps=20, device="cpu"),
 ).fit()
 unmasked_score = exact_match(unmasked.eval(), tokenizer, held)
 print(
@@ -289,9 +288,6 @@ print(app.respond("what colour is a zebra", [], "", 0, 8))
 # %% tags=["strip-output"]
 # NBVAL_IGNORE_OUTPUT
 handle = show(app)
-
-# %%
-handle.close()
 
 # %% [markdown]
 # ## Summary

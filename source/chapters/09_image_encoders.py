@@ -181,7 +181,7 @@ for data, (train, test) in splits.items():
             classify,
             TensorLoader(train, BATCH_SIZE, shuffle=True),
             TensorLoader(test, 512),
-            TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20, progress=False),
+            TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
         )
         history = trainer.fit()
         results[kind, data] = (history.last("accuracy"), count_parameters(model))

@@ -174,7 +174,7 @@ encoder_trainer = Trainer(
     region_loss,
     TensorLoader(train, 64, shuffle=True),
     TensorLoader(test, 512),
-    TrainConfig(max_steps=ENCODER_STEPS, lr=5e-3, progress=False),
+    TrainConfig(max_steps=ENCODER_STEPS, lr=5e-3),
 )
 region_accuracy = encoder_trainer.fit().last("accuracy")
 encoder = encoder.to("cpu").eval()
@@ -208,7 +208,7 @@ for name in MODELS:
         vqa_loss,
         TensorLoader(train, BATCH_SIZE, shuffle=True),
         TensorLoader(test, 1024),
-        TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20, progress=False),
+        TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
     )
     trainer.fit()
     model = model.to("cpu").eval()
@@ -346,9 +346,6 @@ assert full - half >= 0.2
 from mmlab.demos import build_vqa_demo, show
 
 demo = show(build_vqa_demo(hybrid))
-
-# %%
-demo.close()
 
 # %% [markdown]
 # ## Summary
