@@ -166,9 +166,17 @@ def build_generate_demo(
             f"## {title}\nThe model continues your prompt one token at a time. Temperature 0 always picks "
             "the most likely token; top-k 0 and top-p 1 switch those filters off."
         )
-        prompt = gr.Textbox(
-            label="prompt", value=example, lines=3, elem_id="prompt", max_length=MAX_TEXT_CHARS
-        )
+        with gr.Row(equal_height=True):
+            prompt = gr.Textbox(
+                label="prompt",
+                value=example,
+                lines=2,
+                max_lines=4,
+                elem_id="prompt",
+                max_length=MAX_TEXT_CHARS,
+                scale=4,
+            )
+            button = gr.Button("Generate", variant="primary", elem_id="generate", scale=1)
         with gr.Row():
             temperature = gr.Number(label="temperature", value=0.8, elem_id="temperature")
             top_k = gr.Number(label="top-k (0 = off)", value=0, precision=0, elem_id="top_k")
@@ -178,9 +186,8 @@ def build_generate_demo(
                 value=min(200, max_tokens_limit),
                 elem_id="max_tokens",
             )
-        button = gr.Button("Generate", variant="primary", elem_id="generate")
         message = gr.Markdown(elem_id="message")  # above the text, so it is in view without scrolling
-        output = gr.Textbox(label="continuation", lines=6, max_lines=6, elem_id="output")
+        output = gr.Textbox(label="continuation", lines=4, max_lines=4, elem_id="output")
         inputs = [prompt, temperature, top_k, top_p, max_tokens]
         button.click(generate, inputs, [output, message], api_name="generate")
         prompt.submit(generate, inputs, [output, message], api_visibility="private")

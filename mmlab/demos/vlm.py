@@ -112,8 +112,8 @@ def build_vlm_demo(vlm, image_size: int | None = None):
                     EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question", elem_id="question"
                 )
                 go = gr.Button("answer", variant="primary", elem_id="ask")
-                answer = gr.Textbox(label="answer", elem_id="answer")
-                caption = gr.Textbox(label="caption", elem_id="caption")
+                answer = gr.Textbox(label="answer", elem_id="answer", max_lines=1)
+                caption = gr.Textbox(label="caption", elem_id="caption", lines=2, max_lines=2)
                 message = gr.Markdown(elem_id="message")
         new.click(fresh, inputs=seed, outputs=[scene, shown_seed], api_name="new_scene")
         go.click(

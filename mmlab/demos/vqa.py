@@ -178,8 +178,10 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
                     new = gr.Button("new scene")
                 upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath", height=90)
             with gr.Column():
-                question = gr.Dropdown(EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question")
-                go = gr.Button("answer", variant="primary")
+                question = gr.Dropdown(
+                    EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question", elem_id="question"
+                )
+                go = gr.Button("answer", variant="primary", elem_id="ask")
                 message = gr.Markdown(elem_id="message")
                 probs = gr.Label(label="answers", num_top_classes=3, elem_id="answers")
                 attention = gr.Image(label="where the question looked", type="pil", height=240)
