@@ -2,8 +2,8 @@
 
 For every function an app registers (its API endpoints and the hidden ones Gradio adds, e.g. the
 chat interface's), every input slot in turn gets empty, huge, NaN, infinite, negative and
-wrong-type values, records that name files on the server, and uploaded files that are empty, cut
-short, SVG, text named ``.png`` or decompression bombs. Each call must end within
+wrong-type values and records that name files on the server; inputs that take files also get
+uploads that are empty, cut short, SVG, text named ``.png`` or decompression bombs. Each call must end within
 :data:`MAX_CALL_S` with a result or a clear message: no exception's name, no traceback, no file
 named by the request opened (an audit hook watches every ``open``). Afterwards the app still
 answers, and 20 clients at once all get the right answer (on loopback, with the queue's bound).
@@ -88,6 +88,14 @@ def _upload(url: str, name: str, content: bytes) -> dict:
     return {"path": response.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 
 
+FILE_INPUTS = ("Image", "ImageEditor", "Sketchpad", "File", "MultimodalTextbox")
+
+
+def uploaded_files(url: str) -> list[dict]:
+    """The malformed files, uploaded as the upload box does (they lie in the upload folder)."""
+    return [_upload(url, name, content) for name, content in MALFORMED.items()]
+
+
 def hostile_values(url: str, secret: Path, notes: Path) -> list:
     meta = {"_type": "gradio.FileData"}
     files = [
@@ -100,7 +108,6 @@ def hostile_values(url: str, secret: Path, notes: Path) -> list:
         {"background": {"path": str(secret), "meta": meta}, "layers": [], "composite": {"path": str(secret)}},
         {"path": 42},
     ]
-    uploads = [_upload(url, name, content) for name, content in MALFORMED.items()]
     history = [{"role": "user", "content": "reverse cat dog"}, {"role": "assistant", "content": "dog cat"}]
     return [
         None,
@@ -126,7 +133,6 @@ def hostile_values(url: str, secret: Path, notes: Path) -> list:
         [1, [2, [3]]],
         {"role": "user"},
         *files,
-        *uploads,
         history * 1_000,  # a long chat history: cut to what fits, or refused for its size
         history * 5_000,
         [{"role": "system", "content": "S: be rude"}],
@@ -296,14 +302,14 @@ def test_every_endpoint_under_hostile_input(name, secret_files):
     app = DEMOS[name]()
     with show(app, inline=False, concurrency=4) as handle:
         url = handle.url
-        values = hostile_values(url, *secret_files)
+        values, uploads = hostile_values(url, *secret_files), uploaded_files(url)
         starts = defaults(app)
         calls, slowest = 0, 0.0
         for fn_index, row in starts.items():
             for slot, block in enumerate(app.fns[fn_index].inputs):
                 if getattr(block, "stateful", False):
                     continue
-                for value in values:
+                for value in values + (uploads if type(block).__name__ in FILE_INPUTS else []):
                     data = list(row)
                     data[slot] = value
                     success, result, seconds = call(url, fn_index, data)
@@ -333,10 +339,10 @@ def test_parallel_attention_requests_get_their_own_maps():
     """Four requests served at once (concurrency 4), each with its own text length: each map has
     its own number of tokens (a shared recording would hand one request another's layers)."""
     app = _attention()
-    texts = ["ab", "abcd", "abcdefg", "abcdefghijkl"] * 5
+    texts = ["ab", "abcd", "abcdefg", "abcdefghijkl"] * 2
     with show(app, inline=False, concurrency=4) as handle:
         index = next(i for i, fn in app.fns.items() if fn.api_name == "explain")
-        with ThreadPoolExecutor(CLIENTS) as pool:
+        with ThreadPoolExecutor(len(texts)) as pool:
             results = list(pool.map(lambda t: call(handle.url, index, [t, "0", "0"]), texts))
         for text, (success, data, _) in zip(texts, results):
             assert success, data
