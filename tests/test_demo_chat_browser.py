@@ -45,7 +45,9 @@ def _bot_messages(driver) -> list[str]:
 
     try:
         return [
-            e.text for e in driver.find_elements(By.CSS_SELECTOR, ".message.bot, [data-testid='bot']") if e.text
+            e.text
+            for e in driver.find_elements(By.CSS_SELECTOR, ".message.bot, [data-testid='bot']")
+            if e.text
         ]
     except StaleElementReferenceException:  # the chat re-rendered while we read it: read again next time
         return []
