@@ -96,3 +96,16 @@ def test_every_badge_points_at_its_own_notebook_and_installs_from_the_project_ur
     for source in [*notebooks.SOURCE.glob("chapters/*.py"), *notebooks.SOURCE.glob("labs/*.py")]:
         text = source.read_text(encoding="utf-8")
         assert notebooks.BADGE in text and notebooks.REPOSITORY in text and "github.com/" not in text, source
+
+
+def test_chapters_leave_their_demo_running_and_show_training_progress():
+    """Run All must end with a live demo (show() closes the previous one by itself), and training
+    cells show their progress bar (its output is marked NBVAL_IGNORE_OUTPUT, not switched off)."""
+    for source in sorted(notebooks.SOURCE.glob("chapters/*.py")):
+        text = source.read_text(encoding="utf-8")
+        assert "progress=False" not in text, source.name
+        cells = re.split(r"(?m)^# %%", text)
+        shown = [i for i, cell in enumerate(cells) if re.search(r"\bshow\(", cell)]
+        if shown:
+            later = "".join(cells[shown[-1] :])
+            assert not re.search(r"\.close\(\)", later), f"{source.name} closes its demo after showing it"
