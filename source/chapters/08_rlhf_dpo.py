@@ -72,7 +72,7 @@ timings = {}
 # %%
 # NBVAL_IGNORE_OUTPUT
 start = time.perf_counter()
-sft = train_sft_model(seed=SEED, progress=True)
+sft = train_sft_model(seed=SEED)
 model, tokenizer = sft.model, sft.tokenizer
 held_out = sft.instructions["held_out"]
 held_prompts = [item.prompt for item in held_out]
@@ -125,7 +125,7 @@ print("bradley_terry_loss equals PyTorch's binary cross-entropy with logits r_w 
 # NBVAL_IGNORE_OUTPUT
 start = time.perf_counter()
 reward_model, rm_history = train_reward_model(
-    model, tokenizer, prefs["train"], prefs["held_out"], REWARD, seed=SEED, progress=True
+    model, tokenizer, prefs["train"], prefs["held_out"], REWARD, seed=SEED
 )
 timings["reward model"] = time.perf_counter() - start
 rm_accuracy = pairwise_accuracy(reward_model, tokenizer, prefs["held_out"])
@@ -296,7 +296,7 @@ print("dpo_loss equals binary cross-entropy on the implicit reward margin (toler
 # %%
 # NBVAL_IGNORE_OUTPUT
 start = time.perf_counter()
-dpo_policy, dpo_history = train_dpo(model, tokenizer, prefs["train"], prefs["held_out"], DPO, seed=SEED, progress=True)
+dpo_policy, dpo_history = train_dpo(model, tokenizer, prefs["train"], prefs["held_out"], DPO, seed=SEED)
 timings["DPO"] = time.perf_counter() - start
 results["DPO"] = evaluate(dpo_policy, "DPO")
 print(
