@@ -38,7 +38,7 @@ AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. \
-		--ServerApp.default_url=/lab/tree/chapters $(AS_ROOT)
+		--LabApp.default_url=/lab/tree/chapters $(AS_ROOT)
 
 test: install-test browser lint check-notebooks unit nbval
 

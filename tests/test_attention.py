@@ -193,4 +193,27 @@ def test_record_attention_collects_maps_in_layer_order():
     assert [m.shape for m in maps] == [(3, 2, 5, 5), (3, 4, 5, 5)]
     torch.testing.assert_close(maps[0].sum(-1), torch.ones(3, 2, 5), atol=ATOL, rtol=0)
     torch.testing.assert_close(out, layers(x))  # recording does not change the result
-    assert all(layer.weights is None and not layer.keep_weights for layer in layers)
+
+
+def test_record_attention_is_per_thread():
+    """Two threads recording the same model at once each get the maps of their own input."""
+    import threading
+
+    layer = MultiHeadAttention(16, 2)
+    inputs = [torch.randn(1, 3 + i, 16) for i in range(8)]
+    seen: dict[int, list] = {}
+    start = threading.Barrier(len(inputs))
+
+    def work(i: int) -> None:
+        start.wait()
+        for _ in range(20):
+            with record_attention(layer) as maps:
+                layer(inputs[i])
+            seen.setdefault(i, []).append(maps[0].shape[-1])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(seen[i] == [3 + i] * 20 for i in range(len(inputs)))

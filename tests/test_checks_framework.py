@@ -22,7 +22,7 @@ def check_row_softmax(fn):
 
 
 def test_right_answer_passes_and_counts(capsys):
-    assert check_row_softmax(lambda x: x.softmax(-1)) is True
+    assert check_row_softmax(lambda x: x.softmax(-1))
     assert "all 2 checks passed" in capsys.readouterr().out
 
 
@@ -30,7 +30,7 @@ def test_unfinished_exercise_says_so_and_nothing_else(capsys):
     def todo(x):
         raise NotImplementedError
 
-    assert check_row_softmax(todo) is False
+    assert not check_row_softmax(todo)
     out = capsys.readouterr().out
     assert (
         out.strip()
@@ -70,3 +70,27 @@ def test_non_tensor_and_crashing_answers_are_explained():
 def test_passing_something_that_is_not_a_function_is_a_type_error():
     with pytest.raises(TypeError, match="pass your function itself"):
         check_row_softmax(torch.ones(2))
+
+
+def test_in_ipython_a_failure_shows_the_message_alone_and_a_result_shows_nothing():
+    """Run a failing and a passing check in a real IPython shell: what the failure sends to the
+    notebook is its message with no traceback frame, and the passing check's value has nothing
+    to display (no ``Out: True``)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    sent: list[list[str]] = []
+    shell._showtraceback = lambda etype, value, stb: sent.append(stb)  # what ipykernel sends to the notebook
+    try:
+        shell.user_ns["check"] = check_row_softmax
+        shell.run_cell("check(lambda x: x.softmax(0))")
+        assert len(sent) == 1 and len(sent[0]) == 1
+        assert "softmax over the wrong axis" in sent[0][0] and "framework.py" not in sent[0][0]
+        result = shell.run_cell("check(lambda x: x.softmax(-1))")
+        assert result.success and result.result
+        assert shell.display_formatter.format(result.result) == ({}, {})
+        sent.clear()
+        shell.run_cell("1 / 0")  # other errors keep their usual traceback
+        assert sent and "ZeroDivisionError" in "".join(sent[0])
+    finally:
+        InteractiveShell.clear_instance()

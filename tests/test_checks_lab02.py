@@ -34,10 +34,10 @@ def not_implemented(*args):
 
 
 def test_right_answers_pass(capsys):
-    assert check_skipgram_pairs(skipgram_pairs) is True
-    assert check_negative_sampling_loss(ns_loss) is True
-    assert check_nearest_neighbours(nearest) is True
-    assert check_nearest_neighbours(lambda q, m, k: nearest(q, m, k).tolist()) is True  # a list is fine
+    assert check_skipgram_pairs(skipgram_pairs)
+    assert check_negative_sampling_loss(ns_loss)
+    assert check_nearest_neighbours(nearest)
+    assert check_nearest_neighbours(lambda q, m, k: nearest(q, m, k).tolist())  # a list is fine
     assert "checks passed" in capsys.readouterr().out
 
 
@@ -45,7 +45,7 @@ def test_right_answers_pass(capsys):
     "check", [check_skipgram_pairs, check_negative_sampling_loss, check_nearest_neighbours]
 )
 def test_not_implemented_prints_one_line(check, capsys):
-    assert check(not_implemented) is False
+    assert not check(not_implemented)
     out = capsys.readouterr().out
     assert "not implemented yet" in out and out.count("\n") == 1
 

@@ -31,10 +31,12 @@ def sinusoidal_positions(T, d):
 
 def attention_variant(kind):
     def fn(q, k, v, mask=None):
-        scale = 1.0 if kind == "no_scale" else 1 / math.sqrt(q.size(-1))
+        scale = {"no_scale": 1.0, "by_d": 1 / q.size(-1), "times": math.sqrt(q.size(-1))}.get(
+            kind, 1 / math.sqrt(q.size(-1))
+        )
         scores = q @ k.transpose(-2, -1) * scale
         axis = -2 if kind == "axis" else -1
-        if mask is not None and kind in ("no_scale", "axis", "tuple", "detached"):
+        if mask is not None and kind in ("no_scale", "by_d", "times", "axis", "tuple", "detached"):
             scores = scores.masked_fill(~mask, float("-inf"))
         if mask is not None and kind == "sign":
             scores = scores.masked_fill(mask, float("-inf"))
@@ -55,9 +57,9 @@ def attention_variant(kind):
 
 
 def test_right_answers_pass(capsys):
-    assert lab03.check_attention(attention) is True
-    assert lab03.check_causal_mask(causal_mask) is True
-    assert lab03.check_sinusoidal_positions(sinusoidal_positions) is True
+    assert lab03.check_attention(attention)
+    assert lab03.check_causal_mask(causal_mask)
+    assert lab03.check_sinusoidal_positions(sinusoidal_positions)
     out = capsys.readouterr().out
     assert "check_attention: all" in out and "check_causal_mask: all" in out and "positions: all" in out
 
@@ -66,6 +68,8 @@ def test_right_answers_pass(capsys):
     "kind, message",
     [
         ("no_scale", "without the 1/sqrt(d_k) scale"),
+        ("by_d", "divided by d_k instead of sqrt(d_k)"),
+        ("times", "multiplied by sqrt(d_k)"),
         ("axis", "softmax over the wrong axis"),
         ("after", "mask applied after the softmax"),
         ("sign", "mask with the wrong sign"),
@@ -94,6 +98,7 @@ def test_attention_that_ignores_the_mask_or_crashes():
         (lambda T: torch.ones(T, T, dtype=torch.bool).triu(1), "inverted mask"),
         (lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), "also attend to itself"),
         (lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "the transpose"),
+        (lambda T: torch.ones(T, T, dtype=torch.bool).tril(1), "off by one"),
         (lambda T: torch.ones(T, T).tril(), "dtype torch.bool"),
         (
             lambda T: torch.zeros(T, T).masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf")),
@@ -123,9 +128,18 @@ def own_index(T, d):
     return torch.where(torch.arange(d) % 2 == 0, angles.sin(), angles.cos())
 
 
+def frequencies(T, d, pair_index=False, multiplied=False):
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    exponent = (torch.arange(d // 2) if pair_index else torch.arange(0, d, 2)) / d
+    angles = t * 10000**exponent if multiplied else t / 10000**exponent
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)
+
+
 @pytest.mark.parametrize(
     "fn, message",
     [
+        (lambda T, d: frequencies(T, d, pair_index=True), "pair index i"),
+        (lambda T, d: frequencies(T, d, multiplied=True), "multiplied by 10000"),
         (swap, "sin and cos swapped"),
         (concatenated, "first half"),
         (own_index, "own index"),
@@ -145,5 +159,5 @@ def test_unimplemented_exercise_says_so(check, capsys):
     def todo(*args, **kwargs):
         raise NotImplementedError
 
-    assert check(todo) is False
+    assert not check(todo)
     assert "not implemented yet" in capsys.readouterr().out

@@ -27,9 +27,9 @@ def loss(logits, tokens, m):
 
 
 def test_right_answers_pass(capsys):
-    assert lab07.check_render_chat(render) is True
-    assert lab07.check_assistant_loss_mask(mask) is True
-    assert lab07.check_masked_sft_loss(loss) is True
+    assert lab07.check_render_chat(render)
+    assert lab07.check_assistant_loss_mask(mask)
+    assert lab07.check_masked_sft_loss(loss)
     out = capsys.readouterr().out
     assert "check_render_chat: all" in out and "check_assistant_loss_mask: all" in out and "loss: all" in out
 
@@ -64,6 +64,10 @@ def _ce(logits, tokens):
             "same position's token",
         ),
         (lambda lg, t, m: _ce(lg, t) * m[:, 1:], "should be one number"),
+        (
+            lambda lg, t, m: (_ce(lg, t) * m[:, :-1]).sum() / m[:, :-1].sum(),
+            "mask taken at the input position",
+        ),
     ],
 )
 def test_loss_mistakes_are_named(wrong, message):
@@ -90,7 +94,7 @@ def test_not_implemented_prints_one_line(capsys):
         raise NotImplementedError
 
     for check in (lab07.check_render_chat, lab07.check_assistant_loss_mask, lab07.check_masked_sft_loss):
-        assert check(todo) is False
+        assert not check(todo)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("not implemented yet" in line for line in lines)
 

@@ -14,10 +14,10 @@ from mmlab.checks.framework import CheckFailed
 
 
 def test_right_answers_pass(capsys):
-    assert lab08.check_bradley_terry_loss(bradley_terry_loss) is True
-    assert lab08.check_dpo_loss(dpo_loss) is True
-    assert lab08.check_ppo_clip_loss(ppo_clip_loss) is True
-    assert lab08.check_gae(gae) is True
+    assert lab08.check_bradley_terry_loss(bradley_terry_loss)
+    assert lab08.check_dpo_loss(dpo_loss)
+    assert lab08.check_ppo_clip_loss(ppo_clip_loss)
+    assert lab08.check_gae(gae)
     out = capsys.readouterr().out
     for name in ("bradley_terry_loss", "dpo_loss", "ppo_clip_loss", "gae"):
         assert f"check_{name}: all" in out
@@ -68,6 +68,8 @@ def _ppo(kind):
             if kind == "inverted"
             else (new - old)
             if kind == "no_exp"
+            else (new / old)
+            if kind == "divided"
             else torch.exp(new - old)
         )
         clipped = ratio.clamp(1 - clip, 1 + clip) * adv
@@ -92,6 +94,7 @@ def _ppo(kind):
         ("no_clip", "no clipping"),
         ("inverted", "the ratio inverted"),
         ("no_exp", "log-ratio used as the ratio"),
+        ("divided", "log-probabilities divided"),
         ("detached", "does not carry gradients"),
     ],
 )
@@ -147,6 +150,6 @@ def test_not_implemented_prints_one_line(capsys):
         lab08.check_gae,
     )
     for check in checks:
-        assert check(todo) is False
+        assert not check(todo)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and all("not implemented yet" in line for line in lines)

@@ -23,7 +23,7 @@ def test_right_answers_pass(capsys):
 
 @pytest.mark.parametrize("check", [check_weighted_sum_fusion, check_concat_fusion, check_cross_attend])
 def test_unfinished(check, capsys):
-    assert check(_unfinished) is False
+    assert not check(_unfinished)
     assert "not implemented yet" in capsys.readouterr().out
 
 

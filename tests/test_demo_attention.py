@@ -68,9 +68,9 @@ def test_render_one_head_and_all_heads(model, tokenizer):
     tokens, maps, _ = attention_maps(model, tokenizer, "abc")
     one, every = render_attention(tokens, maps, 1, 2), render_attention(tokens, maps, 1, ALL_HEADS)
     assert isinstance(one, Image.Image) and every.width > 3 * one.width
-    with pytest.raises(DemoInputError, match="Layer 5 does not exist"):
+    with pytest.raises(DemoInputError, match="layer must be a whole number from 0 to 1, got 5"):
         render_attention(tokens, maps, 5)
-    with pytest.raises(DemoInputError, match="Head 4 does not exist"):
+    with pytest.raises(DemoInputError, match="head .* from 0 to 3, got 4"):
         render_attention(tokens, maps, 0, 4)
 
 

@@ -40,11 +40,17 @@ def _send(driver, url: str, text: str) -> None:
 
 
 def _bot_messages(driver) -> list[str]:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return [
-        e.text for e in driver.find_elements(By.CSS_SELECTOR, ".message.bot, [data-testid='bot']") if e.text
-    ]
+    try:
+        return [
+            e.text
+            for e in driver.find_elements(By.CSS_SELECTOR, ".message.bot, [data-testid='bot']")
+            if e.text
+        ]
+    except StaleElementReferenceException:  # the chat re-rendered while we read it: read again next time
+        return []
 
 
 def test_type_a_question_and_see_the_reply(driver, demo):

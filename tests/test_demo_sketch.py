@@ -224,4 +224,4 @@ def test_shapes_app_through_gradio_client(shape_clip, tmp_path):
         assert message == "" and label["label"] == "red square"
         assert {c["label"] for c in label["confidences"]} <= set(names)
         label, message = client.predict(value, "red square", "a large", api_name="/classify")
-        assert not label and "needs '{}'" in message  # no probabilities, the reason instead
+        assert not label and "needs exactly one '{}'" in message  # no probabilities, the reason instead

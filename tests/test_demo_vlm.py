@@ -45,7 +45,7 @@ def test_answer_and_caption_are_words(vlm):
 def test_bad_questions_give_a_clear_message(vlm, question, message):
     with pytest.raises(DemoInputError, match=message):
         ask_vlm(vlm, new_scene(0), question)
-    answer, caption, shown = build_vlm_demo(vlm).ask(new_scene(0), None, question)
+    answer, caption, shown = build_vlm_demo(vlm).ask(0, None, question)  # the app's state: a seed
     assert answer == caption == "" and message in shown and "Traceback" not in shown
 
 
@@ -74,10 +74,14 @@ def test_through_gradio_client(vlm, tmp_path):
     new_scene(5).save(path)
     with show(build_vlm_demo(vlm), inline=False) as handle:
         client = Client(handle.url, verbose=False, download_files=str(tmp_path))
-        answer, caption, message = client.predict(handle_file(str(path)), None, EXAMPLES[1], api_name="/ask")
-        assert message == "" and answer == vlm.answer(new_scene(5), EXAMPLES[1])
-        assert caption == vlm.caption(new_scene(5))
-        _, _, message = client.predict(handle_file(str(path)), None, "", api_name="/ask")
+        answer, caption, message = client.predict(handle_file(str(path)), EXAMPLES[1], api_name="/ask")
+        assert message == "" and answer == vlm.answer(load_picture(new_scene(5)), EXAMPLES[1])
+        assert caption == vlm.caption(load_picture(new_scene(5)))
+        _, _, message = client.predict(handle_file(str(path)), "", api_name="/ask")
         assert "type a question" in message
+        # The scene is the app's state (its seed), not an input: without an upload the answer is
+        # about the scene of the session's seed (0 at the start).
+        answer, caption, message = client.predict(None, EXAMPLES[1], api_name="/ask")
+        assert message == "" and answer == vlm.answer(load_picture(new_scene(0)), EXAMPLES[1])
         scene = client.predict(2, api_name="/new_scene")
         assert scene  # a file path to the new picture

@@ -211,6 +211,34 @@ def test_cli_trains_and_writes_weights_and_metrics(tmp_path, capsys):
     assert "Resumed from" in capsys.readouterr().out
 
 
+def test_cli_resumes_past_a_truncated_checkpoint_and_prints_known_errors_in_one_line(tmp_path, capsys):
+    from mmlab.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "sort"
+    tiny = ["--set", "progress=False", "--set", "n_train=640", "--set", "n_test=64", "--set", "eval_every=0"]
+    base = ["sort", "--out", str(out), *tiny, "--set", "checkpoint_every=5"]
+    assert main([*base, "--set", "max_steps=10"]) == 0
+    previous, newest = list_checkpoints(out)[-2:]
+    with open(newest, "r+b") as f:  # the newest checkpoint cut short, as by a crash mid-copy
+        f.truncate(newest.stat().st_size // 2)
+    capsys.readouterr()
+    assert main([*base, "--set", "max_steps=12", "--resume"]) == 0
+    run = capsys.readouterr()
+    assert f"warning: {newest.name} cannot be loaded" in run.err and f"Resumed from {previous}" in run.out
+    latest = list_checkpoints(out)[-1]  # step 12's
+    assert main([*base, "--set", "max_steps=14", "--resume", str(latest)]) == 0
+    assert f"Resumed from {latest} at step 12" in capsys.readouterr().out
+    for args, expected in [
+        ([*base, "--resume", str(tmp_path / "nothing.pt")], "no checkpoint file there"),
+        ([*base, "--set", "no_such_setting=1"], "unknown setting"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_vlm_presets_scale_up_train_vlms_defaults():
     from mmlab.recipes.vlm import VLMSettings
 

@@ -1,5 +1,6 @@
 """Notebook tooling: templates are generated from solutions, and drift is caught."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -71,3 +72,40 @@ def test_check_catches_a_hand_edited_chapter(tmp_path, monkeypatch):
     assert any("differs from source/chapters/99_demo.py" in p for p in problems)
     assert any("never executed" in p for p in problems)
     assert any("Colab badge" in p for p in problems)
+
+
+def test_every_badge_points_at_its_own_notebook_and_installs_from_the_project_url():
+    """The address lives in pyproject.toml only: each committed notebook's first cell has the Colab
+    badge of its own path, its install cell installs from that address, and the sources spell
+    neither out."""
+    repository = notebooks.repository_url()
+    assert repository.startswith("https://github.com/")
+    found = sorted(
+        [*notebooks.ROOT.glob("chapters/*.ipynb"), *notebooks.ROOT.glob("labs/*.ipynb")]
+        + [*notebooks.ROOT.glob("labs/solutions/*.ipynb")]
+    )
+    assert len(found) >= 30
+    for path in found:
+        notebook = nbformat.read(path, as_version=4)
+        own = notebooks.colab_url(path.relative_to(notebooks.ROOT).as_posix())
+        badges = re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", notebook.cells[0].source)
+        assert badges == [own], (path, badges)
+        code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+        assert f"mmlab @ git+{repository}" in code, path
+        assert "{{" not in notebook.cells[0].source and "git+{{" not in code, path
+    for source in [*notebooks.SOURCE.glob("chapters/*.py"), *notebooks.SOURCE.glob("labs/*.py")]:
+        text = source.read_text(encoding="utf-8")
+        assert notebooks.BADGE in text and notebooks.REPOSITORY in text and "github.com/" not in text, source
+
+
+def test_chapters_leave_their_demo_running_and_show_training_progress():
+    """Run All must end with a live demo (show() closes the previous one by itself), and training
+    cells show their progress bar (its output is marked NBVAL_IGNORE_OUTPUT, not switched off)."""
+    for source in sorted(notebooks.SOURCE.glob("chapters/*.py")):
+        text = source.read_text(encoding="utf-8")
+        assert "progress=False" not in text, source.name
+        cells = re.split(r"(?m)^# %%", text)
+        shown = [i for i, cell in enumerate(cells) if re.search(r"\bshow\(", cell)]
+        if shown:
+            later = "".join(cells[shown[-1] :])
+            assert not re.search(r"\.close\(\)", later), f"{source.name} closes its demo after showing it"

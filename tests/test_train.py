@@ -144,7 +144,7 @@ def test_gradient_accumulation_equals_one_large_batch():
     torch.testing.assert_close(train(8, 4), train(32, 1), atol=1e-5, rtol=0)
 
 
-def test_corrupted_checkpoint_gives_clear_error_and_keeps_the_previous_one(tmp_path):
+def test_corrupted_checkpoint_gives_clear_error_and_keeps_the_previous_one(tmp_path, capsys):
     seed_everything(0)
     loader = DataLoader(make_data(), batch_size=16, shuffle=True)
     trainer = Trainer(make_model(), classification_loss, loader, None, config(checkpoint_dir=str(tmp_path)))
@@ -162,15 +162,17 @@ def test_corrupted_checkpoint_gives_clear_error_and_keeps_the_previous_one(tmp_p
     assert previous.exists()
     assert load_checkpoint(previous)["step"] == 4
 
+    # resume=True skips the truncated newest checkpoint with a warning and continues from the previous one
     fresh = Trainer(
         make_model(), classification_loss, loader, None, config(checkpoint_dir=str(tmp_path), resume=True)
     )
-    with pytest.raises(CheckpointError, match=previous.name):
-        fresh.fit()
-    fresh.config.resume = str(previous)
-    fresh._resumed = False
     fresh.fit(max_steps=6)
     assert fresh.step == 6
+    assert f"warning: {newest.name} cannot be loaded" in capsys.readouterr().err
+    # a path names one checkpoint: a truncated one is an error that names the earlier one
+    named = Trainer(make_model(), classification_loss, loader, None, config(resume=str(newest)))
+    with pytest.raises(CheckpointError, match="corrupted or truncated.*Earlier checkpoints"):
+        named.fit()
 
 
 def test_checkpoints_load_weights_only_and_keep_the_newest(tmp_path):

@@ -13,9 +13,16 @@ Usage::
     python tools/notebooks.py build                 # everything
     python tools/notebooks.py build 01_cross_entropy # one chapter and/or lab, by name
     python tools/notebooks.py check                 # CI: notebooks agree with their sources
+    python tools/notebooks.py links                 # badges and install cells after an address change
 
 A code cell tagged ``strip-output`` (``# %% tags=["strip-output"]``) runs but is committed without
 outputs (used for demo launch cells: a dead localhost iframe helps nobody).
+
+The course's address is written once, as ``Repository`` in ``pyproject.toml``'s ``[project.urls]``.
+Sources write ``{{colab_badge}}`` where the Colab badge goes and ``{{repository}}`` in the Colab
+install cell; the build fills them in, the badge pointing at each notebook's own path. After
+changing the address (a fork), ``python tools/notebooks.py links`` rewrites those cells in the
+committed notebooks without running them again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import copy
 import re
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import jupytext
@@ -33,13 +41,35 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source"
-REPO = "mmlab-course/mmlab"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 COLAB = "https://colab.research.google.com/github/{repo}/blob/main/{path}"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE, REPOSITORY = "{{colab_badge}}", "{{repository}}"  # placeholders in the sources
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 SOLUTION_BLOCK = re.compile(
     r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M
 )
 TIMEOUT_S = 600
+
+
+def repository_url() -> str:
+    """The course's address, from ``[project.urls] Repository`` in pyproject.toml."""
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    return project["urls"]["Repository"].rstrip("/")
+
+
+def colab_url(path: str) -> str:
+    """The Colab address of the notebook at ``path`` (relative to the repository root)."""
+    repo = repository_url().removeprefix("https://github.com/")
+    return COLAB.format(repo=repo, path=path)
+
+
+def fill_links(notebook: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
+    """Replace the placeholders with the badge of ``target`` and the repository's address (in place)."""
+    badge = f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(target.relative_to(ROOT).as_posix())})"
+    for cell in notebook.cells:
+        cell.source = cell.source.replace(BADGE, badge).replace(REPOSITORY, repository_url())
+    return notebook
 
 
 def chapter_target(source: Path) -> Path:
@@ -96,19 +126,27 @@ def write(notebook: nbformat.NotebookNode, path: Path) -> None:
 
 
 def build_chapter(source: Path) -> None:
-    notebook = read_source(source)
+    notebook = fill_links(read_source(source), chapter_target(source))
     seconds = execute(notebook, ROOT / "chapters")
     write(notebook, chapter_target(source))
     print(f"chapters/{source.stem}.ipynb: executed in {seconds:.1f} s")
 
 
+def lab_notebooks(source: Path) -> list[tuple[Path, nbformat.NotebookNode]]:
+    """(path, notebook) of a lab's solution and template, links filled in."""
+    solution_path, template_path = lab_targets(source)
+    return [
+        (solution_path, fill_links(read_source(source), solution_path)),
+        (template_path, fill_links(make_template(read_source(source)), template_path)),
+    ]
+
+
 def build_lab(source: Path) -> None:
-    solution = read_source(source)
+    (solution_path, solution), (template_path, template) = lab_notebooks(source)
     executed = copy.deepcopy(solution)
     seconds = execute(executed, ROOT / "labs" / "solutions")
-    solution_path, template_path = lab_targets(source)
     write(solution, solution_path)
-    write(make_template(solution), template_path)
+    write(template, template_path)
     print(f"labs/{source.stem}.ipynb (+ solution): solution executed in {seconds:.1f} s")
 
 
@@ -132,19 +170,18 @@ def check() -> list[str]:
             problems.append(f"{target.relative_to(ROOT)} is missing: run `make notebooks`")
             continue
         committed = nbformat.read(target, as_version=4)
-        if cell_pairs(committed) != cell_pairs(read_source(source)):
+        if cell_pairs(committed) != cell_pairs(fill_links(read_source(source), target)):
             problems.append(f"{target.relative_to(ROOT)} differs from {source.relative_to(ROOT)}: rebuild it")
         unexecuted = [
             i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None
         ]
         if unexecuted:
             problems.append(f"{target.relative_to(ROOT)}: code cells {unexecuted} were never executed")
-        badge = COLAB.format(repo=REPO, path=f"chapters/{target.name}")
+        badge = colab_url(f"chapters/{target.name}")
         if not committed.cells or badge not in committed.cells[0].source:
             problems.append(f"{target.relative_to(ROOT)}: the first cell lacks the Colab badge ({badge})")
     for source in sources("labs", []):
-        solution = read_source(source)
-        for target, expected in zip(lab_targets(source), (solution, make_template(solution))):
+        for target, expected in lab_notebooks(source):
             if not target.exists() or target.read_text(encoding="utf-8") != nbformat.writes(expected) + "\n":
                 problems.append(
                     f"{target.relative_to(ROOT)} is out of date with {source.relative_to(ROOT)}: rebuild it"
@@ -156,13 +193,34 @@ def check() -> list[str]:
     return problems
 
 
+def update_links() -> None:
+    """Rewrite the badge and install cells of the committed notebooks from their sources, without
+    running anything: labs are written afresh, chapters keep their outputs."""
+    for source in sources("chapters", []):
+        target = chapter_target(source)
+        committed, raw = nbformat.read(target, as_version=4), read_source(source)
+        expected = fill_links(copy.deepcopy(raw), target)
+        if len(committed.cells) != len(raw.cells):
+            raise SystemExit(f"{target.relative_to(ROOT)} has other cells than its source: rebuild it")
+        for cell, raw_cell, new in zip(committed.cells, raw.cells, expected.cells):
+            if BADGE in raw_cell.source or REPOSITORY in raw_cell.source:
+                cell.source = new.source
+        write(committed, target)
+    for source in sources("labs", []):
+        for target, notebook in lab_notebooks(source):
+            write(notebook, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["build", "check"])
+    parser.add_argument("command", choices=["build", "check", "links"])
     parser.add_argument("names", nargs="*", help="notebook names or numbers (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "links":
+        update_links()
+        return 0
     if args.command == "check":
         problems = check()
         for problem in problems:

@@ -3,6 +3,6 @@
 See :mod:`mmlab.checks.framework` for how a check reports not-done, wrong and right answers.
 """
 
-from mmlab.checks.framework import CheckFailed, lab_check
+from mmlab.checks.framework import CheckFailed, CheckResult, lab_check
 
-__all__ = ["CheckFailed", "lab_check"]
+__all__ = ["CheckFailed", "CheckResult", "lab_check"]

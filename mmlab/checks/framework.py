@@ -11,6 +11,10 @@ the learner's code through :func:`call` and compare results with :func:`expect_c
 Naming the mistake works by comparison with known wrong answers: a check passes ``mistakes``, a
 mapping from a description ("softmax over the wrong axis") to what that wrong implementation
 returns; when the learner's output matches one of them, the message says so.
+
+In Jupyter a failed check shows its message alone (no traceback: the only frame would be this
+file, which reads as "the course is broken"). A check's result is a :class:`CheckResult`, true when
+it passed, which prints nothing as a cell's last value (no ``Out: True``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,51 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckFailed", "call", "describe", "expect_close", "expect_true", "lab_check"]
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "call",
+    "describe",
+    "expect_close",
+    "expect_true",
+    "lab_check",
+]
 
 
 class CheckFailed(AssertionError):
-    """The learner's answer is wrong; the message says how."""
+    """The learner's answer is wrong; the message says how.
+
+    IPython (Jupyter, Colab) shows it as the message alone: its only traceback frame would be this
+    framework's, which tells the learner nothing about their code.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\u274c {self}"]
+
+
+class CheckResult:
+    """What a check returns: true when every case passed, false when the exercise is not done yet.
+
+    It has already printed its one line, so as a notebook cell's last value it shows nothing.
+    """
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == other if isinstance(other, (bool, CheckResult)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Nothing to show: the check printed its line already."""
 
 
 class _Counter:
@@ -38,16 +82,16 @@ class _Counter:
 _active: list[_Counter] = []
 
 
-def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Callable], bool]]:
+def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Callable], CheckResult]]:
     """Decorate ``check(student_fn)`` so it reports not-done / wrong / right clearly.
 
-    The decorated check returns True when everything passes and False when the exercise is not
-    implemented yet; it raises :class:`CheckFailed` when the answer is wrong.
+    The decorated check returns a true :class:`CheckResult` when everything passes and a false one
+    when the exercise is not implemented yet; it raises :class:`CheckFailed` when the answer is wrong.
     """
 
-    def decorate(check: Callable[[Callable], None]) -> Callable[[Callable], bool]:
+    def decorate(check: Callable[[Callable], None]) -> Callable[[Callable], CheckResult]:
         @functools.wraps(check)
-        def run(student_fn: Callable, *args: Any, **kwargs: Any) -> bool:
+        def run(student_fn: Callable, *args: Any, **kwargs: Any) -> CheckResult:
             if not callable(student_fn):
                 raise TypeError(f"{name}: pass your function itself, e.g. check(my_fn), not {student_fn!r}")
             counter = _Counter()
@@ -56,13 +100,13 @@ def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Cal
                 check(student_fn, *args, **kwargs)
             except NotImplementedError:
                 print(f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code.")
-                return False
+                return CheckResult(False)
             except CheckFailed as err:
                 raise CheckFailed(f"{name}: {err}") from None
             finally:
                 _active.pop()
             print(f"{name}: all {counter.count} checks passed.")
-            return True
+            return CheckResult(True)
 
         return run
 
@@ -115,8 +159,12 @@ def expect_close(
     mistakes: Mapping[str, Any] | None = None,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    mistake_atol: float | None = None,
 ) -> None:
     """Raise :class:`CheckFailed` unless ``got`` is a tensor equal to ``expected`` within tolerance.
+
+    ``mistake_atol`` (default ``atol``) is the tolerance for recognising a known mistake: looser
+    where a mistake's values are large and float32 rounding makes an exact match unlikely.
 
     The message names, in this order: a non-tensor result, a known mistake from ``mistakes`` that
     ``got`` matches, a wrong shape, NaN or infinity (not numerically stable), and otherwise the
@@ -128,7 +176,8 @@ def expect_close(
             f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
         )
     for description, wrong in (mistakes or {}).items():
-        if _matches(got, wrong, atol, rtol) and not _matches(got, expected, atol, rtol):
+        loose = atol if mistake_atol is None else mistake_atol
+        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol):
             raise CheckFailed(
                 f"your {what}{where} looks like {description}.\n  expected: {describe(expected)}\n"
                 f"  got:      {describe(got)}"

@@ -20,6 +20,8 @@ from mmlab.models.transformer import sinusoidal_table
 __all__ = ["check_attention", "check_causal_mask", "check_sinusoidal_positions"]
 
 MISSING_SCALE = "attention without the 1/sqrt(d_k) scale: divide the scores Q K^T by sqrt(d_k)"
+SCALE_BY_D = "scores divided by d_k instead of sqrt(d_k): the scale is 1 / sqrt(d_k) (math.sqrt or ** 0.5)"
+SCALE_MULTIPLIED = "scores multiplied by sqrt(d_k): divide by sqrt(d_k) (multiply by 1 / sqrt(d_k))"
 WRONG_AXIS = (
     "softmax over the wrong axis (over the queries, dim=-2): each query's weights over the keys must sum "
     "to 1, so take the softmax over the last axis (dim=-1)"
@@ -48,6 +50,14 @@ OWN_INDEX_EXPONENT = (
     "the exponent uses each dimension's own index j (10000^(j/d)); dimensions 2i and 2i+1 must share one "
     "frequency, 1 / 10000^(2i/d)"
 )
+PAIR_INDEX_EXPONENT = (
+    "the frequencies use the pair index i (10000^(i/d)) instead of 2i: the angle of dimensions 2i and 2i+1 is "
+    "t / 10000^(2i/d)"
+)
+INVERTED_FREQUENCY = (
+    "t multiplied by 10000^(2i/d) instead of divided: the angle is t / 10000^(2i/d), so frequencies fall "
+    "from 1 to 1/10000 along the dimensions"
+)
 FROM_ONE = "positions counted from 1: the first position is t = 0 (its encoding is sin 0 = 0, cos 0 = 1)"
 
 
@@ -58,6 +68,8 @@ def _attention_mistakes(q, k, v, mask) -> dict[str, torch.Tensor]:
     allowed = mask if mask is not None else torch.ones(scores.shape[-2:], dtype=torch.bool)
     wrong = {
         MISSING_SCALE: scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
+        SCALE_BY_D: (scores / q.size(-1)).masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
+        SCALE_MULTIPLIED: (scores / scale).masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
         WRONG_AXIS: (scores * scale).masked_fill(~allowed, float("-inf")).softmax(-2) @ v,
     }
     if mask is not None:
@@ -146,6 +158,8 @@ def check_causal_mask(causal_mask: Callable) -> None:
             "(the diagonal)": ones.tril(-1),
             "the transpose (True on and above the diagonal): position t may see positions 0..t, the lower "
             "triangle": ones.triu(),
+            "a mask off by one: each position may also see the next one (tril(1)); position t may see only "
+            "positions 0..t, so use tril() (diagonal 0)": ones.tril(1),
         }
         expect_close(got, expected, what="causal mask", case=case, mistakes=mistakes, atol=0, rtol=0)
 
@@ -163,7 +177,15 @@ def _position_mistakes(T: int, d: int) -> dict[str, torch.Tensor]:
         ((t + 1) / 10000 ** (pair / d)).sin(),
         ((t + 1) / 10000 ** (pair / d)).cos(),
     )
+    half = torch.arange(d // 2, dtype=torch.float64)  # i instead of 2i
+    pair_angles, inverted = t / 10000 ** (half / d), t * 10000 ** (pair / d)
+    pair_index = torch.empty(T, d, dtype=torch.float64)
+    pair_index[:, 0::2], pair_index[:, 1::2] = pair_angles.sin(), pair_angles.cos()
+    inverted_table = torch.empty(T, d, dtype=torch.float64)
+    inverted_table[:, 0::2], inverted_table[:, 1::2] = inverted.sin(), inverted.cos()
     return {
+        PAIR_INDEX_EXPONENT: pair_index,
+        INVERTED_FREQUENCY: inverted_table,
         SIN_COS_SWAPPED: swapped,
         CONCATENATED: torch.cat([angles.sin(), angles.cos()], dim=-1),
         OWN_INDEX_EXPONENT: own_index,
@@ -184,4 +206,5 @@ def check_sinusoidal_positions(sinusoidal_positions: Callable) -> None:
             case=case,
             mistakes=_position_mistakes(T, d),
             atol=1e-5,
+            mistake_atol=1e-2,  # angles up to t * 10000 lose digits in float32
         )

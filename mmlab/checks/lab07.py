@@ -32,6 +32,10 @@ MASK_INVERTED = "the mask inverted: True must mark where the loss counts (the as
 LOSS_ALL_POSITIONS = "the mean over all positions: divide the summed loss by the number of counted (masked) tokens, not by B * T"
 LOSS_UNMASKED = "the loss counted on every token: multiply by the mask (or select the masked positions) first"
 LOSS_SUM = "a sum: return the mean over the counted tokens"
+LOSS_MASK_AT_INPUT = (
+    "the mask taken at the input position (mask[:, :-1]): the loss of position t is about the *target* "
+    "token t + 1, so it counts where that token is the assistant's: use mask[:, 1:]"
+)
 LOSS_SHIFT = (
     "the logits compared with the same position's token: position t predicts token t + 1, so compare "
     "logits[:, :-1] with targets[:, 1:] (and mask[:, 1:])"
@@ -103,6 +107,7 @@ def check_masked_sft_loss(sft_loss: Callable) -> None:
         LOSS_UNMASKED: losses.mean(),
         LOSS_SUM: (losses * m).sum(),
         LOSS_SHIFT: (unshifted * mask).sum() / mask.sum(),
+        LOSS_MASK_AT_INPUT: (losses * mask[:, :-1]).sum() / mask[:, :-1].sum(),
     }
     expect_close(got, expected, what="loss", case="a batch of 4 chats", mistakes=mistakes)
     # the defining property: a user token's label changes nothing

@@ -53,6 +53,10 @@ PPO_SIGN = "the objective, not the loss: PPO *maximises* mean(min(...)), so the 
 PPO_NO_CLIP = "no clipping: the clipped term clip(rho, 1 - clip, 1 + clip) * A is missing from the min"
 PPO_RATIO_INVERTED = "the ratio inverted: rho = exp(logp_new - logp_old) = pi_new / pi_old"
 PPO_NO_EXP = "the log-ratio used as the ratio: rho = exp(logp_new - logp_old)"
+PPO_LOG_DIVIDED = (
+    "the log-probabilities divided (logp_new / logp_old): the ratio of probabilities is "
+    "exp(logp_new - logp_old)"
+)
 
 GAE_FORWARD = (
     "advantages not reversed through time: accumulate A_t = delta_t + gamma * lam * A_{t+1} from the *last* "
@@ -169,6 +173,9 @@ def check_ppo_clip_loss(ppo_clip_loss: Callable) -> None:
                 inverted * adv, inverted.clamp(1 - clip, 1 + clip) * adv
             ).mean(),
             PPO_NO_EXP: -torch.minimum(no_exp * adv, no_exp.clamp(1 - clip, 1 + clip) * adv).mean(),
+            PPO_LOG_DIVIDED: -torch.minimum(
+                (new / old) * adv, (new / old).clamp(1 - clip, 1 + clip) * adv
+            ).mean(),
         }
         expect_close(got, expected, what="loss", case=case, mistakes=mistakes)
     new = torch.zeros(4, requires_grad=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error
 from mmlab.models.attention import MultiHeadAttention, record_attention
 
 __all__ = ["Tokenizer", "attention_maps", "build_attention_demo", "render_attention", "token_labels"]
@@ -83,7 +83,9 @@ def attention_maps(
     if text is None or (isinstance(text, str) and not text.strip()):
         raise DemoInputError("Type some text first: the input is empty.")
     if not isinstance(text, str):
-        raise DemoInputError(f"The input must be text, got {type(text).__name__}.")
+        raise DemoInputError("The input must be text.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise DemoInputError(f"The text is {len(text):,} characters long; type at most {MAX_TEXT_CHARS:,}.")
     text = text.strip()
     try:
         ids = list(tokenizer.encode(text))
@@ -118,13 +120,15 @@ def render_attention(
     from matplotlib.figure import Figure
     from PIL import Image
 
-    if not 0 <= layer < len(maps):
-        raise DemoInputError(f"Layer {layer} does not exist; pick 0 to {len(maps) - 1}.")
+    layer = check_number(layer, "The layer", low=0, high=len(maps) - 1, integer=True)
     weights = maps[layer]  # (nh, T, T)
     n_heads = weights.size(0)
-    heads = list(range(n_heads)) if head == ALL_HEADS else [int(head)]
-    if not 0 <= heads[0] < n_heads or not 0 <= heads[-1] < n_heads:
-        raise DemoInputError(f"Head {head} does not exist; pick 0 to {n_heads - 1}.")
+    if head == ALL_HEADS:
+        heads = list(range(n_heads))
+    else:
+        heads = [
+            check_number(head, f"The head ('{ALL_HEADS}' or a number)", low=0, high=n_heads - 1, integer=True)
+        ]
     T = len(tokens)
     side = max(2.6, 0.32 * T + 1.4)
     figure = Figure(figsize=(side * len(heads), side), dpi=90)
@@ -176,7 +180,7 @@ def build_attention_demo(
         """Callback: (text, layer, head) -> (image or None, message)."""
         try:
             tokens, maps, output = attention_maps(model, tokenizer, text, limit, run)
-            image = render_attention(tokens, maps, int(layer), head if head == ALL_HEADS else int(head))
+            image = render_attention(tokens, maps, layer, head)
         except Exception as err:  # shown in the app, never as a traceback
             return None, friendly_error(err)
         message = f"{len(tokens)} tokens: {' '.join(tokens)}"
@@ -195,7 +199,12 @@ def build_attention_demo(
         )
         with gr.Row():
             text = gr.Textbox(
-                label="text", value=example or "", placeholder="type here", elem_id="text", scale=3
+                label="text",
+                value=example or "",
+                placeholder="type here",
+                elem_id="text",
+                scale=3,
+                max_length=MAX_TEXT_CHARS,
             )
             layer = gr.Dropdown(
                 choices=[(f"layer {i}", str(i)) for i in range(n_layers)],
@@ -210,8 +219,10 @@ def build_attention_demo(
                 elem_id="head",
             )
         button = gr.Button("Show attention", variant="primary", elem_id="show")
-        image = gr.Image(label="attention", show_label=False, type="pil", format="png", elem_id="map")
-        message = gr.Markdown(elem_id="message")
+        message = gr.Markdown(elem_id="message")  # above the map, so it is in view without scrolling
+        image = gr.Image(
+            label="attention", show_label=False, type="pil", format="png", elem_id="map", height=300
+        )
         inputs, outputs = [text, layer, head], [image, message]
         button.click(explain, inputs, outputs, api_name="explain")
         text.submit(explain, inputs, outputs, api_visibility="private")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error
 
 __all__ = ["build_fill_mask_demo", "fill_mask", "format_predictions"]
 
@@ -39,7 +39,9 @@ def fill_mask(model: nn.Module, tokenizer: Any, text: Any, k: int = 5) -> list[t
     if text is None or (isinstance(text, str) and not text.strip()):
         raise DemoInputError(f"Type a sentence with one {mask} first: the input is empty.")
     if not isinstance(text, str):
-        raise DemoInputError(f"The input must be text, got {type(text).__name__}.")
+        raise DemoInputError("The input must be text.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise DemoInputError(f"The text is {len(text):,} characters long; type at most {MAX_TEXT_CHARS:,}.")
     count = text.count(mask)
     if count == 0:
         raise DemoInputError(f"Put one {mask} where a word should be predicted, e.g. 'a list is {mask}'.")
@@ -47,8 +49,7 @@ def fill_mask(model: nn.Module, tokenizer: Any, text: Any, k: int = 5) -> list[t
         raise DemoInputError(
             f"Use exactly one {mask}: this text has {count}. Each mask is predicted on its own."
         )
-    if not 1 <= int(k) <= 100:
-        raise DemoInputError(f"k must be between 1 and 100, got {k}.")
+    k = check_number(k, "Top k", low=1, high=100, integer=True)
     encoded = tokenizer(text.strip(), return_tensors="pt")
     limit = getattr(getattr(model, "config", None), "max_len", None) or getattr(
         getattr(model, "config", None), "max_position_embeddings", None
@@ -106,7 +107,7 @@ def build_fill_mask_demo(
     def predict(text: Any, top_k: Any = k) -> str:
         """Callback: (text, k) -> Markdown table or a message."""
         try:
-            predictions = fill_mask(model, tokenizer, text, int(top_k))
+            predictions = fill_mask(model, tokenizer, text, top_k)
         except Exception as err:  # shown in the app, never as a traceback
             return friendly_error(err)
         return format_predictions(text.strip(), predictions, mask)
@@ -117,7 +118,11 @@ def build_fill_mask_demo(
         )
         with gr.Row():
             text = gr.Textbox(
-                label="sentence", value=example or f"a {mask} is an ordered sequence", scale=4, elem_id="text"
+                label="sentence",
+                value=example or f"a {mask} is an ordered sequence",
+                scale=4,
+                elem_id="text",
+                max_length=MAX_TEXT_CHARS,
             )
             top_k = gr.Slider(1, 20, value=k, step=1, label="top k", elem_id="k")
         button = gr.Button("Predict", variant="primary", elem_id="predict")

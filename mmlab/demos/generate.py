@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, friendly_error
 from mmlab.models.gpt import GPT
 
 __all__ = ["SamplingSettings", "build_generate_demo", "parse_settings", "stream_text"]
@@ -35,10 +35,10 @@ class SamplingSettings:
 def _number(value: Any, name: str) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise DemoInputError(f"{name} must be a number, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DemoInputError(f"{name} must be a number, got {str(value)[:20]!r}.") from None
     if not math.isfinite(number):
-        raise DemoInputError(f"{name} must be a finite number, got {value!r}.")
+        raise DemoInputError(f"{name} must be a finite number, got {str(value)[:20]!r}.")
     return number
 
 
@@ -91,6 +91,10 @@ def stream_text(
     """Yield the generated continuation (without the prompt), growing by one token each time."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise DemoInputError("The prompt is empty: type a few words for the model to continue.")
+    if len(prompt) > MAX_TEXT_CHARS:
+        raise DemoInputError(
+            f"The prompt is {len(prompt):,} characters long; type at most {MAX_TEXT_CHARS:,}."
+        )
     ids = _encode(tokenizer, prompt)
     if not ids:
         raise DemoInputError("The prompt gave no tokens: type a few words for the model to continue.")
@@ -162,7 +166,17 @@ def build_generate_demo(
             f"## {title}\nThe model continues your prompt one token at a time. Temperature 0 always picks "
             "the most likely token; top-k 0 and top-p 1 switch those filters off."
         )
-        prompt = gr.Textbox(label="prompt", value=example, lines=3, elem_id="prompt")
+        with gr.Row(equal_height=True):
+            prompt = gr.Textbox(
+                label="prompt",
+                value=example,
+                lines=2,
+                max_lines=4,
+                elem_id="prompt",
+                max_length=MAX_TEXT_CHARS,
+                scale=4,
+            )
+            button = gr.Button("Generate", variant="primary", elem_id="generate", scale=1)
         with gr.Row():
             temperature = gr.Number(label="temperature", value=0.8, elem_id="temperature")
             top_k = gr.Number(label="top-k (0 = off)", value=0, precision=0, elem_id="top_k")
@@ -172,9 +186,8 @@ def build_generate_demo(
                 value=min(200, max_tokens_limit),
                 elem_id="max_tokens",
             )
-        button = gr.Button("Generate", variant="primary", elem_id="generate")
-        output = gr.Textbox(label="continuation", lines=8, elem_id="output")
-        message = gr.Markdown(elem_id="message")
+        message = gr.Markdown(elem_id="message")  # above the text, so it is in view without scrolling
+        output = gr.Textbox(label="continuation", lines=4, max_lines=4, elem_id="output")
         inputs = [prompt, temperature, top_k, top_p, max_tokens]
         button.click(generate, inputs, [output, message], api_name="generate")
         prompt.submit(generate, inputs, [output, message], api_visibility="private")

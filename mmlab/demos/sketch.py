@@ -21,18 +21,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.core import (
+    MAX_PIXELS,
+    DemoInputError,
+    check_text,
+    friendly_error,
+    open_picture,
+    picture_from_value,
+)
 
 __all__ = [
     "MAX_PIXELS",
     "build_sketch_demo",
     "classify_sketch",
     "parse_class_names",
+    "parse_template",
     "sketch_defaults",
     "sketch_to_image",
 ]
 
-MAX_PIXELS = 4096 * 4096  # bigger drawings or uploads are refused with a message
+MAX_NAMES, MAX_NAME_CHARS, MAX_TEMPLATE_CHARS = 50, 60, 120  # the text tower reads a few words
 INK_THRESHOLD = 0.1  # a canvas whose darkest pixel is lighter than this counts as blank
 DIGIT_MARGIN = 0.1  # scikit-learn's digits nearly fill their 8 x 8 square
 # Training shapes are 7 (small) or 11 (large) pixels of a 16-pixel picture. With a margin of 0.35 of
@@ -45,15 +53,9 @@ SHAPE_TEMPLATE = "a large {}"  # the user's drawing is scaled to a large shape's
 
 
 def _to_pil(value: Any) -> Image.Image | None:
-    if value is None:
-        return None
-    if isinstance(value, Image.Image):
-        return value
-    if isinstance(value, np.ndarray):
-        return Image.fromarray(value.astype(np.uint8))
-    if isinstance(value, str):
-        return Image.open(value)
-    raise DemoInputError(f"Cannot read a drawing of type {type(value).__name__}.")
+    if isinstance(value, str):  # a file from the upload folder (the app checks requests' paths)
+        return open_picture(value)
+    return picture_from_value(value)
 
 
 def _flatten(value: Any) -> Image.Image | None:
@@ -74,11 +76,6 @@ def _flatten(value: Any) -> Image.Image | None:
         image = _to_pil(value)
     if image is None:
         return None
-    if image.width * image.height > MAX_PIXELS:
-        raise DemoInputError(
-            f"The image is {image.width} x {image.height} pixels; the demo takes at most "
-            f"{MAX_PIXELS:,} pixels. Draw on the canvas or upload a smaller picture."
-        )
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         white = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(white, image.convert("RGBA"))
@@ -133,15 +130,33 @@ def sketch_to_image(
 
 
 def parse_class_names(text: Any) -> list[str]:
-    """Comma- or newline-separated names -> a list; a clear message when there are none."""
+    """Comma- or newline-separated names -> a list; a clear message when there are none, too many,
+    or one is too long."""
     if not isinstance(text, str) or not text.strip():
         raise DemoInputError("Type at least one class name (separate names with commas).")
-    names = [n.strip() for n in text.replace("\n", ",").split(",") if n.strip()]
+    check_text(text, "list of class names", limit=MAX_NAMES * (MAX_NAME_CHARS + 2))
+    names = [" ".join(n.split()) for n in text.replace("\n", ",").split(",") if n.strip()]
     if not names:
         raise DemoInputError("Type at least one class name (separate names with commas).")
+    if len(names) > MAX_NAMES:
+        raise DemoInputError(f"Type at most {MAX_NAMES} class names, got {len(names)}.")
+    if any(len(n) > MAX_NAME_CHARS for n in names):
+        raise DemoInputError(f"A class name may be at most {MAX_NAME_CHARS} characters long.")
     if len(set(names)) != len(names):
         raise DemoInputError("Each class name may appear only once.")
     return names
+
+
+def parse_template(template: Any) -> str:
+    """A prompt template with exactly one ``{}`` and no other braces (so a template is never a
+    format specification that could ask for gigabytes, like ``{0:>100000000}``)."""
+    template = check_text(template, "prompt template", limit=MAX_TEMPLATE_CHARS, example="a handwritten {}")
+    if template.count("{}") != 1 or "{" in template.replace("{}", "") or "}" in template.replace("{}", ""):
+        raise DemoInputError(
+            f"The prompt template {template!r} needs exactly one '{{}}' where the class name goes, "
+            "and no other braces."
+        )
+    return template
 
 
 def sketch_defaults(clip_model) -> tuple[list[str], str]:
@@ -163,8 +178,7 @@ def classify_sketch(clip_model, value: Any, class_names: Any, template: str = "{
     coloured and scaled to about a training shape's size (:data:`SHAPE_MARGIN`) for a 3-channel one.
     """
     names = parse_class_names(class_names)
-    if "{}" not in template:
-        raise DemoInputError(f"The prompt template {template!r} needs '{{}}' where the class name goes.")
+    template = parse_template(template)
     config = clip_model.config.image
     margin = DIGIT_MARGIN if config.in_channels == 1 else SHAPE_MARGIN
     image = sketch_to_image(value, config.image_size, config.in_channels, margin)
@@ -228,8 +242,15 @@ def build_sketch_demo(clip_model, class_names: list[str] | None = None, template
                 brush=brush,
             )
             with gr.Column():
-                names_box = gr.Textbox(names, label="class names (comma-separated)", elem_id="names")
-                template_box = gr.Textbox(template, label="prompt template", elem_id="template")
+                names_box = gr.Textbox(
+                    names,
+                    label="class names (comma-separated)",
+                    elem_id="names",
+                    max_length=MAX_NAMES * (MAX_NAME_CHARS + 2),
+                )
+                template_box = gr.Textbox(
+                    template, label="prompt template", elem_id="template", max_length=MAX_TEMPLATE_CHARS
+                )
                 button = gr.Button("Classify", elem_id="classify")
                 label = gr.Label(num_top_classes=5, label="zero-shot probabilities", elem_id="probs")
                 message = gr.Markdown(elem_id="message")

@@ -2,22 +2,33 @@
 
 The scene comes from the generator ("new scene"), from an upload, or is drawn in the editor. The
 answer is the fusion model's most likely answers; with a cross-attention model the picture on the
-right shades each image region by how much the question attended to it.
+right shades each image region by how much the question attended to it. A file reaches the model
+only through the upload box or the editor (:func:`mmlab.demos.core.harden` refuses a request that
+names a path on the server), and a bad seed, question or picture gets a message, never a traceback.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mmlab.data.multimodal import ANSWERS, QuestionVocab, SceneConfig, draw_scene, random_scene
-from mmlab.demos.core import DemoInputError, friendly_error
+from mmlab.demos.core import (
+    DemoInputError,
+    check_number,
+    check_text,
+    friendly_error,
+    open_picture,
+    picture_from_value,
+)
 
-__all__ = ["answer_question", "attention_overlay", "build_vqa_demo", "load_scene", "new_scene"]
+__all__ = ["answer_question", "attention_overlay", "build_vqa_demo", "load_scene", "new_scene", "scene_seed"]
+
+MAX_SEED = 2**31 - 1
+MAX_QUESTION_CHARS = 200  # the models read at most a dozen words
 
 EXAMPLES = [
     "what colour is the triangle?",
@@ -27,10 +38,19 @@ EXAMPLES = [
 ]
 
 
-def new_scene(seed: int | float | None = 0, config: SceneConfig | None = None) -> Image.Image:
-    """A generated scene (2-3 shapes) for a seed."""
+def scene_seed(value: Any) -> int:
+    """A scene seed typed in the app (empty means 0), or a :class:`DemoInputError`."""
+    return (
+        0
+        if value is None or value == ""
+        else check_number(value, "The scene seed", low=0, high=MAX_SEED, integer=True)
+    )
+
+
+def new_scene(seed: Any = 0, config: SceneConfig | None = None) -> Image.Image:
+    """A generated scene (2-3 shapes) for a seed (a whole number from 0 to 2**31 - 1)."""
     config = config or SceneConfig(min_shapes=2)
-    rng = np.random.default_rng(int(seed or 0))
+    rng = np.random.default_rng(scene_seed(seed))
     return draw_scene(random_scene(rng, config), config, rng)
 
 
@@ -42,23 +62,14 @@ def load_scene(drawn: Any = None, upload: Any = None, size: int = 24) -> Image.I
     message when there is no picture or the upload is not an image.
     """
     if upload:
-        path = upload if isinstance(upload, (str, os.PathLike)) else getattr(upload, "name", upload)
-        try:
-            with Image.open(path) as opened:
-                image = opened.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            name = os.path.basename(str(path))
-            raise DemoInputError(
-                f"'{name}' is not an image this demo can read: upload a PNG or JPEG picture."
-            ) from err
+        image = open_picture(upload)
     else:
         if isinstance(drawn, dict):
-            drawn = drawn.get("composite") or drawn.get("background")
-        if drawn is None:
+            composite = drawn.get("composite")
+            drawn = composite if composite is not None else drawn.get("background")
+        image = picture_from_value(drawn)
+        if image is None:
             raise DemoInputError("no picture yet: press 'new scene', upload an image or draw one.")
-        image = (
-            drawn if isinstance(drawn, Image.Image) else Image.fromarray(np.asarray(drawn).astype(np.uint8))
-        )
         if image.mode == "RGBA":  # drawn strokes on a transparent canvas: put them on black
             background = Image.new("RGB", image.size, (0, 0, 0))
             background.paste(image, mask=image.split()[-1])
@@ -92,13 +103,14 @@ def answer_question(
     Raises :class:`DemoInputError` for an empty question or one with words the model never saw.
     """
     vocab = vocab or QuestionVocab()
-    question = (question or "").strip()
-    if not question:
-        raise DemoInputError("type a question first, e.g. 'what colour is the triangle?'")
+    question = check_text(
+        question, "question", limit=MAX_QUESTION_CHARS, example="what colour is the triangle?"
+    )
+    top = check_number(top, "The number of answers", low=1, high=len(ANSWERS), integer=True)
     unknown = vocab.unknown_words(question)
     if unknown:
         raise DemoInputError(
-            f"the model does not know the word(s) {', '.join(repr(w) for w in unknown)}. "
+            f"the model does not know the word(s) {', '.join(repr(w) for w in unknown[:8])}. "
             f"It knows: {', '.join(vocab.itos[2:])}."
         )
     if len(vocab.words(question)) > vocab.max_len:
@@ -140,7 +152,10 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
         return f"**{best}** ({answers[best]:.0%})", answers, overlay
 
     def fresh(seed):
-        return new_scene(seed).resize((image_size * 8, image_size * 8), Image.Resampling.NEAREST)
+        try:
+            return new_scene(seed).resize((image_size * 8, image_size * 8), Image.Resampling.NEAREST)
+        except DemoInputError as err:
+            raise gr.Error(str(err), print_exception=False) from None
 
     with gr.Blocks(title="mmlab: visual question answering") as app:
         gr.Markdown(
@@ -156,16 +171,21 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
                     image_mode="RGB",
                     label="scene",
                     brush=gr.Brush(colors=["#dc3232", "#28b43c", "#3c64f0"], default_size=12),
+                    height=300,
                 )
-                seed = gr.Number(value=0, precision=0, label="scene seed")
-                new = gr.Button("new scene")
-                upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath")
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="scene seed")
+                    new = gr.Button("new scene")
+                upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath", height=90)
             with gr.Column():
-                question = gr.Dropdown(EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question")
-                go = gr.Button("answer", variant="primary")
-                message = gr.Markdown()
-                probs = gr.Label(label="answers", num_top_classes=3)
-                attention = gr.Image(label="where the question looked", type="pil")
+                question = gr.Dropdown(
+                    EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question", elem_id="question"
+                )
+                go = gr.Button("answer", variant="primary", elem_id="ask")
+                message = gr.Markdown(elem_id="message")
+                probs = gr.Label(label="answers", num_top_classes=3, elem_id="answers")
+                attention = gr.Image(label="where the question looked", type="pil", height=240)
         new.click(fresh, inputs=seed, outputs=drawn, api_name="new_scene")
         go.click(ask, inputs=[drawn, upload, question], outputs=[message, probs, attention], api_name="ask")
+    app.ask = ask  # the callback, for tests without a server
     return app

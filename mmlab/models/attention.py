@@ -11,7 +11,8 @@ Conventions used across the course:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -156,8 +157,6 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
         self.causal, self.fast, self.rotary = causal, fast, rotary
-        self.keep_weights = False  # set by record_attention() to keep the last attention map
-        self.weights: torch.Tensor | None = None
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
@@ -189,19 +188,37 @@ class MultiHeadAttention(nn.Module):
             causal = causal_mask(T, k.size(-2), device=x.device)
             mask = causal if mask is None else mask & causal
         dropout_p = self.dropout if self.training else 0.0
-        if self.fast and not self.keep_weights:
+        recording = _recording(self)
+        if self.fast and recording is None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         else:
             y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
-            if self.keep_weights:
-                self.weights = weights.detach()
+            if recording is not None:
+                recording[self] = weights.detach()
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         return self.out_proj(y)
 
 
+_local = threading.local()  # each thread's active recordings (a demo serves requests in threads)
+
+
+def _recording(layer: nn.Module) -> dict[nn.Module, torch.Tensor] | None:
+    """The innermost recording of this thread that watches ``layer``, if any."""
+    for layers, weights in reversed(getattr(_local, "stack", [])):
+        if layer in layers:
+            return weights
+    return None
+
+
 @contextmanager
-def record_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+def record_attention(
+    model: nn.Module, layers: Iterable[MultiHeadAttention] | None = None
+) -> Iterator[list[torch.Tensor]]:
     """Collect every attention map computed inside the block, in layer order.
+
+    Only calls made by this thread are recorded, so requests served in parallel (a demo answering
+    several users) each get their own maps; the model itself is not changed. ``layers`` restricts
+    the recording to some of the model's attention layers (default: all of them).
 
     Example::
 
@@ -209,13 +226,18 @@ def record_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
             model(tokens)
         maps[0].shape  # (B, nh, T, T) for the first layer
     """
-    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    chosen = (
+        list(layers)
+        if layers is not None
+        else [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    )
     maps: list[torch.Tensor] = []
-    for layer in layers:
-        layer.keep_weights, layer.weights = True, None
+    weights: dict[nn.Module, torch.Tensor] = {}
+    entry = (set(chosen), weights)
+    stack = _local.__dict__.setdefault("stack", [])
+    stack.append(entry)
     try:
         yield maps
     finally:
-        maps.extend(layer.weights for layer in layers if layer.weights is not None)
-        for layer in layers:
-            layer.keep_weights, layer.weights = False, None
+        stack.remove(entry)
+        maps.extend(weights[layer] for layer in chosen if layer in weights)

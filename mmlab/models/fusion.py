@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmlab.models.attention import padding_mask
+from mmlab.models.attention import padding_mask, record_attention
 from mmlab.models.regions import RegionEncoder
 from mmlab.models.transformer import Transformer, TransformerConfig
 from mmlab.models.vision import CNNConfig
@@ -455,16 +455,11 @@ class HybridFusion(FusionModel):
         (B, T, P). Cross-attention mode only."""
         if self.mode != "cross_attention":
             raise ValueError("attention maps exist only for mode='cross_attention'")
-        layers = [block.cross_attn for block in self.text.transformer.blocks]
-        for layer in layers:
-            layer.keep_weights = True
-        try:
+        with record_attention(
+            self, layers=[block.cross_attn for block in self.text.transformer.blocks]
+        ) as maps:
             self(images, questions, question_mask)
-            maps = torch.stack([layer.weights for layer in layers])  # (L, B, nh, T, P)
-        finally:
-            for layer in layers:
-                layer.keep_weights, layer.weights = False, None
-        return maps.mean(dim=(0, 2))
+        return torch.stack(maps).mean(dim=(0, 2))  # (L, B, nh, T, P) -> (B, T, P)
 
 
 # ----------------------------------------------------------------------------- training helpers

@@ -9,7 +9,9 @@ in :mod:`mmlab.recipes.registry`).
 Every job takes ``--set device=...`` and ``--set progress=False``; a Trainer job takes every loop
 setting (``max_steps``, ``lr``, ``compile``, ...) too.
 
-Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one.
+Checkpoints go to ``--out`` (default ``runs/<job>``); ``--resume`` continues from the newest one
+that loads (a newer one cut short by a crash is skipped with a warning), ``--resume PATH`` from
+that checkpoint. A known error (a bad setting, a missing or unreadable checkpoint) prints one line.
 The final weights are saved as ``model.safetensors``, the final evaluation as ``metrics.json`` and
 the job with its settings and model config as ``run.json``: a later job can start from the folder,
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from mmlab.device import seed_everything
 from mmlab.recipes.registry import JOBS, SCALES, resolve_settings
+from mmlab.train.checkpoint import CheckpointError
 from mmlab.train.runs import save_run
 from mmlab.train.trainer import Trainer
 
@@ -66,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         help="override a setting (repeatable)",
     )
     parser.add_argument("--out", help="checkpoint folder (default runs/<job>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="continue from the newest checkpoint in --out that loads, or from the checkpoint at PATH",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", action="store_true", help="list the jobs and their cpu settings")
     args = parser.parse_args(argv)
@@ -77,12 +87,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} (chapter {spec.chapter}{kind}): {resolve_settings(name).summary()}")
         return 0
 
+    try:
+        return run(args)
+    except (CheckpointError, ValueError, KeyError, FileNotFoundError) as err:  # known errors: one line
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        parser.exit(2, f"{parser.prog} {args.job}: error: {message}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or run) the job the parsed command line asks for."""
     seed_everything(args.seed)
     out = Path(args.out or f"runs/{args.job}")
     overrides = dict(args.overrides)
     if not JOBS[args.job].uses_trainer:
         return run_own_loop(args.job, args.scale, overrides, out, args.resume)
     overrides.setdefault("checkpoint_dir", str(out))
+    if isinstance(args.resume, str) and not Path(args.resume).is_file():
+        raise CheckpointError(f"--resume {args.resume}: no checkpoint file there")
     overrides.setdefault("resume", args.resume)
     settings = resolve_settings(args.job, args.scale, overrides)
     job = JOBS[args.job].build(settings)

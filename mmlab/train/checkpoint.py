@@ -22,6 +22,7 @@ __all__ = [
     "capture_rng_state",
     "list_checkpoints",
     "load_checkpoint",
+    "load_newest_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
 ]
@@ -75,6 +76,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         earlier = [p.name for p in list_checkpoints(path.parent) if p != path]
         hint = (
             f" Earlier checkpoints in {path.parent}: {', '.join(earlier)}; resume from one with "
+            f"`--resume {path.parent / earlier[-1]}` (python -m mmlab.train) or "
             f"TrainConfig(resume='{path.parent / earlier[-1]}')."
             if earlier
             else " No earlier checkpoint is in that folder."
@@ -86,6 +88,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise CheckpointError(f"{path} is not an mmlab training checkpoint (no 'model' or 'step' entry)")
     return state
+
+
+def load_newest_checkpoint(
+    directory: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any], list[str]] | None:
+    """The newest checkpoint in ``directory`` that loads: ``(path, state, skipped)``, where
+    ``skipped`` says why each newer one could not be read (e.g. truncated by a crash while it was
+    copied); None when the folder holds no checkpoint. Raises :class:`CheckpointError` when none of
+    them loads."""
+    found = list_checkpoints(directory)
+    skipped: list[str] = []
+    for path in reversed(found):
+        try:
+            return path, load_checkpoint(path, map_location), skipped
+        except CheckpointError as err:
+            skipped.append(f"{path.name} cannot be loaded ({str(err).split('(', 1)[-1].split(')')[0]})")
+    if found:
+        raise CheckpointError(f"no checkpoint in {directory} can be loaded: {'; '.join(skipped)}")
+    return None
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -13,6 +13,7 @@ the evaluation set and logged beside the loss.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
@@ -27,8 +28,8 @@ from tqdm.auto import tqdm
 from mmlab.device import amp_settings, get_device
 from mmlab.train.checkpoint import (
     capture_rng_state,
-    list_checkpoints,
     load_checkpoint,
+    load_newest_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
@@ -525,12 +526,15 @@ class Trainer:
         self._resumed = True
         if isinstance(self.config.resume, str):
             path = Path(self.config.resume)
+            state = load_checkpoint(path, map_location=self.device)
         else:
-            found = list_checkpoints(self.config.checkpoint_dir)
-            if not found:
+            newest = load_newest_checkpoint(self.config.checkpoint_dir, map_location=self.device)
+            if newest is None:
                 print(f"No checkpoint in {self.config.checkpoint_dir}: starting from step 0.")
                 return
-            path = found[-1]
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+            path, state, skipped = newest
+            for reason in skipped if self.dist.is_main else []:
+                print(f"warning: {reason}; resuming from the newest one that loads.", file=sys.stderr)
+        self.load_state_dict(state)
         if self.dist.is_main:
             print(f"Resumed from {path} at step {self.step}.")

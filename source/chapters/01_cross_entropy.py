@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 01 · Cross-entropy and learning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/01_cross_entropy.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** softmax, log-softmax and cross-entropy from scratch, each equal to
 # PyTorch's to $10^{-6}$; then a bag-of-words topic classifier trained with that loss, with SGD and
@@ -18,7 +18,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -263,6 +263,7 @@ for text, label in list(zip(data.test_texts, data.test_labels))[:3]:
 
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def make_model(seed: int = 0) -> BoWClassifier:
     seed_everything(seed)  # the same initial weights (and batches) for every run with this seed
     config = BoWConfig(len(data.vocab), len(data.classes), CONFIG["embed_dim"], unk_id=data.vocab.unk_id)
@@ -280,7 +281,7 @@ def train(optimizer_name: str, lr: float, seed: int = 0):
     optimizer = torch.optim.SGD(model.parameters(), lr=lr) if optimizer_name == "sgd" else None  # None: AdamW
     train_loader = DataLoader(data.train, batch_size=CONFIG["batch_size"], shuffle=True)
     test_loader = DataLoader(data.test, batch_size=256)
-    config = TrainConfig(max_steps=CONFIG["steps"], lr=lr, eval_every=25, log_every=10, progress=False)
+    config = TrainConfig(max_steps=CONFIG["steps"], lr=lr, eval_every=25, log_every=10)
     trainer = Trainer(model, loss_fn, train_loader, test_loader, config, optimizer=optimizer)
     return trainer.model, trainer.fit()
 

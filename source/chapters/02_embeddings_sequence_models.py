@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 02 · Embeddings and sequence models
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/02_embeddings_sequence_models.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** word vectors trained with word2vec (skip-gram with negative sampling) on
 # Python's own documentation, with their nearest neighbours and a 2-D map; then one sentiment task
@@ -20,7 +20,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -189,7 +189,7 @@ w2v = SkipGram(
 sampler = BatchSampler(RandomSampler(range(len(pairs))), CONFIG["w2v_batch"], drop_last=True)
 pair_loader = DataLoader(TensorDataset(pairs), batch_size=None, sampler=sampler)
 w2v_config = TrainConfig(
-    max_steps=CONFIG["w2v_steps"], lr=1e-2, weight_decay=0.0, log_every=50, progress=False, device=DEVICE
+    max_steps=CONFIG["w2v_steps"], lr=1e-2, weight_decay=0.0, log_every=50, device=DEVICE
 )
 w2v_trainer = Trainer(w2v, skipgram_loss, pair_loader, None, w2v_config)
 w2v_history = w2v_trainer.fit()
@@ -310,7 +310,7 @@ for name, (build, lr) in builders.items():
     seed_everything(0)
     model = build()
     trainer = Trainer(model, sequence_classification_loss, train_loader, test_loader,
-                      TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, progress=False, device=DEVICE))  # fmt: skip
+                      TrainConfig(max_steps=CONFIG["clf_steps"], lr=lr, device=DEVICE))  # fmt: skip
     history = trainer.fit()
     model.eval()
     with torch.no_grad():
@@ -390,7 +390,7 @@ def far_run(d: int, seed: int) -> dict[str, float]:
     model = RNNClassifier(RNNConfig(len(far_vocab), dim=16, hidden=32, cell="lstm"))
     trainer = Trainer(model, sequence_classification_loss, make_loader(texts, labels, far_vocab, 128, shuffle=True, seed=seed),
                       make_loader(test_texts, test_labels, far_vocab, 1000),
-                      TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, progress=False, device=DEVICE))  # fmt: skip
+                      TrainConfig(max_steps=CONFIG["far_steps"], lr=1e-2, device=DEVICE))  # fmt: skip
     return {"accuracy": trainer.fit().last("accuracy")}
 
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 03 · Attention and the Transformer
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/03_attention_transformer.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** attention from its formula up to a full Transformer block, each piece checked
 # against PyTorch's own; then a small Transformer encoder that learns to **sort the letters of a word**
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -333,7 +333,6 @@ trainer = Trainer(
         lr=settings["lr"],
         warmup_steps=settings["warmup_steps"],
         eval_every=settings["eval_every"],
-        progress=False,
     ),
 )
 history = trainer.fit()
@@ -461,7 +460,7 @@ def distance_run(kind: str, seed: int) -> dict[str, float]:
         encoder = TransformerConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, max_len=40, positions="learned")
         reader, loss = EncoderClassifier(EncoderConfig(len(far_vocab), 2, head="sequence", transformer=encoder)), sentence_loss
     trainer = Trainer(reader, loss, make_loader(far_texts, far_labels, far_vocab, 128, shuffle=True, seed=seed),
-                      make_loader(*far_test, far_vocab, 1000), TrainConfig(max_steps=150, lr=1e-2, progress=False))  # fmt: skip
+                      make_loader(*far_test, far_vocab, 1000), TrainConfig(max_steps=150, lr=1e-2))  # fmt: skip
     return {"accuracy": trainer.fit().last("accuracy")}
 
 
@@ -574,5 +573,3 @@ for text in ("softmax", "", "transformers", "Hello!"):
 # yourself. **Next:** chapter 04 pretrains a mini-BERT, a stack of these blocks trained to fill in masked
 # words.
 
-# %%
-demo.close()

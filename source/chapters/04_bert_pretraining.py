@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 04 · BERT pretraining
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/04_bert_pretraining.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a WordPiece tokenizer and a mini-BERT, pretrained from scratch on Python's
 # documentation with BERT's two tasks, masked language modelling (MLM) and next sentence prediction
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -175,7 +175,7 @@ assert mlm_gap < 1e-4 and nsp_gap < 1e-4
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-result = pretrain_mini_bert(CONFIG, data=data, cache_dir="runs/mini_bert", progress=False)
+result = pretrain_mini_bert(CONFIG, data=data, cache_dir="runs/mini_bert")
 model, metrics = result.model, result.metrics
 
 # %%
@@ -247,9 +247,6 @@ assert gap_with < 1e-4 and gap_without > 0.1
 from mmlab.demos import show
 
 demo = show(build_fill_mask_demo(model, tokenizer, example="a tuple is an immutable [MASK]."))
-
-# %%
-demo.close()
 
 # %% [markdown]
 # ## Summary

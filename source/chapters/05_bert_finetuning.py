@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 05 · BERT fine-tuning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/05_bert_finetuning.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a sentiment classifier on BERT's [CLS] vector, fine-tuned from (a) the
 # mini-BERT of chapter 04 and (b) a real pretrained BERT, all-MiniLM-L6-v2, each compared with the same
@@ -15,7 +15,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -119,6 +119,7 @@ print(inspect.getsource(HFClassifier.forward))
 
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def loader(tokenizer, split, shuffle):
     """Batches of tokenized sentences with their labels (shuffled training batches, or test batches of 100)."""
     batch_size = BATCH_SIZE if shuffle else 100
@@ -128,7 +129,7 @@ def loader(tokenizer, split, shuffle):
 def fine_tune(model, tokenizer, steps, lr):
     """Fine-tune every weight with the course Trainer; return the held-out report."""
     seed_everything(0)
-    config = TrainConfig(max_steps=steps, lr=lr, warmup_steps=steps // 10, schedule="linear", progress=False,
+    config = TrainConfig(max_steps=steps, lr=lr, warmup_steps=steps // 10, schedule="linear",
                          device=str(device))  # fmt: skip
     Trainer(model, classification_loss, loader(tokenizer, train, True), None, config).fit()
     predictions = predict(model, loader(tokenizer, test, False))
@@ -143,7 +144,7 @@ def fine_tune(model, tokenizer, steps, lr):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pretrained = pretrain_mini_bert(resolve_settings("bert"), cache_dir="runs/mini_bert", progress=False)
+pretrained = pretrain_mini_bert(resolve_settings("bert"), cache_dir="runs/mini_bert")
 mini_tokenizer = pretrained.tokenizer
 print(
     "loaded from",

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 06 · GPT: a decoder-only language model
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/06_gpt.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a mini-GPT trained from scratch on Python's documentation, one character
 # at a time, to a held-out loss below a stated bar; samples from it at several temperatures and
@@ -19,7 +19,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -190,7 +190,7 @@ assert same_past
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-train_config = replace(trainer_config(settings), progress=False, device=str(device))
+train_config = replace(trainer_config(settings), device=str(device), live_plot=True)
 trainer = Trainer(model, next_token_loss, train_loader, val_loader, train_config)
 history = trainer.fit()
 steps_per_second = settings["max_steps"] / trainer.train_seconds
@@ -436,5 +436,3 @@ handle = mmlab.demos.show(demo)
 # **Lab:** `labs/06_gpt.ipynb`: write the batch causal mask, top-k and top-p filtering, and one
 # cached decoding step. **Next:** chapter 07 turns this model into a chat model.
 
-# %%
-handle.close()

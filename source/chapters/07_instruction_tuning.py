@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 07 · ChatGPT: instruction tuning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/07_instruction_tuning.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a tiny GPT that chats. It is pretrained on plain sentences about a small world
 # ("grass is green"), which teaches it facts but not how to answer; then supervised fine-tuning (SFT) on
@@ -16,7 +16,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -159,7 +159,7 @@ pretrain = Trainer(
     next_token_loss,
     loader,
     None,
-    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.pretrain_lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.pretrain_lr, warmup_steps=20, device="cpu"),
 )
 pretrain.fit()
 pretrained = copy.deepcopy(model).eval()
@@ -192,7 +192,6 @@ sft = Trainer(
         lr=CONFIG.lr,
         warmup_steps=20,
         eval_every=100,
-        progress=False,
         device="cpu",
     ),
 )
@@ -261,7 +260,7 @@ Trainer(
     all_tokens_loss,
     LengthBuckets((ids, role_ids), (role_ids != PAD).sum(1), CONFIG.batch_size, seed=0),
     None,
-    TrainConfig(max_steps=CONFIG.max_steps, lr=CONFIG.lr, warmup_steps=20, progress=False, device="cpu"),
+    TrainConfig(max_steps=CONFIG.max_steps, lr=CONFIG.lr, warmup_steps=20, device="cpu"),
 ).fit()
 unmasked_score = exact_match(unmasked.eval(), tokenizer, held)
 print(
@@ -291,9 +290,6 @@ print(app.respond("what colour is a zebra", [], "", 0, 8))
 # %% tags=["strip-output"]
 # NBVAL_IGNORE_OUTPUT
 handle = show(app)
-
-# %%
-handle.close()
 
 # %% [markdown]
 # ## Summary

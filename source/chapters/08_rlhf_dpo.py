@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 08 · ChatGPT: RLHF and DPO
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/08_rlhf_dpo.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the second half of ChatGPT's recipe on the tiny chat model of chapter 07. A reward
 # model learns from preference pairs which of two replies people like; PPO tunes the chat model to please it
@@ -16,7 +16,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 09 · Seeing: image encoders
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/09_image_encoders.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** two image encoders, a small CNN and a Vision Transformer (ViT) made of the
 # Transformer blocks from chapter 03, trained on handwritten digits and on generated shapes. You will
@@ -15,7 +15,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -189,7 +189,7 @@ for data, (train, test) in splits.items():
             classify,
             TensorLoader(train, BATCH_SIZE, shuffle=True),
             TensorLoader(test, 512),
-            TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20, progress=False),
+            TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
         )
         history = trainer.fit()
         results[kind, data] = (history.last("accuracy"), count_parameters(model))
@@ -207,7 +207,7 @@ def shapes_run(kind: str, seed: int) -> dict[str, float]:
         classify,
         TensorLoader(shapes_train, BATCH_SIZE, shuffle=True),
         TensorLoader(shapes_test, 512),
-        TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20, progress=False),
+        TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
     )
     return {"accuracy": trainer.fit().last("accuracy")}
 

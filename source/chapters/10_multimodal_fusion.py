@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 10 · Multimodal fusion
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/10_multimodal_fusion.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a visual question answering (VQA) task that needs *both* the picture and
 # the question, and eight models that answer it: question only, image only, three late fusions
@@ -16,7 +16,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -193,7 +193,7 @@ encoder_trainer = Trainer(
     region_loss,
     TensorLoader(train, 64, shuffle=True),
     TensorLoader(test, 512),
-    TrainConfig(max_steps=ENCODER_STEPS, lr=5e-3, progress=False),
+    TrainConfig(max_steps=ENCODER_STEPS, lr=5e-3),
 )
 region_accuracy = encoder_trainer.fit().last("accuracy")
 encoder = encoder.to("cpu").eval()
@@ -230,7 +230,7 @@ def fit(model, steps: int) -> float:
         vqa_loss,
         TensorLoader(train, BATCH_SIZE, shuffle=True),
         TensorLoader(test, 1024),
-        TrainConfig(max_steps=steps, lr=LR, warmup_steps=min(20, steps // 5), progress=False),
+        TrainConfig(max_steps=steps, lr=LR, warmup_steps=min(20, steps // 5)),
     )
     trainer.fit()
     return trainer.train_seconds
@@ -414,9 +414,6 @@ assert full - half >= 0.2
 from mmlab.demos import build_vqa_demo, show
 
 demo = show(build_vqa_demo(xattn))
-
-# %%
-demo.close()
 
 # %% [markdown]
 # ## Common misconceptions

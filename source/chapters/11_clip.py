@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 11 · CLIP: learning from images and captions
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/11_clip.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a mini-CLIP trained on handwritten digits and their captions ("a handwritten
 # seven") with nothing but a contrastive loss; then a classifier that was never trained as one (zero-shot,
@@ -17,7 +17,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
@@ -157,6 +157,7 @@ plt.show()
 
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def train_clip(text_tower, keep: torch.Tensor, seed: int = 0, **config) -> tuple[CLIP, object]:
     """Train a CLIP on the training pairs where ``keep`` is True."""
     seed_everything(seed)
@@ -164,7 +165,7 @@ def train_clip(text_tower, keep: torch.Tensor, seed: int = 0, **config) -> tuple
     rows = train_idx[keep[train_idx]]
     prepared = text_tower.prepare([captions[i] for i in rows.tolist()])  # token ids, or cached MiniLM vectors
     loader = TensorLoader({"images": tensors["images"][rows], "text": prepared}, BATCH, shuffle=True)
-    run = TrainConfig(max_steps=EPOCHS * len(loader), lr=LR, progress=False, log_every=5)
+    run = TrainConfig(max_steps=EPOCHS * len(loader), lr=LR, log_every=5)
     return model, Trainer(model, clip_training_loss, loader, None, run).fit()
 
 
@@ -270,6 +271,7 @@ assert floor - 0.05 < final < floor + 0.5
 # above. Does a high loss mean a useless model? The zero-shot accuracy says.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 hot_clip, hot = train_clip(
     TextTransformer(tokenizer, d_model=32, n_heads=2, n_layers=1),
     everything,
@@ -318,6 +320,7 @@ print(
 )
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 seen = ~torch.isin(labels, torch.tensor(HELD_OUT))
 seen_classes = [d for d in digits if d not in HELD_OUT]
 held_test = test_idx[~seen[test_idx]]
@@ -375,6 +378,7 @@ assert abs(scratch["held-out digits among the 2"] - 0.5) < 0.2  # identical <unk
 # image towers; one CLIP over both would need a common input format.)
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 shape_train_data = make_shape_captions(SHAPES_TRAIN, seed=0)
 shape_test = shape_caption_tensors(make_shape_captions(SHAPES_TEST, seed=1))
 shape_captions = list(shape_train_data["caption"])
@@ -392,7 +396,7 @@ def train_shape_clip(exclude: tuple = (), seed: int = 0, text_tower=None) -> tup
     model = CLIP(CLIPConfig(SHAPES_IMAGE, embed_dim=EMBED_DIM), tower)
     tensors_ = {"images": shape_caption_tensors(data)["images"], "text": tower.prepare(texts)}
     loader = TensorLoader(tensors_, BATCH, shuffle=True)
-    run = TrainConfig(max_steps=SHAPES_EPOCHS * len(loader), lr=LR, progress=False, log_every=5)
+    run = TrainConfig(max_steps=SHAPES_EPOCHS * len(loader), lr=LR, log_every=5)
     return model, Trainer(model, clip_training_loss, loader, None, run).fit()
 
 
@@ -602,10 +606,6 @@ assert guess == "blue triangle"
 # %% tags=["strip-output"]
 # NBVAL_IGNORE_OUTPUT
 shape_demo = show(build_sketch_demo(shape_clip))
-
-# %%
-demo.close()
-shape_demo.close()
 
 # %% [markdown]
 # ## Summary

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 12 · A vision-language model (LLaVA-style)
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/chapters/12_vision_language_model.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** a mini-VLM that looks at a shapes scene and *writes* its answer ("what
 # colour is the triangle?" -> "green") and a caption, by feeding projected image patches to a GPT as
@@ -17,7 +17,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 01 · Cross-entropy and learning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/01_cross_entropy.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the three pieces every training step of this course rests on: a stable
 # softmax, the cross-entropy loss (with class weights and `ignore_index`, exactly as
@@ -20,7 +20,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 02 · Word embeddings
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/02_embeddings.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the three pieces of word2vec from chapter 02: the skip-gram pair
 # generator, the negative-sampling loss, and cosine nearest neighbours to look at the result.
@@ -18,7 +18,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

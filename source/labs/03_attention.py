@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 03 · Attention, masks and positions
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/03_attention.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the three pieces at the heart of chapter 03, from scratch: scaled dot-product
 # attention with a mask, the causal mask, and sinusoidal position encodings. Each exercise is followed by a
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 04 · BERT's masking rule
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/04_bert_mlm.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** `mask_tokens`, the corruption behind masked language modelling, checked by
 # measuring its rates on a large batch. Read chapter 04 first.
@@ -13,7 +13,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

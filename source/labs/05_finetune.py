@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 05 · Precision, recall, F1 and the [CLS] head
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/05_finetune.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the metrics that chapter 05 reports, from a confusion matrix, and BERT's
 # classification head on the [CLS] vector. Read chapter 05 first.
@@ -13,7 +13,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 06 · GPT: masks, sampling filters and the KV cache
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/06_gpt.ipynb)
+# {{colab_badge}}
 #
 # Write the pieces of a GPT's generation loop yourself: the causal mask for a padded batch, top-k
 # and top-p filtering, sampling with a temperature, and one cached decoding step. After each
@@ -15,7 +15,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 07 · Supervised fine-tuning
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/07_sft.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the three pieces that turn a language model into a chat model (chapter 07): the
 # chat template, the mask that keeps the loss on the assistant's tokens, and the masked loss. Each exercise is
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

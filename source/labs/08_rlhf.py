@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 08 · RLHF and DPO: the losses
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/08_rlhf.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the four formulas at the heart of chapter 08: the Bradley-Terry loss of a reward
 # model, the DPO loss, PPO's clipped objective and generalised advantage estimation (GAE). Each exercise is
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 10 · Fusion operations
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/10_fusion.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the three ways chapter 10 joins a question and an image: a learned
 # weighted sum, a concatenation, and one cross-attention step. Each exercise is followed by a check
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 

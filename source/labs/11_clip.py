@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Lab 11 · The CLIP loss and zero-shot prediction
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlab-course/mmlab/blob/main/labs/11_clip.ipynb)
+# {{colab_badge}}
 #
 # **What you will build:** the two functions at the heart of chapter 11, from scratch: the symmetric
 # InfoNCE loss with a temperature, and zero-shot classification from embeddings. Each exercise is
@@ -14,7 +14,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+https://github.com/mmlab-course/mmlab"],
+        [sys.executable, "-m", "pip", "install", "-q", "mmlab @ git+{{repository}}"],
         check=True,
     )
 
