@@ -34,6 +34,7 @@ __all__ = [
     "evaluate_pretraining",
     "mlm_nsp_loss",
     "pretrain_mini_bert",
+    "bigram_baseline",
     "unigram_baseline",
 ]
 
@@ -162,6 +163,39 @@ def unigram_baseline(
     right = sum(int((b["labels"] == top_id).sum()) for b in eval_batches)
     total = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in eval_batches)
     return {"token": tokenizer.convert_ids_to_tokens(top_id), "accuracy": right / total}
+
+
+def bigram_baseline(
+    train_examples: list[dict], eval_batches: list[dict[str, torch.Tensor]], tokenizer
+) -> dict:
+    """A guess from the left neighbour: at each masked position, the token that most often follows
+    the token just before it in the training pairs (the left neighbour as the model sees it, so a
+    ``[MASK]`` neighbour gets the unigram guess, as does a neighbour never seen in training).
+
+    Returns ``accuracy`` on the held-out masked positions and ``right``, a list of ``(B, T)`` bool
+    tensors (one per batch) marking the positions it gets right.
+    """
+    special = set(tokenizer.all_special_ids) - {tokenizer.cls_token_id}  # [CLS] starts a sentence
+    follows: dict[int, Counter] = {}
+    unigram: Counter = Counter()
+    for e in train_examples:
+        ids = e["input_ids"]
+        unigram.update(t for t in ids if t not in special and t != tokenizer.cls_token_id)
+        for prev, nxt in zip(ids, ids[1:]):
+            if nxt not in special and nxt != tokenizer.cls_token_id:
+                follows.setdefault(prev, Counter())[nxt] += 1
+    top_id = unigram.most_common(1)[0][0]
+    best = {prev: counts.most_common(1)[0][0] for prev, counts in follows.items()}
+    right_masks, right, total = [], 0, 0
+    for b in eval_batches:
+        left = torch.cat([b["input_ids"][:, :1], b["input_ids"][:, :-1]], dim=1)  # (B, T) left neighbours
+        guess = left.clone().apply_(lambda t: best.get(t, top_id))  # (B, T)
+        chosen = b["labels"] != IGNORE_INDEX
+        hit = chosen & (guess == b["labels"])
+        right_masks.append(hit)
+        right += int(hit.sum())
+        total += int(chosen.sum())
+    return {"accuracy": right / total, "right": right_masks}
 
 
 @dataclass

@@ -17,7 +17,8 @@ The jobs, by chapter:
 
 * 01 ``bow``: bag-of-words topic classifier. 02 ``lstm``: LSTM sentiment classifier.
 * 03 ``sort``: a Transformer encoder sorts letters. 04 ``bert``: mini-BERT pretraining (MLM + NSP).
-* 05 ``finetune``: the pretrained MiniLM BERT (or ``model=<hub id>``) fine-tuned on sentiment.
+* 05 ``finetune``: the pretrained MiniLM BERT (or ``model=<hub id>``) fine-tuned on sentiment (or
+  ``dataset=stanfordnlp/sst2``, or a local CSV/JSON file with ``sentence``/``text`` and ``label`` columns).
 * 06 ``gpt``: a character-level mini-GPT. 07 ``sft``: the tiny chat GPT, supervised fine-tuning.
 * 08 ``reward``: a Bradley-Terry reward model; ``dpo``: DPO against the frozen SFT model; ``ppo``:
   PPO with a KL penalty (its own rollout loop: a ``run`` job, one process, no checkpoints). Each
@@ -435,17 +436,23 @@ def _finetune_job(settings: dict[str, Any]):
 
     ``model`` is ``None`` for the offline MiniLM, or a folder or hub id for ``from_pretrained``
     (``"bert-base-uncased"`` downloads on first use). ``pretrained=False`` trains the same network
-    from random weights: the chapter's control for what pretraining is worth.
+    from random weights: the chapter's control for what pretraining is worth. ``dataset`` is ``None``
+    for the generated sentiment set, or a hub id (``stanfordnlp/sst2``) or a local CSV/JSON file read
+    by :func:`mmlab.finetuning.load_text_classification`.
     """
     from mmlab.data.text import make_sentiment_set
-    from mmlab.finetuning import HFClassifier, classification_loss, sentence_loader
+    from mmlab.finetuning import HFClassifier, classification_loss, load_text_classification, sentence_loader
     from mmlab.pretrained import load_minilm, load_pretrained, random_init_like
 
+    if settings["dataset"]:  # a hub id (e.g. stanfordnlp/sst2) or a local .csv/.json/.jsonl file
+        train, test = load_text_classification(settings["dataset"], settings["n_train"], settings["n_test"])
+    else:
+        train, test = make_sentiment_set(n_train=settings["n_train"], n_test=settings["n_test"], seed=0)
     encoder, tokenizer = load_pretrained(settings["model"]) if settings["model"] else load_minilm()
     if not settings["pretrained"]:
         encoder = random_init_like(encoder, seed=settings["seed"])
-    train, test = make_sentiment_set(n_train=settings["n_train"], n_test=settings["n_test"], seed=0)
-    model = HFClassifier(encoder, n_classes=2, dropout=settings["dropout"])
+    n_classes = max(2, max(train.labels) + 1)
+    model = HFClassifier(encoder, n_classes=n_classes, dropout=settings["dropout"])
     max_len = settings["max_len"]
     train_loader = sentence_loader(
         tokenizer, train.texts, train.labels, settings["batch_size"], shuffle=True, max_length=max_len
@@ -1093,6 +1100,7 @@ JOBS: dict[str, JobSpec] = {
             # chapter 05's config cell: its MiniLM run (the mini-BERT rows take 150 steps at lr 1e-3)
             "cpu": dict(
                 model=None,  # None: the shipped all-MiniLM-L6-v2; or a folder or hub id
+                dataset=None,  # None: the generated sentiment set; or stanfordnlp/sst2, or a .csv/.json file
                 pretrained=True,
                 seed=0,
                 n_train=800,
