@@ -181,12 +181,16 @@ def load_text_classification(
     if local.suffix.lower() in _FILE_FORMATS:
         if not local.is_file():
             raise FileNotFoundError(f"no data file at {local}")
-        rows = datasets.load_dataset(_FILE_FORMATS[local.suffix.lower()], data_files=str(local), split="train")
+        rows = datasets.load_dataset(
+            _FILE_FORMATS[local.suffix.lower()], data_files=str(local), split="train"
+        )
         order = list(range(len(rows)))
         random.Random(seed).shuffle(order)
         held = n_test if n_test is not None else max(1, len(rows) // 5)
         if held >= len(rows):
-            raise ValueError(f"{local} has {len(rows)} rows: too few to hold out {held} and train on the rest")
+            raise ValueError(
+                f"{local} has {len(rows)} rows: too few to hold out {held} and train on the rest"
+            )
         test_rows, train_rows = rows.select(order[:held]), rows.select(order[held:])
     else:
         try:
@@ -198,7 +202,9 @@ def load_text_classification(
             ) from err
         held_name = next((name for name in ("validation", "test") if name in splits), None)
         if "train" not in splits or held_name is None:
-            raise ValueError(f"{source!r} needs a train split and a validation or test split; it has {list(splits)}")
+            raise ValueError(
+                f"{source!r} needs a train split and a validation or test split; it has {list(splits)}"
+            )
         train_rows, test_rows = splits["train"], splits[held_name]
     columns = train_rows.column_names
     text_field = text_field or next((name for name in TEXT_FIELDS if name in columns), None)

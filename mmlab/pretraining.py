@@ -3,7 +3,8 @@ Trainer, and held-out evaluation against baselines.
 
 Chapter 04 walks through these steps one by one and then calls :func:`pretrain_mini_bert`;
 chapter 05 calls the same function (with the same seed it rebuilds the same model, or loads the copy
-chapter 04 saved under ``runs/``), so no notebook depends on another having run first.
+chapter 04 saved under ``runs/``), so no notebook depends on another having run first. The cache is
+written atomically and guarded by a file lock, so two notebooks running at once train it only once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -37,6 +39,9 @@ __all__ = [
     "bigram_baseline",
     "unigram_baseline",
 ]
+
+
+METRICS = ("mlm_accuracy", "nsp_accuracy", "unigram_accuracy", "bigram_accuracy")
 
 
 @dataclass
@@ -226,14 +231,27 @@ def pretrain_mini_bert(
         progress: show the Trainer's progress bar.
         data: the output of :func:`build_pretraining_data` for this config, if already built.
 
-    The metrics are ``mlm_accuracy`` and ``nsp_accuracy`` on the held-out documents, and
-    ``unigram_accuracy``, the accuracy of always guessing the most frequent training token.
+    The metrics are ``mlm_accuracy`` and ``nsp_accuracy`` on the held-out documents, and two
+    baselines on the same masked positions: ``unigram_accuracy`` (always the most frequent training
+    token) and ``bigram_accuracy`` (the most frequent follower of the left neighbour).
     """
     config = config or PretrainConfig()
-    if cache_dir is not None:
-        cached = _load_cached(Path(cache_dir), config)
+    if cache_dir is None:
+        return _pretrain(config, progress, data)
+    folder = Path(cache_dir)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # One lock per cache folder: when two notebooks (chapters 04 and 05 on two CI workers) ask for
+    # the same model at once, the first trains and saves it, the second waits and loads the copy.
+    with FileLock(f"{folder}.lock"):
+        cached = _load_cached(folder, config)
         if cached is not None:
             return cached
+        result = _pretrain(config, progress, data)
+        _save_cached(folder, result)
+    return result
+
+
+def _pretrain(config: PretrainConfig, progress: bool, data: PretrainingData | None) -> PretrainResult:
     seed_everything(config.seed)
     data = data or build_pretraining_data(config)
     seed_everything(config.seed)
@@ -257,20 +275,18 @@ def pretrain_mini_bert(
     )
     history = Trainer(model, mlm_nsp_loss, loader, data.eval_batches, train_config).fit()
     metrics = evaluate_pretraining(model, data.eval_batches)
-    baseline = unigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
-    metrics.update(unigram_accuracy=baseline["accuracy"])
+    unigram = unigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
+    bigram = bigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
+    metrics.update(unigram_accuracy=unigram["accuracy"], bigram_accuracy=bigram["accuracy"])
     model.eval()
-    result = PretrainResult(model, data.tokenizer, history, metrics, config, data)
-    if cache_dir is not None:
-        _save_cached(Path(cache_dir), result)
-    return result
+    return PretrainResult(model, data.tokenizer, history, metrics, config, data)
 
 
 def _load_cached(folder: Path, config: PretrainConfig) -> PretrainResult | None:
     try:
         saved = json.loads((folder / "pretrain.json").read_text())
-        if saved["config"] != asdict(config):
-            return None
+        if saved["config"] != asdict(config) or set(saved["metrics"]) != set(METRICS):
+            return None  # another config, or written by a version that measured other things
         tokenizer = load_wordpiece(folder / "tokenizer")
         model = BertForPreTraining(BertConfig(**saved["bert"]))
         model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))

@@ -118,8 +118,12 @@ def test_finetune_job_trains_on_a_local_file(tmp_path):
 
     words = ["good", "great", "bad", "awful"]
     data = tmp_path / "sst.csv"
-    data.write_text("sentence,label\n" + "".join(f"the film was {w},{int(i % 4 < 2)}\n" for i, w in enumerate(words * 5)))
-    job = build_job("finetune", overrides={"dataset": str(data), "n_test": 4, "max_steps": 1, "batch_size": 4})
+    data.write_text(
+        "sentence,label\n" + "".join(f"the film was {w},{int(i % 4 < 2)}\n" for i, w in enumerate(words * 5))
+    )
+    job = build_job(
+        "finetune", overrides={"dataset": str(data), "n_test": 4, "max_steps": 1, "batch_size": 4}
+    )
     batch = next(iter(job.train_loader))
     assert batch["input_ids"].shape[0] == 4 and len(job.train_loader.dataset) == 16
     loss, metrics = job.loss_fn(job.model, batch)
