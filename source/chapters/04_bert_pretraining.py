@@ -240,9 +240,9 @@ for sentence in [
 # %% [markdown]
 # So where is the model right, and is it right *for a reason*? On the held-out masked positions, count
 # where the mini-BERT and the bigram guess are right. Then take the positions only the mini-BERT gets,
-# hide the token to the **right** of each (a second `[MASK]`), and predict again: where the probability
-# of the right answer collapses, the model was reading the right-hand context, which no left-to-right
-# bigram can see.
+# hide the token to the **right** of each (a second `[MASK]`), and predict again: if the probability of
+# the right answer collapses, the model was reading the right-hand context, which no left-to-right
+# bigram can see; if it does not, the model won there with more of the *left* context than one word.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -261,7 +261,8 @@ with torch.no_grad():
                 hidden = b["input_ids"][i : i + 1].clone()
                 hidden[0, t + 1] = tokenizer.mask_token_id
                 p_seen = logits[i, t].softmax(-1)[b["labels"][i, t]].item()
-                p_hidden = model(hidden, b["token_type_ids"][i : i + 1]).mlm_logits[0, t].softmax(-1)
+                p_hidden = model(hidden, b["token_type_ids"][i : i + 1], b["attention_mask"][i : i + 1]).mlm_logits
+                p_hidden = p_hidden[0, t].softmax(-1)
                 wins.append((p_seen - p_hidden[b["labels"][i, t]].item(), p_seen, b["input_ids"][i], t, b["labels"][i, t]))
 print("held-out masked positions right:", counts)
 drops = torch.tensor([w[0] for w in wins])
@@ -271,9 +272,19 @@ drop, p_seen, ids, t, answer = max(wins, key=lambda w: w[0])
 start = max(1, t - 6)
 context = tokenizer.convert_ids_to_tokens(ids[start : t + 4])
 context[t - start] = "[MASK]"
-print(f"example: {' '.join(context)!r} -> {tokenizer.convert_ids_to_tokens(int(answer))!r} with p = {p_seen:.2f}; "
+print(f"largest drop: {' '.join(context)!r} -> {tokenizer.convert_ids_to_tokens(int(answer))!r} with p = {p_seen:.2f}; "
       f"right word hidden: p = {p_seen - drop:.2f}")  # fmt: skip
-assert counts["mini-BERT only"] > 0 and (drops > 0).float().mean() > 0.5 and drop > 0.2
+assert sum(counts.values()) == sum(int((b["labels"] != -100).sum()) for b in data.eval_batches)
+assert counts["mini-BERT only"] > 0  # it is right where the bigram is wrong: on the positions counted above
+
+# %% [markdown]
+# The honest reading (one pretraining seed; the counts are printed above): the mini-BERT is right on a few
+# hundred held-out positions that the bigram misses, but hiding the right-hand word barely moves its
+# answer there. Its wins come from more of the left context (inside runs such as `* * * *`, where the
+# left neighbour is itself masked and the bigram falls back to its unigram guess), not from reading both
+# sides. A minute of pretraining has taught it local, mostly left-to-right statistics. (Reading both sides
+# is what BERT-sized pretraining is known for; whether the `bert` job's `gpu` preset, 5,000 steps of a
+# wider model, gets there is not measured in this chapter.)
 
 # %% [markdown]
 # **Why not try MiniLM here?** The real BERT of chapter 05, all-MiniLM-L6-v2, is a *sentence encoder*:
@@ -340,8 +351,7 @@ demo.close()
 #   sides; NSP classifies the pooled [CLS] vector as "B follows A" or not.
 # - Our mini-BERT is the same function as `transformers`' `BertForPreTraining` with the same weights, and
 #   its pretraining beat the stated bars on held-out documents (numbers above); at this budget it does not
-#   beat a bigram count overall, but it is right on other positions, many of them because it reads the
-#   right-hand context.
+#   beat a bigram count overall, and where it wins it uses more left context, not yet the right side.
 # - Masking replaces input tokens (it does not zero positions); BERT is a text encoder, not a multimodal
 #   model; the shipped MiniLM has no MLM head.
 #

@@ -349,7 +349,7 @@ assert hf_report["accuracy"] >= our_seed_0 - HF_TRAINER_MARGIN
 # set or a local file. The SST-2 run of most BERT tutorials is one command:
 #
 # ```bash
-# python -m mmlab.train finetune --set dataset=stanfordnlp/sst2 --set n_train=None --set n_test=None
+# python -m mmlab.train finetune --set dataset=stanfordnlp/sst2 --set max_len=64 --set n_train=None --set n_test=None
 # python -m mmlab.train finetune --scale gpu --set dataset=stanfordnlp/sst2   # bert-base-uncased
 # python -m mmlab.train finetune --set dataset=my_reviews.csv                 # offline: "sentence"/"text", "label"
 # ```
