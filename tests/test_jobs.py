@@ -145,10 +145,11 @@ def test_new_jobs_cpu_presets_match_the_chapters():
 def test_chapter_05_and_08_presets_match_the_chapters():
     finetune = resolve_settings("finetune")
     assert {k: finetune[k] for k in ("model", "n_train", "n_test", "max_len", "batch_size", "lr")} == dict(
-        model=None, n_train=800, n_test=200, max_len=24, batch_size=16, lr=1e-4
+        model=None, n_train=800, n_test=200, max_len=24, batch_size=16, lr=2e-4
     )
     # the chapter's fine_tune: linear schedule, a tenth of the steps as warm-up
-    assert (finetune["max_steps"], finetune["warmup_steps"], finetune["schedule"]) == (30, 30 // 10, "linear")
+    assert (finetune["max_steps"], finetune["warmup_steps"], finetune["schedule"]) == (20, 20 // 10, "linear")
+    assert finetune["dataset"] is None  # the generated sentiment set; --set dataset=... for SST-2 or a file
     sft, reward_config, dpo_config = SFTConfig(), RewardConfig(), DPOConfig()
     for name in ("reward", "dpo", "ppo"):  # chapter 08: train_sft_model(seed=0), make_preferences(2000, 400)
         settings = resolve_settings(name)
