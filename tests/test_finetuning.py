@@ -94,3 +94,43 @@ def test_encoder_without_pooler_is_a_clear_error():
     encoder = BertModel(tiny_encoder().config, add_pooling_layer=False)
     with pytest.raises(ValueError, match="has no pooler"):
         HFClassifier(encoder)
+
+
+def test_load_text_classification_reads_a_local_csv_and_json(tmp_path):
+    import json
+
+    from mmlab.recipes.finetuning import load_text_classification
+
+    rows = [{"sentence": f"sentence number {i}", "label": i % 2} for i in range(10)]
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("sentence,label\n" + "".join(f"{r['sentence']},{r['label']}\n" for r in rows))
+    jsonl = tmp_path / "reviews.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": r["sentence"], "label": r["label"]}) + "\n" for r in rows))
+    train, test = load_text_classification(csv, n_test=3)
+    assert (len(train), len(test)) == (7, 3)
+    assert sorted(train.texts + test.texts) == sorted(r["sentence"] for r in rows)  # a split, no loss
+    assert all(y == int(t.split()[-1]) % 2 for t, y in zip(train.texts, train.labels))  # labels follow rows
+    assert load_text_classification(csv, n_test=3) == (train, test)  # seeded: the same split again
+    train_j, test_j = load_text_classification(jsonl, n_train=4)  # the "text" column, a fifth held out
+    assert (len(train_j), len(test_j)) == (4, 2)
+    with pytest.raises(KeyError, match="text_field"):
+        load_text_classification(csv, text_field="review")
+    with pytest.raises(FileNotFoundError):
+        load_text_classification(tmp_path / "missing.csv")
+
+
+def test_finetune_job_trains_on_a_local_file(tmp_path):
+    from mmlab.recipes.registry import build_job
+
+    words = ["good", "great", "bad", "awful"]
+    data = tmp_path / "sst.csv"
+    data.write_text(
+        "sentence,label\n" + "".join(f"the film was {w},{int(i % 4 < 2)}\n" for i, w in enumerate(words * 5))
+    )
+    job = build_job(
+        "finetune", overrides={"dataset": str(data), "n_test": 4, "max_steps": 1, "batch_size": 4}
+    )
+    batch = next(iter(job.train_loader))
+    assert batch["input_ids"].shape[0] == 4 and len(job.train_loader.dataset) == 16
+    loss, metrics = job.loss_fn(job.model, batch)
+    assert loss.item() > 0 and 0 <= metrics["accuracy"].item() <= 1

@@ -3,7 +3,8 @@ corpus: WordPiece tokenizer, MLM + NSP data, the course Trainer, and held-out ev
 
 Chapter 04 walks through these steps one by one and then calls :func:`pretrain_mini_bert`;
 chapter 05 calls the same function (with the same seed it rebuilds the same model, or loads the copy
-chapter 04 saved under ``runs/``), so no notebook depends on another having run first.
+chapter 04 saved under ``runs/``), so no notebook depends on another having run first. The cache is
+written atomically and guarded by a file lock, so two notebooks running at once train it only once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -37,8 +39,12 @@ __all__ = [
     "evaluate_pretraining",
     "mlm_nsp_loss",
     "pretrain_mini_bert",
+    "bigram_baseline",
     "unigram_baseline",
 ]
+
+
+METRICS = ("mlm_accuracy", "nsp_accuracy", "unigram_accuracy", "bigram_accuracy")
 
 
 @dataclass(repr=False)
@@ -170,6 +176,39 @@ def unigram_baseline(
     return {"token": tokenizer.convert_ids_to_tokens(top_id), "accuracy": right / total}
 
 
+def bigram_baseline(
+    train_examples: list[dict], eval_batches: list[dict[str, torch.Tensor]], tokenizer
+) -> dict:
+    """A guess from the left neighbour: at each masked position, the token that most often follows
+    the token just before it in the training pairs (the left neighbour as the model sees it, so a
+    ``[MASK]`` neighbour gets the unigram guess, as does a neighbour never seen in training).
+
+    Returns ``accuracy`` on the held-out masked positions and ``right``, a list of ``(B, T)`` bool
+    tensors (one per batch) marking the positions it gets right.
+    """
+    special = set(tokenizer.all_special_ids) - {tokenizer.cls_token_id}  # [CLS] starts a sentence
+    follows: dict[int, Counter] = {}
+    unigram: Counter = Counter()
+    for e in train_examples:
+        ids = e["input_ids"]
+        unigram.update(t for t in ids if t not in special and t != tokenizer.cls_token_id)
+        for prev, nxt in zip(ids, ids[1:]):
+            if nxt not in special and nxt != tokenizer.cls_token_id:
+                follows.setdefault(prev, Counter())[nxt] += 1
+    top_id = unigram.most_common(1)[0][0]
+    best = {prev: counts.most_common(1)[0][0] for prev, counts in follows.items()}
+    right_masks, right, total = [], 0, 0
+    for b in eval_batches:
+        left = torch.cat([b["input_ids"][:, :1], b["input_ids"][:, :-1]], dim=1)  # (B, T) left neighbours
+        guess = left.clone().apply_(lambda t: best.get(t, top_id))  # (B, T)
+        chosen = b["labels"] != IGNORE_INDEX
+        hit = chosen & (guess == b["labels"])
+        right_masks.append(hit)
+        right += int(hit.sum())
+        total += int(chosen.sum())
+    return {"accuracy": right / total, "right": right_masks}
+
+
 @dataclass
 class PretrainResult:
     """The pretrained model and everything measured about it."""
@@ -215,14 +254,27 @@ def pretrain_mini_bert(
         progress: show the Trainer's progress bar.
         data: the output of :func:`build_pretraining_data` for this config, if already built.
 
-    The metrics are ``mlm_accuracy`` and ``nsp_accuracy`` on the held-out documents, and
-    ``unigram_accuracy``, the accuracy of always guessing the most frequent training token.
+    The metrics are ``mlm_accuracy`` and ``nsp_accuracy`` on the held-out documents, and two
+    baselines on the same masked positions: ``unigram_accuracy`` (always the most frequent training
+    token) and ``bigram_accuracy`` (the most frequent follower of the left neighbour).
     """
     config = config or PretrainConfig()
-    if cache_dir is not None:
-        cached = _load_cached(Path(cache_dir), config)
+    if cache_dir is None:
+        return _pretrain(config, progress, data)
+    folder = Path(cache_dir)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # One lock per cache folder: when two notebooks (chapters 04 and 05 on two CI workers) ask for
+    # the same model at once, the first trains and saves it, the second waits and loads the copy.
+    with FileLock(f"{folder}.lock"):
+        cached = _load_cached(folder, config)
         if cached is not None:
             return cached
+        result = _pretrain(config, progress, data)
+        _save_cached(folder, result)
+    return result
+
+
+def _pretrain(config: PretrainConfig, progress: bool, data: PretrainingData | None) -> PretrainResult:
     seed_everything(config.seed)
     data = data or build_pretraining_data(config)
     job = build(config, data)
@@ -236,13 +288,11 @@ def pretrain_mini_bert(
     ).fit()
     model = job.model
     metrics = evaluate_pretraining(model, data.eval_batches)
-    baseline = unigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
-    metrics.update(unigram_accuracy=baseline["accuracy"])
+    unigram = unigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
+    bigram = bigram_baseline(data.train_examples, data.eval_batches, data.tokenizer)
+    metrics.update(unigram_accuracy=unigram["accuracy"], bigram_accuracy=bigram["accuracy"])
     model.eval()
-    result = PretrainResult(model, data.tokenizer, history, metrics, config, data)
-    if cache_dir is not None:
-        _save_cached(Path(cache_dir), result)
-    return result
+    return PretrainResult(model, data.tokenizer, history, metrics, config, data)
 
 
 def _cache_key(config: PretrainConfig) -> dict[str, Any]:
@@ -254,8 +304,8 @@ def _cache_key(config: PretrainConfig) -> dict[str, Any]:
 def _load_cached(folder: Path, config: PretrainConfig) -> PretrainResult | None:
     try:
         saved = json.loads((folder / "pretrain.json").read_text())
-        if saved["config"] != _cache_key(config):
-            return None
+        if saved["config"] != _cache_key(config) or set(saved["metrics"]) != set(METRICS):
+            return None  # another config, or written by a version that measured other things
         tokenizer = load_wordpiece(folder / "tokenizer")
         model = BertForPreTraining(BertConfig(**saved["bert"]))
         model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
