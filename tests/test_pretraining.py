@@ -6,7 +6,12 @@ import torch
 
 from mmlab.data.mlm import IGNORE_INDEX
 from mmlab.data.wordpiece import train_wordpiece
-from mmlab.recipes.bert_pretraining import PretrainConfig, bigram_baseline, pretrain_mini_bert, unigram_baseline
+from mmlab.recipes.bert_pretraining import (
+    PretrainConfig,
+    bigram_baseline,
+    pretrain_mini_bert,
+    unigram_baseline,
+)
 
 
 def test_short_run_caches_and_reloads(tmp_path):
@@ -30,7 +35,7 @@ def test_short_run_caches_and_reloads(tmp_path):
 
 def test_two_processes_asking_at_once_train_only_once(tmp_path):
     # chapters 04 and 05 on two CI workers: the file lock makes the second wait and load the first's copy
-    config = PretrainConfig(vocab_size=300, d_model=32, n_heads=2, n_layers=1, steps=3, batch_size=8)
+    config = PretrainConfig(vocab_size=300, d_model=32, n_heads=2, n_layers=1, max_steps=3, batch_size=8)
     results = []
     threads = [
         threading.Thread(
