@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -173,9 +174,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--burst", type=int, default=20, help="steps per burst (0: no burst timing)")
     parser.add_argument("--burst-rounds", type=int, default=10)
     parser.add_argument("--out", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--record", action="store_true", help="write bench/vs_nanogpt.md (part of RESULTS.md)"
+    )
     args = parser.parse_args(argv)
 
-    results: dict = {"threads": args.threads, "steps": args.steps, "runs": []}
+    results: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "threads": args.threads,
+        "steps": args.steps,
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg()[0],
+        "runs": [],
+    }
     with tempfile.TemporaryDirectory(prefix="vs_nanogpt_") as scratch:
         folder = prepare_nanogpt(Path(args.nanogpt), Path(args.text).resolve(), Path(scratch))
         text = Path(args.text).resolve()
@@ -193,10 +204,26 @@ def main(argv: list[str] | None = None) -> dict:
         if args.burst:
             results["bursts"] = bursts(folder, args.threads, args.burst, args.burst_rounds)
             print(json.dumps(results["bursts"]), flush=True)
+    results["load_after"] = os.getloadavg()[0]
     print(table(results))
+    if args.record:
+        (HERE / "vs_nanogpt.md").write_text(record(results))
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def record(results: dict) -> str:
+    """The side-by-side as a section of ``RESULTS.md``, with the conditions it was measured under."""
+    return (
+        "## The course's GPT beside nanoGPT (`python -m bench.vs_nanogpt`)\n\n"
+        f"Measured {results['date']}: nanoGPT's CPU recipe on Tiny Shakespeare, {results['threads']} torch "
+        f"threads each, on a {results['cpus']}-core machine shared with other work (1-minute load average "
+        f"{results['load_before']:.1f} at the start, {results['load_after']:.1f} at the end), so the wall "
+        "times carry that noise; the bursts below alternate the two models and are the fairer speed figure.\n\n"
+        + table(results)
+        + "\n"
+    )
 
 
 def table(results: dict) -> str:

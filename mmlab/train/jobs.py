@@ -845,6 +845,7 @@ JOBS: dict[str, JobSpec] = {
                 warmup_steps=100,
                 eval_every=500,
                 eval_batches=50,
+                compile=True,  # as nanoGPT's GPU recipe; --set compile=False to skip compiling
             ),
             "multi-gpu": dict(batch_size=8),
         },
