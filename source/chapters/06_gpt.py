@@ -380,8 +380,9 @@ from mmlab.models.llama import export_to_llama, llama_style  # noqa: E402
 
 LLAMA_STEPS = 120
 blocks = {"GPT-2 block": config, "Llama block": llama_style(config, n_kv_head=2)}
+gpt_job = resolve_settings("gpt", SCALE)  # the job's settings, as in section 4
 short_run = TrainConfig(
-    **{key: value for key, value in settings.items() if key in TRAIN_FIELDS}
+    **{key: value for key, value in gpt_job.items() if key in TRAIN_FIELDS}
     | {"max_steps": LLAMA_STEPS, "eval_every": 0, "eval_batches": 40, "progress": False, "device": str(device)}
 )
 trained = {}
