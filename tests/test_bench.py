@@ -66,7 +66,18 @@ def test_gpu_suite_times_each_job_without_and_with_compile(monkeypatch, tmp_path
         }  # fmt: skip
 
     monkeypatch.setattr(suite, "run_job", fake_run_job)
-    argv = ["--scale", "gpu", "--device", "cpu", "--jobs", "gpt", "--out", str(tmp_path), "--set", "n_layer=1"]
+    argv = [
+        "--scale",
+        "gpu",
+        "--device",
+        "cpu",
+        "--jobs",
+        "gpt",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "n_layer=1",
+    ]
     assert suite.main(argv) == 0
     assert calls == [("gpt", "gpu", False, ("n_layer=1",)), ("gpt", "gpu", True, ("n_layer=1",))]
     table = (tmp_path / "RESULTS-gpu.md").read_text()

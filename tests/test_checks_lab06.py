@@ -233,7 +233,10 @@ def test_llama_parts_right_answers_pass(check, fn, capsys):
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
-        (lambda x, w, eps: x * torch.rsqrt(x.mean(-1, keepdim=True) ** 2 + eps) * w, "mean instead of the root"),
+        (
+            lambda x, w, eps: x * torch.rsqrt(x.mean(-1, keepdim=True) ** 2 + eps) * w,
+            "mean instead of the root",
+        ),
         (lambda x, w, eps: torch.nn.functional.layer_norm(x, x.shape[-1:], w, eps=eps), "LayerNorm"),
         (lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True)) * w, "eps missing"),
         (lambda x, w, eps: x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w, "outside the square root"),
