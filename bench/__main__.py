@@ -8,6 +8,12 @@ peak where that peak is known. Then the Trainer-vs-bare-loop overhead and the wr
 Markdown table in ``bench/RESULTS.md`` headed by the machine they came from.
 
     python -m bench [--steps 40] [--jobs gpt sort] [--device cpu|cuda]
+    python -m bench --scale gpu [--steps 50] [--jobs gpt sft]    # on a CUDA GPU
+
+``--scale gpu`` (the default where CUDA is available, so ``make bench`` on a GPU machine runs it)
+times every job at its gpu preset on CUDA, each without and with ``torch.compile``, and reports
+steps/s, tokens/s, peak memory and MFU against the GPU's bf16 peak; results go to
+``bench/results-gpu.json`` and ``bench/RESULTS-gpu.md``. Without a GPU it says so and runs nothing.
 """
 
 from __future__ import annotations
@@ -35,9 +41,25 @@ def machine() -> dict[str, str]:
     return report
 
 
-def run_job(name: str, steps: int, device: str) -> dict:
+def run_job(
+    name: str, steps: int, device: str, scale: str = "cpu", compile: bool = False, overrides: list[str] = ()
+) -> dict:
     """Benchmark one job in a fresh process (see ``bench/job.py``)."""
-    command = [sys.executable, "-m", "bench.job", name, "--steps", str(steps), "--device", device]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.job",
+        name,
+        "--steps",
+        str(steps),
+        "--device",
+        device,
+        "--scale",
+        scale,
+    ]
+    command += ["--compile"] if compile else []
+    for assignment in overrides:
+        command += ["--set", assignment]
     result = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent, timeout=900)
     if result.returncode != 0:
         return {"job": name, "error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
@@ -110,6 +132,9 @@ def markdown(results: dict) -> str:
         "`reward` and `dpo` start from a one-step SFT model (the step time does not depend on it).",
         "",
     ]
+    side_by_side = HERE / "vs_nanogpt.md"  # written by `python -m bench.vs_nanogpt --record`
+    if side_by_side.exists():
+        lines += [side_by_side.read_text()]
     return "\n".join(lines)
 
 
@@ -124,7 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", nargs="*", default=sorted(JOBS), choices=sorted(JOBS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
+    parser.add_argument(
+        "--scale", choices=["cpu", "gpu"], default="gpu" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of every job (tests use it to run the gpu machinery tiny on a CPU)",
+    )
     args = parser.parse_args(argv)
+    if args.scale == "gpu":
+        return gpu_suite(args)
 
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -144,6 +182,62 @@ def main(argv: list[str] | None = None) -> int:
     (out / "RESULTS.md").write_text(table)
     print(table)
     return 0
+
+
+def gpu_suite(args: argparse.Namespace) -> int:
+    """Every job at its gpu preset on CUDA, without and with ``torch.compile``."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(
+            "No CUDA GPU here: `python -m bench --scale gpu` measures jobs at their gpu presets on a GPU, "
+            "so nothing was run. On this machine, `python -m bench --scale cpu` times the cpu presets."
+        )
+        return 1
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "steps": args.steps,
+        "overrides": args.overrides,
+        "jobs": [],
+    }
+    for name in args.jobs:
+        for compile in (False, True):
+            row = run_job(name, args.steps, args.device, "gpu", compile, args.overrides)
+            row.setdefault("compile", compile)
+            results["jobs"].append(row)
+            print(json.dumps(row), flush=True)
+    out = Path(args.out)
+    (out / "results-gpu.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = gpu_markdown(results)
+    (out / "RESULTS-gpu.md").write_text(table)
+    print(table)
+    return 0
+
+
+def gpu_markdown(results: dict) -> str:
+    info = results["machine"]
+    lines = [
+        "# Benchmark results: gpu presets",
+        "",
+        f"Measured {results['date']} on {info.get('gpu', info['processor'])}, torch {info['torch']}. "
+        f"Each job trains {results['steps']} steps at its gpu preset after warm-up steps (compilation "
+        "happens there), without and with `torch.compile`. MFU: model FLOPs (6N + 12LCT per token, as "
+        "nanoGPT counts) over the GPU's dense bf16 peak (table in `bench/job.py`)."
+        + (f" Overrides: {', '.join(results['overrides'])}." if results["overrides"] else ""),
+        "",
+        "| job | compile | params | steps/s | ms/step | tokens/s | peak memory (MB) | MFU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["jobs"]:
+        if "error" in row:
+            lines.append(f"| {row['job']} | {row['compile']} | failed: {row['error']} | | | | | |")
+            continue
+        mfu = f"{row['mfu']:.1%}" if row.get("mfu") is not None else ""
+        tokens = f"{row['tokens_per_s']:,.0f}" if row.get("tokens_per_s") else ""
+        lines.append(
+            f"| {row['job']} | {row['compile']} | {row['params']:,} | {row['steps_per_s']:.2f} | "
+            f"{1e3 / row['steps_per_s']:.1f} | {tokens} | {row['peak_memory_mb']:,.0f} | {mfu} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ no biases, no dropout, 90/10 split), so the two numbers can be compared on the s
     OMP_NUM_THREADS=2 python bench/gpt_char.py path/to/input.txt
     python bench/gpt_char.py                 # Python's documentation (pydoc_data) by default
 
-It prints the held-out loss (nats per character, and bits per character) and the training speed.
+It prints the held-out loss (nats per character, and bits per character) and the training speed;
+``--block llama`` trains the same shape with Llama's block (RMSNorm, SwiGLU, RoPE), ``--json``
+ends the output with one JSON line (``bench/vs_nanogpt.py`` reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -30,6 +33,7 @@ from mmlab.data.lm import lm_loaders, pydoc_corpus
 from mmlab.data.tokenizers import CharTokenizer
 from mmlab.device import seed_everything
 from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
+from mmlab.models.llama import llama_style
 from mmlab.train.trainer import TrainConfig, Trainer
 
 
@@ -52,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--bias", action="store_true", help="biases in linear layers (nanoGPT's recipe has none)"
     )
     parser.add_argument("--positions", choices=["learned", "rotary"], default="learned")
+    parser.add_argument("--block", choices=["gpt2", "llama"], default="gpt2", help="GPT-2's block or Llama's")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--eval-batches", type=int, default=200, help="held-out batches per evaluation")
     parser.add_argument("--eval-every", type=int, default=500)
@@ -59,6 +65,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
+
+
+@torch.no_grad()
+def held_out_loss(model: GPT, loader) -> float:
+    """Mean loss over every held-out window (the logged figures use ``--eval-batches`` batches)."""
+    model.eval()
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    for x, y in loader:
+        total += next_token_loss(model, (x.to(device), y.to(device))).item() * x.size(0)
+        count += x.size(0)
+    return total / count
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -82,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         bias=args.bias,
         positions=args.positions,
     )
-    model = GPT(config)
+    model = GPT(llama_style(config) if args.block == "llama" else config)
     source = args.path or "pydoc_data.topics"
     print(
         f"{source}: {len(text):,} characters, vocabulary {tokenizer.vocab_size}; model {model.num_parameters():,} "
@@ -110,13 +128,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for row in history.eval:
         print(f"step {int(row['step']):5d}: held-out loss {row['loss']:.4f}")
     val_loss = history.last("loss")
+    start = time.perf_counter()
+    full_val_loss = held_out_loss(model, val_loader)
+    full_eval_seconds = time.perf_counter() - start  # not part of the recipe: the bench subtracts it
     steps_per_s = args.steps / trainer.train_seconds
     train_loss = history.train[-1]["loss"] if history.train else float("nan")
     print(
         f"held-out loss {val_loss:.4f} nats/char ({val_loss / math.log(2):.3f} bits/char) after {args.steps} steps; "
-        f"train loss {train_loss:.4f}; {steps_per_s:.2f} steps/s; total {total:.0f} s"
+        f"train loss {train_loss:.4f}; {steps_per_s:.2f} steps/s; total {total:.0f} s; "
+        f"on the whole held-out text {full_val_loss:.4f}"
     )
-    return {"val_loss": val_loss, "steps_per_s": steps_per_s, "seconds": total}
+    result = {
+        "val_loss": val_loss,
+        "full_val_loss": full_val_loss,
+        "steps_per_s": steps_per_s,
+        "seconds": total,
+        "full_eval_seconds": full_eval_seconds,
+        "params": model.num_parameters(),
+    }
+    if args.json:
+        print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

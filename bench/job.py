@@ -1,6 +1,6 @@
 """Benchmark one training job in this process and print one JSON line (used by ``python -m bench``).
 
-python -m bench.job gpt --steps 40 [--device cpu]
+python -m bench.job gpt --steps 40 [--device cpu] [--scale gpu] [--compile] [--set n_layer=2]
 """
 
 from __future__ import annotations
@@ -17,17 +17,49 @@ import torch
 from mmlab.align.rlhf import prepare_ppo
 from mmlab.device import seed_everything
 from mmlab.recipes.registry import JOBS, build_job, resolve_settings
+from mmlab.train.__main__ import parse_assignment
 from mmlab.train.trainer import TrainConfig, Trainer
 
-# Dense bf16 tensor-core peaks (FLOP/s) from the vendors' datasheets; None where unknown (CPUs).
-PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
+# Dense (no sparsity) bf16 tensor-core peaks in FLOP/s from the vendors' datasheets, matched in this
+# order against torch.cuda.get_device_name() (so "H100 PCIe" is found before "H100"). fp16 for the
+# T4 and V100, which have no bf16. CPUs have no entry: MFU is then not reported.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,  # H200 SXM (same tensor cores as the H100 SXM, more memory)
+    "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
+    "H100": 989e12,  # H100 SXM
+    "B200": 2250e12,
+    "GH200": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "A10G": 70e12,
+    "A10": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+    "V100": 125e12,
+    "T4": 65e12,
+}
+
+
+def peak_flops_of(name: str) -> float | None:
+    """The bf16 peak of a GPU from its name (``torch.cuda.get_device_name()``), None if not listed."""
+    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
 def peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
+    return peak_flops_of(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+
+
+def gpt_flops_per_token(params: int, n_layer: int, n_embd: int, block_size: int) -> int:
+    """FLOPs per trained token of a decoder (PaLM appendix B, as nanoGPT counts): 6N for the weights'
+    matrix multiplies forward and backward, plus 12 * L * C * T for attention's scores and sums."""
+    return 6 * params + 12 * n_layer * n_embd * block_size
+
+
+def mfu(flops_per_s: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: achieved model FLOP/s over the device's peak (None if unknown)."""
+    return flops_per_s / peak if peak else None
 
 
 def batch_shape(batch) -> tuple[int, int | None]:
@@ -46,18 +78,19 @@ def batch_shape(batch) -> tuple[int, int | None]:
 SETUP_OVERRIDES = {
     "reward": {"sft_pretrain_steps": 0, "sft_steps": 1},
     "dpo": {"sft_pretrain_steps": 0, "sft_steps": 1},
+    "sft": {"pretrain_steps": 0},  # the pretraining stage before the timed fine-tuning
 }
 # Steps far costlier than the others' (PPO: rollouts + 8 updates per iteration; finetune: a 22.7M-parameter
 # BERT): time fewer, so the whole suite stays within minutes on a CPU.
 MAX_STEPS = {"ppo": 10, "finetune": 10}
 
 
-def bench_ppo(steps: int, warmup: int) -> dict:
+def bench_ppo(steps: int, warmup: int, scale: str = "cpu") -> dict:
     """PPO has its own loop (``train_ppo``): time its iterations after ``warmup`` iterations. The
     SFT and reward models are the chapter's (the replies' lengths, hence the cost, depend on them)."""
     from mmlab.align.ppo import PolicyWithValue, train_ppo
 
-    setup = prepare_ppo(resolve_settings("ppo"))
+    setup = prepare_ppo(resolve_settings("ppo", scale))
     args = (setup.sft, setup.reward_model, setup.tokenizer, setup.train_prompts)
     train_ppo(*args, dataclasses.replace(setup.config, iterations=warmup))
     config = dataclasses.replace(setup.config, iterations=steps)
@@ -76,7 +109,7 @@ def bench_ppo(steps: int, warmup: int) -> dict:
     }
 
 
-def vlm_stage2(device: str):
+def vlm_stage2(device: str, scale: str = "cpu"):
     """Chapter 12's ``vlm`` job runs several Trainer stages; the bench times its costliest one, stage 2
     (projector and GPT on questions and captions), at the chapter's settings. The image encoder is
     trained one step only: its features' shape, not their quality, sets the cost."""
@@ -84,7 +117,7 @@ def vlm_stage2(device: str):
     from mmlab.models.vlm import set_stage, vlm_loss
     from mmlab.recipes.vlm import build_model, load_vlm_data, train_region_namer
 
-    settings = resolve_settings("vlm", overrides={"region_steps": 1, "device": device})
+    settings = resolve_settings("vlm", scale, overrides={"region_steps": 1, "device": device})
     data = load_vlm_data(settings)
     model = build_model(data, settings)
     train_region_namer(model, data, settings)
@@ -99,21 +132,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--scale", choices=["cpu", "gpu"], default="cpu", help="the job's preset")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--set", dest="overrides", action="append", type=parse_assignment, default=[])
     args = parser.parse_args(argv)
 
     seed_everything(0)
     steps = min(args.steps, MAX_STEPS.get(args.job, args.steps))
     if args.job == "ppo":  # its own loop, not the Trainer's
-        print(json.dumps(bench_ppo(steps, min(args.warmup, 2))))
+        print(json.dumps(bench_ppo(steps, min(args.warmup, 2), args.scale)))
         return 0
     args.steps = steps
     total = args.warmup + args.steps
-    loop = {"device": args.device, "progress": False, "eval_every": 0, "max_steps": total}
+    loop = {
+        "device": args.device,
+        "progress": False,
+        "eval_every": 0,
+        "max_steps": total,
+        "compile": args.compile,
+    }
     if args.job == "vlm":  # several stages: time stage 2
-        model, loss_fn, loader, config = vlm_stage2(args.device)
+        model, loss_fn, loader, config = vlm_stage2(args.device, args.scale)
         config = dataclasses.replace(config, **loop)
     else:
-        job = build_job(args.job, "cpu", {**SETUP_OVERRIDES.get(args.job, {}), **loop})
+        overrides = {**SETUP_OVERRIDES.get(args.job, {}), **dict(args.overrides), **loop}
+        job = build_job(args.job, args.scale, overrides)
         model, loss_fn, loader, config = job.model, job.loss_fn, job.train_loader, job.config
     trainer = Trainer(model, loss_fn, loader, None, config)
     examples, tokens = batch_shape(next(iter(loader)))
@@ -136,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "job": args.job,
         "chapter": JOBS[args.job].chapter,
         "device": str(trainer.device),
+        "scale": args.scale,
+        "compile": args.compile,
         "params": params,
         "steps_per_s": steps_per_s,
         "examples_per_s": steps_per_s * examples,
@@ -143,13 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         "peak_memory_mb": peak_mb,
     }
     if hasattr(model, "config") and hasattr(model.config, "n_layer") and tokens:
-        # FLOPs per token of a decoder (PaLM appendix B, as in nanoGPT): 6N for the weights' matmuls
-        # forward and backward, plus 12 * L * C * T for attention's scores and weighted sums.
         gpt = model.config
-        flops_per_token = 6 * params + 12 * gpt.n_layer * gpt.n_embd * gpt.block_size
+        flops_per_token = gpt_flops_per_token(params, gpt.n_layer, gpt.n_embd, gpt.block_size)
         row["flops_per_s"] = flops_per_token * row["tokens_per_s"]
-        peak = peak_flops(trainer.device)
-        row["mfu"] = row["flops_per_s"] / peak if peak else None
+        row["mfu"] = mfu(row["flops_per_s"], peak_flops(trainer.device))
     print(json.dumps(row))
     return 0
 

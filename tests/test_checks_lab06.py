@@ -212,3 +212,61 @@ def _step(axis=2, return_old=False, attend="all", scale=True):
 )
 def test_cached_step_mistakes(fn, message):
     expect_message(lab06.check_cached_step, fn, message)
+
+
+# ----------------------------------------------------------------------------- RMSNorm and SwiGLU
+def rms_norm(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def swiglu(x, w_gate, w_up, w_down):
+    return (torch.nn.functional.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T
+
+
+@pytest.mark.parametrize(("check", "fn"), [(lab06.check_rms_norm, rms_norm), (lab06.check_swiglu, swiglu)])
+def test_llama_parts_right_answers_pass(check, fn, capsys):
+    assert check(fn) is True
+    assert "checks passed" in capsys.readouterr().out
+    assert check(not_done) is False
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (
+            lambda x, w, eps: x * torch.rsqrt(x.mean(-1, keepdim=True) ** 2 + eps) * w,
+            "mean instead of the root",
+        ),
+        (lambda x, w, eps: torch.nn.functional.layer_norm(x, x.shape[-1:], w, eps=eps), "LayerNorm"),
+        (lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True)) * w, "eps missing"),
+        (lambda x, w, eps: x / (x.pow(2).mean(-1, keepdim=True).sqrt() + eps) * w, "outside the square root"),
+        (lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps), "gain (weight) missing"),
+        (lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean() + eps) * w, "over every element"),
+    ],
+)
+def test_rms_norm_mistakes_are_named(wrong, message):
+    expect_message(lab06.check_rms_norm, wrong, message)
+
+
+def test_rms_norm_in_place_is_named():
+    def in_place(x, w, eps):
+        return x.mul_(torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)).mul_(w)
+
+    expect_message(lab06.check_rms_norm, in_place, "in place")
+
+
+silu = torch.nn.functional.silu
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (lambda x, g, u, d: (silu(x @ u.T) * (x @ g.T)) @ d.T, "gate and up projections swapped"),
+        (lambda x, g, u, d: ((x @ g.T) * (x @ u.T)) @ d.T, "SiLU missing"),
+        (lambda x, g, u, d: silu((x @ g.T) * (x @ u.T)) @ d.T, "SiLU applied to the product"),
+        (lambda x, g, u, d: (torch.nn.functional.gelu(x @ g.T) * (x @ u.T)) @ d.T, "GELU instead of SiLU"),
+        (lambda x, g, u, d: silu(x @ g.T) * (x @ u.T), "down projection missing"),
+    ],
+)
+def test_swiglu_mistakes_are_named(wrong, message):
+    expect_message(lab06.check_swiglu, wrong, message)

@@ -12,7 +12,10 @@ Signatures the lab asks for:
 * ``cached_step(q_new, k_new, v_new, cache_k, cache_v) -> (out, cache_k, cache_v)`` with
   ``q_new, k_new, v_new`` of shape ``(B, nh, 1, hs)`` and caches ``(B, nh, T, hs)``: append the new
   key and value to the cache, attend from the new query to all of them, return the output
-  ``(B, nh, 1, hs)`` and the grown caches ``(B, nh, T + 1, hs)``.
+  ``(B, nh, 1, hs)`` and the grown caches ``(B, nh, T + 1, hs)``;
+* ``rms_norm(x[..., C], weight[C], eps) -> [..., C]``: Llama's RMSNorm;
+* ``swiglu(x[..., C], w_gate[H, C], w_up[H, C], w_down[C, H]) -> [..., C]``: Llama's feed-forward,
+  with weights stored as ``nn.Linear`` stores them (out, in).
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import torch
 import torch.nn.functional as F
 
 from mmlab.checks.framework import CheckFailed, call, describe, expect_close, expect_true, lab_check
+from mmlab.models.transformer import RMSNorm, SwiGLU, TransformerConfig
 from mmlab.sampling import top_k_filter, top_p_filter
 
 __all__ = [
     "check_batch_causal_mask",
     "check_cached_step",
+    "check_rms_norm",
     "check_sample_token",
+    "check_swiglu",
     "check_top_k_filter",
     "check_top_p_filter",
     "reference_batch_causal_mask",
@@ -344,3 +350,101 @@ def check_cached_step(student_fn: Callable) -> None:
         what="outputs of 6 cached steps",
         case="decoding from an empty cache, compared with causal attention over the whole sequence",
     )
+
+
+# ----------------------------------------------------------------------------- RMSNorm and SwiGLU
+MEAN_NOT_RMS = (
+    "the mean instead of the root mean square: divide by sqrt(mean(x ** 2) + eps), the mean of the *squares*, "
+    "not by the (squared) mean of x"
+)
+LAYER_NORM = (
+    "LayerNorm (mean subtracted, divided by the standard deviation): RMSNorm neither centres nor shifts"
+)
+NO_EPS = "eps missing: add eps inside the square root, sqrt(mean(x ** 2) + eps), or near-zero rows blow up"
+EPS_OUTSIDE = (
+    "eps added outside the square root: x / (sqrt(mean(x ** 2)) + eps) is not Llama's sqrt(mean + eps)"
+)
+NO_WEIGHT = "the learned gain (weight) missing: multiply the normalised x by weight"
+ALL_AXES = "the mean taken over every element: take it over the last axis (the features) of each vector"
+
+
+def reference_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """The course's :class:`~mmlab.models.transformer.RMSNorm` (tested against transformers' LlamaRMSNorm)."""
+    norm = RMSNorm(x.size(-1), eps=eps)
+    with torch.no_grad():
+        norm.weight.copy_(weight)
+        return norm(x)
+
+
+@lab_check("rms_norm")
+def check_rms_norm(student_fn: Callable) -> None:
+    gen = torch.Generator().manual_seed(6)
+    eps = 1e-5
+    for shape in ((4, 8), (2, 3, 16)):
+        x = torch.randn(*shape, generator=gen) * 2 + 0.5
+        x[..., 0, :] *= 1e-3  # a near-zero vector: here eps matters
+        weight = torch.rand(shape[-1], generator=gen) + 0.5
+        case = f"x of shape {shape}, eps={eps}"
+        original = x.clone()
+        got = call(student_fn, x, weight, eps, case=case)
+        expect_true(torch.equal(x, original), f"your rms_norm changed its input x in place for {case}")
+        mean_sq = x.pow(2).mean(-1, keepdim=True)
+        mistakes = {
+            MEAN_NOT_RMS: x * torch.rsqrt(x.mean(-1, keepdim=True) ** 2 + eps) * weight,
+            LAYER_NORM: F.layer_norm(x, (shape[-1],), weight, eps=eps),
+            NO_EPS: x * torch.rsqrt(mean_sq) * weight,
+            EPS_OUTSIDE: x / (mean_sq.sqrt() + eps) * weight,
+            NO_WEIGHT: x * torch.rsqrt(mean_sq + eps),
+            ALL_AXES: x * torch.rsqrt(x.pow(2).mean() + eps) * weight,
+        }
+        expect_close(
+            got, reference_rms_norm(x, weight, eps), what="normalised x", case=case, mistakes=mistakes
+        )
+
+
+SWAPPED = (
+    "the gate and up projections swapped: the SiLU goes on the gate, silu(x @ w_gate.T) * (x @ w_up.T), "
+    "and the up projection is the linear branch"
+)
+NO_SILU = "the SiLU missing: the gate is silu(x @ w_gate.T), not x @ w_gate.T"
+SILU_OF_PRODUCT = (
+    "SiLU applied to the product: apply it to the gate alone, then multiply by the up projection"
+)
+GELU_NOT_SILU = "GELU instead of SiLU: Llama's gate uses SiLU (x * sigmoid(x))"
+NO_DOWN = "the down projection missing: the result goes back to width C through w_down"
+
+
+def reference_swiglu(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor
+) -> torch.Tensor:
+    """The course's :class:`~mmlab.models.transformer.SwiGLU` (tested against transformers' LlamaMLP)."""
+    config = TransformerConfig(
+        d_model=w_gate.size(1), n_heads=1, d_ff=w_gate.size(0), activation="swiglu", bias=False
+    )
+    module = SwiGLU(config)
+    with torch.no_grad():
+        for layer, weight in ((module.gate_proj, w_gate), (module.up_proj, w_up), (module.down_proj, w_down)):
+            layer.weight.copy_(weight)
+        return module(x)
+
+
+@lab_check("swiglu")
+def check_swiglu(student_fn: Callable) -> None:
+    gen = torch.Generator().manual_seed(7)
+    for shape, hidden in (((3, 8), 12), ((2, 5, 16), 40)):
+        C = shape[-1]
+        x = torch.randn(*shape, generator=gen)
+        w_gate, w_up = (torch.randn(hidden, C, generator=gen) / C**0.5 for _ in range(2))
+        w_down = torch.randn(C, hidden, generator=gen) / hidden**0.5
+        case = f"x of shape {shape}, hidden width {hidden}"
+        got = call(student_fn, x, w_gate, w_up, w_down, case=case)
+        gate, up = x @ w_gate.T, x @ w_up.T
+        mistakes = {
+            SWAPPED: (F.silu(up) * gate) @ w_down.T,
+            NO_SILU: (gate * up) @ w_down.T,
+            SILU_OF_PRODUCT: F.silu(gate * up) @ w_down.T,
+            GELU_NOT_SILU: (F.gelu(gate) * up) @ w_down.T,
+            NO_DOWN: F.silu(gate) * up,
+        }
+        expected = reference_swiglu(x, w_gate, w_up, w_down)
+        expect_close(got, expected, what="feed-forward output", case=case, mistakes=mistakes)

@@ -131,8 +131,15 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention: project to ``nh`` heads, attend in each, concatenate, project back.
 
     Self-attention by default; pass ``context`` for cross-attention (queries from ``x``, keys and
-    values from ``context``). ``fast=True`` uses ``F.scaled_dot_product_attention`` (fused kernels)
-    instead of the written-out version; both compute the same function.
+    values from ``context``). ``fast=False`` is the written-out version (chapter 03), which builds
+    its masks and can keep its attention map; ``fast=True`` computes the same function the way
+    a production model does: one matrix multiply for the queries, keys and values of
+    self-attention, and ``F.scaled_dot_product_attention`` told ``is_causal=True`` instead of given
+    a mask when there is no padding, which lets it pick its fused (flash) kernels.
+
+    ``n_kv_heads`` < ``n_heads`` is grouped-query attention (GQA, Llama 2 70B and later): groups of
+    ``n_heads // n_kv_heads`` query heads share one key/value head, which shrinks the key/value
+    projections and the KV cache by that factor.
     """
 
     def __init__(
@@ -145,22 +152,39 @@ class MultiHeadAttention(nn.Module):
         fast: bool = False,
         rotary: RotaryEmbedding | None = None,
         d_context: int | None = None,
+        n_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.n_heads, self.head_dim = n_heads, d_model // n_heads
+        n_kv_heads = n_kv_heads or n_heads
+        if n_heads % n_kv_heads:
+            raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}")
+        self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, d_model // n_heads
         d_context = d_context or d_model
+        d_kv = n_kv_heads * self.head_dim
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_context, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_context, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_context, d_kv, bias=bias)
+        self.v_proj = nn.Linear(d_context, d_kv, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
         self.causal, self.fast, self.rotary = causal, fast, rotary
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, _ = x.shape
-        return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        B, T, C = x.shape
+        return x.view(B, T, C // self.head_dim, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+
+    def _project(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """Queries, keys and values ``(B, T, C)``, ``(B, S, C_kv)`` x 2."""
+        if context is not None or not self.fast:
+            source = x if context is None else context
+            return self.q_proj(x), self.k_proj(source), self.v_proj(source)
+        # Self-attention, fast: one (C, C + 2 C_kv) matrix multiply instead of three thin ones.
+        layers = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([layer.weight for layer in layers])
+        bias = torch.cat([layer.bias for layer in layers]) if self.q_proj.bias is not None else None
+        qkv = F.linear(x, weight, bias)  # (B, T, C + 2 C_kv)
+        return qkv.split([layer.out_features for layer in layers], dim=-1)
 
     def forward(
         self,
@@ -175,23 +199,30 @@ class MultiHeadAttention(nn.Module):
         With ``kv_cache`` (self-attention only), ``x`` holds only the new tokens.
         """
         B, T, C = x.shape
-        source = x if context is None else context
-        q = self._heads(self.q_proj(x))  # (B, nh, T, hs)
-        k = self._heads(self.k_proj(source))  # (B, nh, S, hs)
-        v = self._heads(self.v_proj(source))
+        q, k, v = (self._heads(t) for t in self._project(x, context))  # (B, nh, T, hs), (B, nkv, S, hs) x 2
         start = kv_cache.length if kv_cache is not None else 0
         if self.rotary is not None:
             q, k = self.rotary(q, start), self.rotary(k, start)
         if kv_cache is not None:
-            k, v = kv_cache.append(k, v)  # (B, nh, start + T, hs)
-        if self.causal:
-            causal = causal_mask(T, k.size(-2), device=x.device)
-            mask = causal if mask is None else mask & causal
+            k, v = kv_cache.append(k, v)  # (B, nkv, start + T, hs): the cache holds the shared heads
+        if self.n_kv_heads != self.n_heads:  # GQA: each key/value head serves a group of query heads
+            group = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
         dropout_p = self.dropout if self.training else 0.0
         recording = _recording(self)
         if self.fast and recording is None:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            # A causal square without padding needs no mask (is_causal); one new token sees all keys.
+            is_causal = self.causal and mask is None and start == 0 and T > 1
+            if self.causal and not is_causal and T > 1:
+                causal = causal_mask(T, k.size(-2), device=x.device)
+                mask = causal if mask is None else mask & causal
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
+            )
         else:
+            if self.causal:
+                causal = causal_mask(T, k.size(-2), device=x.device)
+                mask = causal if mask is None else mask & causal
             y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
             if recording is not None:
                 recording[self] = weights.detach()

@@ -7,7 +7,9 @@ work instead of the whole prefix's.
 
 The blocks come from :mod:`mmlab.models.transformer` (pre-LN, GELU-tanh, learned or rotary
 positions), which is GPT-2's layout, so a model with learned positions exports one to one to a
-``transformers`` ``GPT2LMHeadModel`` (:func:`export_to_gpt2`).
+``transformers`` ``GPT2LMHeadModel`` (:func:`export_to_gpt2`). The config's ``norm``,
+``activation``, ``n_kv_head`` and ``rope_theta`` options turn the same model into Llama's block
+(:func:`mmlab.models.llama.llama_style`, exported by :func:`mmlab.models.llama.export_to_llama`).
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ class GPTConfig:
         dropout: on embeddings, attention and residual branches (0 for small data runs).
         bias: biases in linear layers and LayerNorms' shift.
         positions: "learned" (GPT-2's table, exportable to transformers) or "rotary" (RoPE).
+        rope_theta: base of the rotary angles (with positions="rotary").
+        norm: "layer" (LayerNorm, GPT-2) or "rms" (RMSNorm, Llama).
+        activation: "gelu_tanh" (GPT-2's MLP) or "swiglu" (Llama's gated feed-forward).
+        n_kv_head: key/value heads (grouped-query attention); None means n_head.
+        d_ff: the feed-forward's hidden width (None: 4 * n_embd, or about 2/3 of it for SwiGLU).
         tie_weights: the output head reuses the token embedding matrix (fewer parameters, and the
             same vector space for reading and writing tokens).
-        layer_norm_eps: LayerNorm epsilon (GPT-2 uses 1e-5).
-        fast: use PyTorch's fused attention kernel.
+        layer_norm_eps: LayerNorm (or RMSNorm) epsilon (GPT-2 uses 1e-5).
+        fast: the production attention path (one QKV matrix multiply, PyTorch's fused kernel with
+            ``is_causal``); False runs chapter 03's written-out attention (same function, slower).
     """
 
     vocab_size: int = 128
@@ -53,6 +61,11 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True
     positions: Literal["learned", "rotary"] = "learned"
+    rope_theta: float = 10000.0
+    norm: Literal["layer", "rms"] = "layer"
+    activation: Literal["gelu_tanh", "swiglu"] = "gelu_tanh"
+    n_kv_head: int | None = None
+    d_ff: int | None = None
     tie_weights: bool = True
     layer_norm_eps: float = 1e-5
     fast: bool = True
@@ -60,6 +73,8 @@ class GPTConfig:
     def __post_init__(self) -> None:
         if self.positions not in ("learned", "rotary"):
             raise ValueError(f"positions must be 'learned' or 'rotary', got {self.positions!r}")
+        if self.activation not in ("gelu_tanh", "swiglu"):
+            raise ValueError(f"activation must be 'gelu_tanh' or 'swiglu', got {self.activation!r}")
         if self.vocab_size < 1 or self.block_size < 1:
             raise ValueError(
                 f"vocab_size and block_size must be >= 1, got {self.vocab_size}, {self.block_size}"
@@ -70,11 +85,15 @@ class GPTConfig:
             d_model=self.n_embd,
             n_heads=self.n_head,
             n_layers=self.n_layer,
+            n_kv_heads=self.n_kv_head,
+            d_ff=self.d_ff,
             max_len=self.block_size,
             positions=self.positions,
+            rope_theta=self.rope_theta,
             causal=True,
             norm_first=True,
-            activation="gelu_tanh",
+            norm=self.norm,
+            activation=self.activation,
             dropout=self.dropout,
             bias=self.bias,
             layer_norm_eps=self.layer_norm_eps,
@@ -97,7 +116,7 @@ class GPT(nn.Module):
         # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * n_layer),
         # so the stream's variance does not grow with depth (two writes per block).
         for name, param in self.named_parameters():
-            if name.endswith("attn.out_proj.weight") or name.endswith("mlp.proj.weight"):
+            if name.endswith(("attn.out_proj.weight", "mlp.proj.weight", "mlp.down_proj.weight")):
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
@@ -227,6 +246,16 @@ def export_to_gpt2(
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = model.config
+    if (
+        config.norm != "layer"
+        or config.activation != "gelu_tanh"
+        or config.n_kv_head not in (None, config.n_head)
+    ):
+        raise ValueError(
+            "GPT-2 has LayerNorm, a GELU MLP and plain multi-head attention; this model uses "
+            f"norm={config.norm!r}, activation={config.activation!r}, n_kv_head={config.n_kv_head}: "
+            "export it with mmlab.models.llama.export_to_llama instead"
+        )
     if config.positions != "learned":
         raise ValueError(
             f"GPT-2 has learned position embeddings only; this model uses positions={config.positions!r}, "

@@ -5,6 +5,10 @@ One implementation serves the whole course: an encoder (chapter 03, BERT, the Vi
 ``cross_attention=True``. ``norm_first`` picks pre-LN (GPT-2, ViT: LayerNorm inside the residual
 branch, stable to train deep) or post-LN (the original Transformer and BERT: LayerNorm after the
 residual sum), so pretrained BERT and GPT-2 weights map onto these modules one to one.
+
+The same config also builds the "modern" (Llama) block of chapter 06: ``norm="rms"`` (RMSNorm),
+``activation="swiglu"`` (a gated feed-forward), ``positions="rotary"`` with a ``rope_theta`` base,
+grouped-query attention (``n_kv_heads``) and ``bias=False``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from mmlab.models.attention import KVCache, MultiHeadAttention, RotaryEmbedding
 
 __all__ = [
     "FeedForward",
+    "RMSNorm",
+    "SwiGLU",
     "LearnedPositions",
     "SinusoidalPositions",
     "Transformer",
@@ -29,7 +35,8 @@ __all__ = [
     "sinusoidal_table",
 ]
 
-Activation = Literal["gelu", "gelu_tanh", "relu"]
+Activation = Literal["gelu", "gelu_tanh", "relu", "swiglu"]
+Norm = Literal["layer", "rms"]
 Positions = Literal["sinusoidal", "learned", "rotary", "none"]
 
 
@@ -39,32 +46,42 @@ class TransformerConfig:
 
     Attributes:
         d_model: width C. n_heads: attention heads (C must divide by it). n_layers: blocks.
-        d_ff: hidden width of the MLP (default 4 * d_model).
+        n_kv_heads: key/value heads for grouped-query attention (default n_heads: plain multi-head).
+        d_ff: hidden width of the MLP (default 4 * d_model; for SwiGLU, Llama's 2/3 of that,
+            rounded up to a multiple of 8, which keeps the parameter count about the same).
         max_len: longest sequence the position encoding covers.
         positions: "sinusoidal" (fixed, added), "learned" (a table, added), "rotary" (rotates
             queries and keys inside attention) or "none" (the model sees a bag of tokens).
+        rope_theta: the base of the rotary angles (10,000 in the RoPE paper and Llama 2; Llama 3
+            uses 500,000 for longer contexts).
         causal: each position attends only to itself and earlier positions (a decoder).
         cross_attention: each block also attends to a ``context`` sequence (e.g. image patches).
         d_context: width of that context (default d_model).
         norm_first: pre-LN (True) or post-LN (False). final_norm: LayerNorm after the last block
             (pre-LN stacks need it; post-LN stacks already end normalised).
-        activation: "gelu" (BERT), "gelu_tanh" (GPT-2) or "relu" (the 2017 Transformer).
+        norm: "layer" (LayerNorm: subtract the mean, divide by the standard deviation, scale and
+            shift) or "rms" (RMSNorm, Llama: divide by the root mean square and scale only).
+        activation: "gelu" (BERT), "gelu_tanh" (GPT-2), "relu" (the 2017 Transformer) or
+            "swiglu" (Llama: a SiLU-gated feed-forward with three matrices).
         dropout: on attention weights, residual branches and embeddings.
-        bias: biases in linear layers. layer_norm_eps: LayerNorm epsilon.
+        bias: biases in linear layers. layer_norm_eps: LayerNorm (or RMSNorm) epsilon.
         fast: use ``F.scaled_dot_product_attention`` instead of the written-out attention.
     """
 
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
+    n_kv_heads: int | None = None
     d_ff: int | None = None
     max_len: int = 256
     positions: Positions = "sinusoidal"
+    rope_theta: float = 10000.0
     causal: bool = False
     cross_attention: bool = False
     d_context: int | None = None
     norm_first: bool = True
     final_norm: bool | None = None
+    norm: Norm = "layer"
     activation: Activation = "gelu"
     dropout: float = 0.0
     bias: bool = True
@@ -76,10 +93,16 @@ class TransformerConfig:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if self.positions not in ("sinusoidal", "learned", "rotary", "none"):
             raise ValueError(f"unknown positions {self.positions!r}")
-        if self.activation not in ("gelu", "gelu_tanh", "relu"):
+        if self.activation not in ("gelu", "gelu_tanh", "relu", "swiglu"):
             raise ValueError(f"unknown activation {self.activation!r}")
+        if self.norm not in ("layer", "rms"):
+            raise ValueError(f"norm must be 'layer' or 'rms', got {self.norm!r}")
+        if self.n_kv_heads is not None and (self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads):
+            raise ValueError(f"n_heads={self.n_heads} must be divisible by n_kv_heads={self.n_kv_heads}")
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
+            if self.activation == "swiglu":
+                self.d_ff = 8 * math.ceil(2 * self.d_ff / 3 / 8)
         if self.final_norm is None:
             self.final_norm = self.norm_first
 
@@ -137,6 +160,44 @@ class FeedForward(nn.Module):
         return self.dropout(self.proj(h))
 
 
+class SwiGLU(nn.Module):
+    """Llama's feed-forward: ``down(silu(gate(x)) * up(x))``. The SiLU of one projection decides,
+    per hidden unit, how much of the other passes (a gated linear unit, Shazeer 2020)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
+        self.up_proj = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
+        self.down_proj = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, d_ff)
+        return self.dropout(self.down_proj(h))
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square normalisation (Zhang and Sennrich 2019; Llama): ``x / sqrt(mean(x^2) + eps)``
+    times a learned gain. Unlike LayerNorm it neither subtracts the mean nor adds a shift."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()  # the mean of squares in fp32 even under bf16 autocast, as Llama does
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def make_norm(config: TransformerConfig) -> nn.Module:
+    """The normalisation layer ``config.norm`` names, with ``config.layer_norm_eps``."""
+    if config.norm == "rms":
+        return RMSNorm(config.d_model, eps=config.layer_norm_eps)
+    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+
 class TransformerBlock(nn.Module):
     """Self-attention, optional cross-attention, and an MLP, each wrapped in a residual connection
     with LayerNorm before (pre-LN) or after (post-LN) it."""
@@ -144,11 +205,17 @@ class TransformerBlock(nn.Module):
     def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
         super().__init__()
         self.norm_first = config.norm_first
-        eps = config.layer_norm_eps
         self.attn = MultiHeadAttention(
-            config.d_model, config.n_heads, config.dropout, config.bias, config.causal, config.fast, rotary
+            config.d_model,
+            config.n_heads,
+            config.dropout,
+            config.bias,
+            config.causal,
+            config.fast,
+            rotary,
+            n_kv_heads=config.n_kv_heads,
         )
-        self.norm1 = nn.LayerNorm(config.d_model, eps=eps)
+        self.norm1 = make_norm(config)
         if config.cross_attention:
             self.cross_attn = MultiHeadAttention(
                 config.d_model,
@@ -158,11 +225,11 @@ class TransformerBlock(nn.Module):
                 fast=config.fast,
                 d_context=config.d_context,
             )
-            self.norm_cross = nn.LayerNorm(config.d_model, eps=eps)
+            self.norm_cross = make_norm(config)
         else:
             self.cross_attn = None
-        self.mlp = FeedForward(config)
-        self.norm2 = nn.LayerNorm(config.d_model, eps=eps)
+        self.mlp = SwiGLU(config) if config.activation == "swiglu" else FeedForward(config)
+        self.norm2 = make_norm(config)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
@@ -203,7 +270,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         head_dim = config.d_model // config.n_heads
-        self.rotary = RotaryEmbedding(head_dim, config.max_len) if config.positions == "rotary" else None
+        self.rotary = (
+            RotaryEmbedding(head_dim, config.max_len, base=config.rope_theta)
+            if config.positions == "rotary"
+            else None
+        )
         if config.positions == "sinusoidal":
             self.positions: nn.Module | None = SinusoidalPositions(config.max_len, config.d_model)
         elif config.positions == "learned":
@@ -212,7 +283,7 @@ class Transformer(nn.Module):
             self.positions = None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(config, self.rotary) for _ in range(config.n_layers))
-        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
+        self.norm = make_norm(config) if config.final_norm else None
 
     def forward(
         self,

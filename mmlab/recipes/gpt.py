@@ -48,6 +48,7 @@ GPU = dict(
     warmup_steps=100,
     eval_every=500,
     eval_batches=50,
+    compile=True,  # as nanoGPT's GPU recipe; --set compile=False to skip compiling
 )
 MULTI_GPU = dict(batch_size=8)
 

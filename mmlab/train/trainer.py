@@ -34,6 +34,7 @@ from mmlab.train.checkpoint import (
     save_checkpoint,
 )
 from mmlab.train.distributed import Strategy, init_distributed, shard_loader, unwrap_model, wrap_model
+from mmlab.train.optim import clip_grad_norm, lr_factor
 
 __all__ = ["History", "LossFn", "TrainConfig", "Trainer", "lr_lambda", "move_to_device"]
 
@@ -104,19 +105,10 @@ class TrainConfig:
 
 
 def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
-    """The learning-rate multiplier at each step: linear warmup, then the chosen decay."""
+    """The learning-rate multiplier at each step (:func:`~mmlab.train.optim.lr_factor`) for ``config``."""
 
     def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.schedule == "constant":
-            return 1.0
-        span = max(1, config.max_steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        if config.schedule == "linear":
-            return 1.0 - progress
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
+        return lr_factor(step, config.max_steps, config.warmup_steps, config.schedule, config.min_lr_ratio)
 
     return factor
 
@@ -368,7 +360,8 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + metric / config.grad_accum_steps
         if config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+            clip = nn.utils.clip_grad_norm_ if self._fsdp() else clip_grad_norm  # FSDP: sharded gradients
+            norm = clip(self.model.parameters(), config.max_grad_norm)
             totals["grad_norm"] = float(norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()

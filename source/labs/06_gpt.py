@@ -3,7 +3,8 @@
 # {{colab_badge}}
 #
 # Write the pieces of a GPT's generation loop yourself: the causal mask for a padded batch, top-k
-# and top-p filtering, sampling with a temperature, and one cached decoding step. After each
+# and top-p filtering, sampling with a temperature, and one cached decoding step; then two parts of
+# Llama's block, RMSNorm and the SwiGLU feed-forward. After each
 # exercise, run the check cell below it: it says whether your function is right, and if not, which
 # common mistake it looks like.
 
@@ -23,11 +24,14 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
 import math
 
 import torch
+import torch.nn.functional as F
 
 from mmlab.checks.lab06 import (
     check_batch_causal_mask,
     check_cached_step,
+    check_rms_norm,
     check_sample_token,
+    check_swiglu,
     check_top_k_filter,
     check_top_p_filter,
 )
@@ -164,6 +168,45 @@ def cached_step(
 
 # %%
 check_cached_step(cached_step)
+
+# %% [markdown]
+# ## 6. Llama's block: RMSNorm and SwiGLU
+#
+# Chapter 06's last section swaps GPT-2's block for Llama's. Write two of its parts.
+#
+# `rms_norm(x, weight, eps)` divides each vector (the last axis) by its root mean square and
+# multiplies by a learned gain: $y = x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \cdot w$. Unlike
+# LayerNorm it neither subtracts the mean nor adds a shift.
+
+
+# %%
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """(..., C) -> (..., C): x / sqrt(mean(x^2) + eps) * weight, over the last axis."""
+    # BEGIN SOLUTION
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+    # END SOLUTION
+
+
+# %%
+check_rms_norm(rms_norm)
+
+# %% [markdown]
+# `swiglu(x, w_gate, w_up, w_down)` is the gated feed-forward: the SiLU of one projection (the
+# gate) scales another (the up projection) unit by unit, and a third brings the result back to
+# width $C$: $W_\text{down}\,(\mathrm{SiLU}(W_\text{gate} x) \odot W_\text{up} x)$. The weights are
+# stored as `nn.Linear` stores them, `(out, in)`, so `x @ w_gate.T` is the gate.
+
+
+# %%
+def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+    """(..., C) with w_gate, w_up (H, C) and w_down (C, H) -> (..., C)."""
+    # BEGIN SOLUTION
+    return (F.silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T
+    # END SOLUTION
+
+
+# %%
+check_swiglu(swiglu)
 
 # %% [markdown]
 # ## Going further

@@ -1,0 +1,251 @@
+"""The course's GPT beside nanoGPT, at nanoGPT's CPU recipe, on the same text, in one run.
+
+    python -m bench.vs_nanogpt --nanogpt ../shared/anchors/nanogpt --text ../shared/data/tinyshakespeare.txt
+
+nanoGPT is never imported by the course: its files are copied to a scratch folder, its data script
+prepares the text there, and its own ``train.py`` runs in a subprocess with the recipe of its README
+(4 layers x 4 heads x 128 wide, context 64, batch 12, 2,000 steps, lr 1e-3 with cosine decay, no
+dropout, 20 held-out batches every 250 steps). ``bench/gpt_char.py`` runs ours with the same recipe.
+
+Two measurements, because a shared machine makes single wall-clock runs noisy:
+
+* full runs, alternating (ours, nanoGPT, then nanoGPT, ours, ... for ``--rounds``): held-out loss
+  at the last evaluation and the wall time of the whole process (start-up, data and the recipe's
+  evaluations included; our extra evaluation on the whole held-out text is not counted);
+* bursts: both models in this process, on the same random batches, a training step each (forward,
+  backward, clipping, AdamW) in alternating bursts of ``--burst`` steps, so slow and fast moments of
+  the machine fall on both alike; the median milliseconds per step and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RECIPE = dict(
+    n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, steps=2000, eval_every=250, eval_iters=20
+)
+
+
+def prepare_nanogpt(source: Path, text: Path, scratch: Path) -> Path:
+    """A scratch copy of nanoGPT with ``text`` prepared as its shakespeare_char dataset."""
+    folder = scratch / "nanogpt"
+    shutil.copytree(source, folder)
+    for path in folder.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)  # the anchor files are read-only
+    data = folder / "data" / "shakespeare_char"
+    shutil.copy(text, data / "input.txt")
+    subprocess.run([sys.executable, "prepare.py"], cwd=data, check=True, capture_output=True)
+    return folder
+
+
+def run_nanogpt(folder: Path, threads: int, steps: int) -> dict:
+    r = RECIPE
+    command = [
+        sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+        f"--eval_iters={r['eval_iters']}", f"--eval_interval={r['eval_every']}", "--log_interval=100",
+        f"--block_size={r['block_size']}", f"--batch_size={r['batch_size']}", f"--n_layer={r['n_layer']}",
+        f"--n_head={r['n_head']}", f"--n_embd={r['n_embd']}", f"--max_iters={steps}",
+        f"--lr_decay_iters={steps}", "--dropout=0.0",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    out = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - start
+    losses = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", out)
+    step, _, val = losses[-1]
+    return {
+        "model": "nanoGPT",
+        "step": int(step),
+        "val_loss": float(val),
+        "wall_s": wall,
+        "steps_per_s": steps / wall,
+    }
+
+
+def run_ours(text: Path, threads: int, steps: int, block: str) -> dict:
+    r = RECIPE
+    command = [
+        sys.executable, "-m", "bench.gpt_char", str(text), "--json", f"--threads={threads}",
+        f"--n-layer={r['n_layer']}", f"--n-head={r['n_head']}", f"--n-embd={r['n_embd']}",
+        f"--block-size={r['block_size']}", f"--batch-size={r['batch_size']}", f"--steps={steps}",
+        f"--eval-every={r['eval_every']}", f"--eval-batches={r['eval_iters']}", f"--block={block}",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    out = subprocess.run(command, cwd=HERE.parent, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    wall = time.perf_counter() - start - result["full_eval_seconds"]  # the extra whole-text evaluation
+    name = "ours" if block == "gpt2" else "ours (Llama block)"
+    return {
+        "model": name,
+        "step": steps,
+        "val_loss": result["val_loss"],
+        "full_val_loss": result["full_val_loss"],
+        "wall_s": wall,
+        "steps_per_s": steps / wall,
+    }
+
+
+def bursts(folder: Path, threads: int, burst: int, rounds: int) -> dict:
+    """Median ms per training step of each model, measured in alternating bursts."""
+    sys.path.insert(0, str(folder))
+    try:
+        import model as nanogpt  # the scratch copy's model.py
+    finally:
+        sys.path.remove(str(folder))
+    from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
+    from mmlab.train.optim import clip_grad_norm
+    from mmlab.train.trainer import TrainConfig, default_optimizer
+
+    torch.set_num_threads(threads)
+    r = RECIPE
+    shape = dict(n_layer=r["n_layer"], n_head=r["n_head"], n_embd=r["n_embd"], block_size=r["block_size"])
+    ours = GPT(GPTConfig(vocab_size=65, bias=False, **shape))
+    theirs = nanogpt.GPT(nanogpt.GPTConfig(vocab_size=65, bias=False, dropout=0.0, **shape))
+    ours_opt = default_optimizer(ours, TrainConfig(weight_decay=0.1, betas=(0.9, 0.99)))
+    theirs_opt = theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    windows = [torch.randint(0, 65, (r["batch_size"], r["block_size"] + 1)) for _ in range(burst)]
+    batches = [(w[:, :-1].contiguous(), w[:, 1:].contiguous()) for w in windows]  # (B, T) inputs, targets
+
+    def ours_step(batch):
+        loss = next_token_loss(ours, batch)
+        loss.backward()
+        clip_grad_norm(ours.parameters(), 1.0)
+        ours_opt.step()
+        ours_opt.zero_grad(set_to_none=True)
+
+    def theirs_step(batch):
+        _, loss = theirs(*batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+        theirs_opt.step()
+        theirs_opt.zero_grad(set_to_none=True)
+
+    times: dict[str, list[float]] = {"ours": [], "nanoGPT": []}
+    for step in (ours_step, theirs_step):  # warm-up
+        for batch in batches[:5]:
+            step(batch)
+    for index in range(rounds):
+        order = [("ours", ours_step), ("nanoGPT", theirs_step)]
+        for name, step in order if index % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            for batch in batches:
+                step(batch)
+            times[name].append((time.perf_counter() - start) / burst * 1e3)
+    ours_ms, theirs_ms = statistics.median(times["ours"]), statistics.median(times["nanoGPT"])
+    pairs = [a / b for a, b in zip(times["ours"], times["nanoGPT"], strict=True)]
+    return {
+        "ours_ms": ours_ms,
+        "nanogpt_ms": theirs_ms,
+        "ratio_median_of_pairs": statistics.median(pairs),
+        "ratio_min": min(pairs),
+        "ratio_max": max(pairs),
+        "rounds": rounds,
+        "burst": burst,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--nanogpt", required=True, help="nanoGPT's files (train.py, model.py, config/, data/)"
+    )
+    parser.add_argument("--text", required=True, help="the text both train on (Tiny Shakespeare)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=RECIPE["steps"])
+    parser.add_argument("--rounds", type=int, default=1, help="full runs of each, alternating")
+    parser.add_argument("--llama", action="store_true", help="also a full run of ours with Llama's block")
+    parser.add_argument("--burst", type=int, default=20, help="steps per burst (0: no burst timing)")
+    parser.add_argument("--burst-rounds", type=int, default=10)
+    parser.add_argument("--out", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--record", action="store_true", help="write bench/vs_nanogpt.md (part of RESULTS.md)"
+    )
+    args = parser.parse_args(argv)
+
+    results: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "threads": args.threads,
+        "steps": args.steps,
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg()[0],
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="vs_nanogpt_") as scratch:
+        folder = prepare_nanogpt(Path(args.nanogpt), Path(args.text).resolve(), Path(scratch))
+        text = Path(args.text).resolve()
+        for index in range(args.rounds):
+            runners = [
+                lambda: run_ours(text, args.threads, args.steps, "gpt2"),
+                lambda: run_nanogpt(folder, args.threads, args.steps),
+            ]
+            for run in runners if index % 2 == 0 else runners[::-1]:
+                results["runs"].append(run())
+                print(json.dumps(results["runs"][-1]), flush=True)
+        if args.llama:
+            results["runs"].append(run_ours(text, args.threads, args.steps, "llama"))
+            print(json.dumps(results["runs"][-1]), flush=True)
+        if args.burst:
+            results["bursts"] = bursts(folder, args.threads, args.burst, args.burst_rounds)
+            print(json.dumps(results["bursts"]), flush=True)
+    results["load_after"] = os.getloadavg()[0]
+    print(table(results))
+    if args.record:
+        (HERE / "vs_nanogpt.md").write_text(record(results))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def record(results: dict) -> str:
+    """The side-by-side as a section of ``RESULTS.md``, with the conditions it was measured under."""
+    return (
+        "## The course's GPT beside nanoGPT (`python -m bench.vs_nanogpt`)\n\n"
+        f"Measured {results['date']}: nanoGPT's CPU recipe on Tiny Shakespeare, {results['threads']} torch "
+        f"threads each, on a {results['cpus']}-core machine shared with other work (1-minute load average "
+        f"{results['load_before']:.1f} at the start, {results['load_after']:.1f} at the end), so the wall "
+        "times carry that noise; the bursts below alternate the two models and are the fairer speed figure.\n\n"
+        + table(results)
+        + "\n"
+    )
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| model | step | held-out loss (20 batches) | whole held-out text | wall (s) | steps/s (wall) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["runs"]:
+        full = f"{row['full_val_loss']:.4f}" if "full_val_loss" in row else ""
+        lines.append(
+            f"| {row['model']} | {row['val_loss']:.4f} | {full} | {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
+        )
+    if "bursts" in results:
+        b = results["bursts"]
+        lines += [
+            "",
+            f"Training step alone, {b['rounds']} alternating bursts of {b['burst']} steps: ours {b['ours_ms']:.1f} ms, "
+            f"nanoGPT {b['nanogpt_ms']:.1f} ms; ratio ours/nanoGPT {b['ratio_median_of_pairs']:.3f} "
+            f"(median of pairs; range {b['ratio_min']:.3f}-{b['ratio_max']:.3f}).",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

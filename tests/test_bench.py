@@ -1,0 +1,85 @@
+"""The benchmark machinery: the GPU peak table and MFU, a job at its gpu preset (run tiny on the CPU),
+and ``--scale gpu`` without a GPU. Timings themselves are never asserted."""
+
+import json
+
+import pytest
+import torch
+
+from bench import __main__ as suite
+from bench import job
+
+
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [
+        ("NVIDIA H200", 989e12),
+        ("NVIDIA H100 80GB HBM3", 989e12),
+        ("NVIDIA H100 PCIe", 756e12),
+        ("NVIDIA A100-SXM4-80GB", 312e12),
+        ("NVIDIA L4", 121e12),
+        ("NVIDIA GeForce RTX 4090", 165e12),
+        ("Some Future Accelerator", None),
+    ],
+)
+def test_peak_table_matches_names_specific_first(name, peak):
+    assert job.peak_flops_of(name) == peak
+
+
+def test_mfu_and_flops_per_token():
+    # nanoGPT's GPU recipe: 10.65M parameters, 6 layers, 384 wide, context 256
+    per_token = job.gpt_flops_per_token(10_650_000, 6, 384, 256)
+    assert per_token == 6 * 10_650_000 + 12 * 6 * 384 * 256
+    tokens_per_s = 64 * 256 / 0.013  # batch 64 x 256 tokens in 13 ms
+    assert job.mfu(per_token * tokens_per_s, 989e12) == pytest.approx(per_token * tokens_per_s / 989e12)
+    assert job.mfu(1e12, None) is None
+    assert job.peak_flops(torch.device("cpu")) is None
+
+
+def test_a_job_at_its_gpu_preset_runs_tiny_on_the_cpu(capsys):
+    tiny = ["n_layer=1", "n_head=2", "n_embd=32", "block_size=32", "batch_size=4"]
+    argv = ["gpt", "--scale", "gpu", "--device", "cpu", "--steps", "2", "--warmup", "1"]
+    for assignment in tiny:
+        argv += ["--set", assignment]
+    assert job.main(argv) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["scale"] == "gpu" and row["device"] == "cpu" and row["compile"] is False
+    assert row["tokens_per_s"] == pytest.approx(row["steps_per_s"] * 4 * 32)
+    assert row["mfu"] is None and row["flops_per_s"] > 0  # no peak for a CPU
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")
+def test_gpu_scale_without_a_gpu_says_so_and_runs_nothing(capsys, tmp_path):
+    assert suite.main(["--scale", "gpu", "--device", "cuda", "--out", str(tmp_path)]) == 1
+    assert "No CUDA GPU here" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
+
+
+def test_gpu_suite_times_each_job_without_and_with_compile(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run_job(name, steps, device, scale, compile, overrides):
+        calls.append((name, scale, compile, tuple(overrides)))
+        return {
+            "job": name, "params": 1000, "steps_per_s": 50.0, "tokens_per_s": 800.0,
+            "peak_memory_mb": 10.0, "mfu": 0.25 if compile else 0.2, "compile": compile,
+        }  # fmt: skip
+
+    monkeypatch.setattr(suite, "run_job", fake_run_job)
+    argv = [
+        "--scale",
+        "gpu",
+        "--device",
+        "cpu",
+        "--jobs",
+        "gpt",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "n_layer=1",
+    ]
+    assert suite.main(argv) == 0
+    assert calls == [("gpt", "gpu", False, ("n_layer=1",)), ("gpt", "gpu", True, ("n_layer=1",))]
+    table = (tmp_path / "RESULTS-gpu.md").read_text()
+    assert "| gpt | False | 1,000 | 50.00 | 20.0 | 800 | 10 | 20.0% |" in table
+    assert "| gpt | True |" in table and "25.0%" in table
