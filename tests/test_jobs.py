@@ -170,14 +170,17 @@ def test_chapter_05_and_08_presets_match_the_chapters():
         reward_config.lr,
     )
     dpo = resolve_settings("dpo")
-    assert (dpo["beta"], dpo["max_steps"], dpo["batch_size"], dpo["lr"]) == (
+    assert (dpo["beta"], dpo["nll_weight"], dpo["max_steps"], dpo["batch_size"], dpo["lr"]) == (
         dpo_config.beta,
+        dpo_config.nll_weight,
         dpo_config.steps,
         dpo_config.batch_size,
         dpo_config.lr,
     )
     ppo = resolve_settings("ppo")
-    assert PPOConfig(**{k: ppo[k] for k in PPO_FIELDS}) == PPOConfig(beta=0.1, iterations=25, batch_size=64)
+    assert PPOConfig(**{k: ppo[k] for k in PPO_FIELDS}) == PPOConfig(
+        beta=0.1, iterations=20, batch_size=64, ptx_coef=1.0
+    )
     assert (ppo["reward_steps"], ppo["reward_batch_size"], ppo["reward_lr"]) == (
         reward_config.steps,
         reward_config.batch_size,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,7 @@ from mmlab.data.preferences import PreferencePair
 from mmlab.models.gpt import GPT
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
-__all__ = ["DPOConfig", "dpo_loss", "dpo_metrics", "sequence_logprob", "train_dpo"]
+__all__ = ["DPOConfig", "dpo_batch_loss", "dpo_loss", "dpo_metrics", "sequence_logprob", "train_dpo"]
 
 
 def dpo_loss(
@@ -70,14 +71,33 @@ def sequence_logprob(model: nn.Module, ids: torch.Tensor, roles: torch.Tensor) -
     return (logp * assistant_loss_mask(roles[:, 1:])).sum(-1)
 
 
+def dpo_batch_loss(model: nn.Module, batch, beta: float = 0.1, nll_weight: float = 0.0):
+    """The Trainer's loss on a batch ``(ids_w, roles_w, ids_l, roles_l, ref_w, ref_l)`` (chosen and
+    rejected conversations, the reference's log-probabilities of both): DPO, plus ``nll_weight``
+    times the per-token SFT loss on the chosen replies (0: plain DPO). Also returns the metrics of
+    :func:`dpo_metrics`."""
+    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
+    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
+    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
+    loss = dpo_loss(pol_w, pol_l, ref_w, ref_l, beta)
+    if nll_weight:
+        tokens = assistant_loss_mask(roles_w[:, 1:]).sum(-1).clamp_min(1)  # (B,)
+        loss = loss - nll_weight * (pol_w / tokens).mean()
+    return loss, {k: v.detach() for k, v in metrics.items()}
+
+
 @dataclass
 class DPOConfig:
-    """DPO settings: ``beta`` (strength of the pull to the reference), steps, batch size, rate."""
+    """DPO settings: ``beta`` (strength of the pull to the reference), steps, batch size, rate, and
+    ``nll_weight``: the weight of the SFT loss on the chosen replies added to DPO's (0: plain DPO;
+    a positive weight keeps the chosen replies, and their right answers, likely; TRL's
+    ``rpo_alpha``)."""
 
-    beta: float = 0.1
+    beta: float = 0.5
     steps: int = 80
     batch_size: int = 32
     lr: float = 1e-3
+    nll_weight: float = 1.0
 
 
 def _encode(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, block: int):
@@ -111,12 +131,6 @@ def train_dpo(
             )
         return TensorDataset(ids_w, roles_w, ids_l, roles_l, ref_w, ref_l)
 
-    def loss_fn(model, batch):
-        ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
-        pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
-        metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, config.beta)
-        return dpo_loss(pol_w, pol_l, ref_w, ref_l, config.beta), {k: v.detach() for k, v in metrics.items()}
-
     policy = copy.deepcopy(sft_model).train()
     train = DataLoader(
         with_reference(train_pairs),
@@ -128,5 +142,6 @@ def train_dpo(
     train_config = TrainConfig(
         max_steps=config.steps, lr=config.lr, warmup_steps=10, progress=progress, device="cpu", log_every=10
     )
+    loss_fn = partial(dpo_batch_loss, beta=config.beta, nll_weight=config.nll_weight)
     history = Trainer(policy, loss_fn, train, held, train_config).fit()
     return policy.eval(), history

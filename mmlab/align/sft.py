@@ -240,7 +240,7 @@ class SFTConfig:
         )
     )
     pretrain_steps: int = 100
-    sft_steps: int = 500
+    sft_steps: int = 1000
     n_conversations: int = 4000
     batch_size: int = 32
     lr: float = 6e-3

@@ -590,16 +590,6 @@ def _reward_job(settings: dict[str, Any]):
     return model, reward_loss, train_loader, held_loader
 
 
-def _dpo_batch_loss(model: nn.Module, batch, beta: float):
-    """DPO's loss on a batch of (chosen ids, roles, rejected ids, roles, reference log-probs of both)."""
-    from mmlab.align.dpo import dpo_loss, dpo_metrics, sequence_logprob
-
-    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
-    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
-    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
-    return dpo_loss(pol_w, pol_l, ref_w, ref_l, beta), {k: v.detach() for k, v in metrics.items()}
-
-
 def _dpo_job(settings: dict[str, Any]):
     """Chapter 08: DPO on the preference pairs. The policy is a copy of the SFT model; the frozen
     reference (the SFT model itself) is only needed for its log-probabilities of each reply, which
@@ -607,7 +597,7 @@ def _dpo_job(settings: dict[str, Any]):
     import copy
     from functools import partial
 
-    from mmlab.align.dpo import sequence_logprob
+    from mmlab.align.dpo import dpo_batch_loss, sequence_logprob
     from mmlab.align.sft import encode_conversations
     from mmlab.data.preferences import make_preferences
 
@@ -632,7 +622,8 @@ def _dpo_job(settings: dict[str, Any]):
     )
     held_loader = DataLoader(with_reference(prefs["held_out"]), 512)
     policy = copy.deepcopy(reference).train()
-    return policy, partial(_dpo_batch_loss, beta=settings["beta"]), train_loader, held_loader
+    loss = partial(dpo_batch_loss, beta=settings["beta"], nll_weight=settings["nll_weight"])
+    return policy, loss, train_loader, held_loader
 
 
 PPO_FIELDS = (
@@ -649,6 +640,7 @@ PPO_FIELDS = (
     "ent_coef",
     "max_new_tokens",
     "whiten",
+    "ptx_coef",
 )
 
 
@@ -663,6 +655,7 @@ class PPOSetup:
     train_prompts: list[str]
     held_prompts: list[str]
     config: Any  # PPOConfig
+    demos: tuple[torch.Tensor, torch.Tensor]  # SFT conversations (ids, roles) for the ptx term
 
 
 def prepare_ppo(settings: dict[str, Any]) -> PPOSetup:
@@ -670,6 +663,7 @@ def prepare_ppo(settings: dict[str, Any]) -> PPOSetup:
     here on the preference pairs, as chapter 08 does) for a PPO run with ``settings``."""
     from mmlab.align.ppo import PPOConfig
     from mmlab.align.reward import RewardConfig, train_reward_model
+    from mmlab.align.sft import encode_conversations, make_sft_conversations
     from mmlab.data.preferences import make_preferences
 
     seed = settings["seed"]
@@ -689,6 +683,12 @@ def prepare_ppo(settings: dict[str, Any]) -> PPOSetup:
         sorted({item.prompt for item in instructions["train"]}),
         [item.prompt for item in instructions["held_out"]],
         PPOConfig(**{k: settings[k] for k in PPO_FIELDS}),
+        # as chapter 08: 2000 SFT conversations on the training prompts (seed + 1) for PPO-ptx
+        encode_conversations(
+            make_sft_conversations(instructions["train"], 2000, seed=seed + 1),
+            tokenizer,
+            sft.config.block_size,
+        ),
     )
 
 
@@ -704,7 +704,14 @@ def _ppo_run(settings: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:
     setup = prepare_ppo(settings)
     sft, tokenizer, held = setup.sft, setup.tokenizer, setup.held_prompts
     policy, logs = train_ppo(
-        sft, setup.reward_model, tokenizer, setup.train_prompts, setup.config, ground_truth_reward, seed=seed
+        sft,
+        setup.reward_model,
+        tokenizer,
+        setup.train_prompts,
+        setup.config,
+        ground_truth_reward,
+        seed=seed,
+        demos=setup.demos,
     )
     replies = rollout(policy, tokenizer, held, generator=torch.Generator().manual_seed(seed + 1)).replies
     metrics = {
@@ -731,7 +738,7 @@ def _vlm_run(settings: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:
 CHAPTER_08_BASE = dict(
     base=None,
     sft_pretrain_steps=100,
-    sft_steps=500,
+    sft_steps=1000,
     sft_conversations=4000,
     seed=0,
     n_pairs=2000,
@@ -921,7 +928,7 @@ JOBS: dict[str, JobSpec] = {
                 n_conversations=4000,
                 system_fraction=0.25,
                 batch_size=32,
-                max_steps=500,
+                max_steps=1000,
                 lr=6e-3,
                 warmup_steps=20,
                 eval_every=100,
@@ -1150,7 +1157,8 @@ JOBS: dict[str, JobSpec] = {
             # chapter 08: DPOConfig() from the same SFT model and pairs as the reward model
             "cpu": dict(
                 **CHAPTER_08_BASE,
-                beta=0.1,
+                beta=0.5,
+                nll_weight=1.0,
                 batch_size=32,
                 max_steps=80,
                 lr=1e-3,
@@ -1172,7 +1180,7 @@ JOBS: dict[str, JobSpec] = {
         chapter="08_rlhf_dpo",
         run=_ppo_run,
         presets={
-            # chapter 08: PPOConfig(beta=0.1, iterations=25, batch_size=64) against its reward model
+            # chapter 08: PPOConfig(beta=0.1, iterations=20, batch_size=64, ptx_coef=1.0) against its reward model
             "cpu": dict(
                 **CHAPTER_08_BASE,
                 reward=None,  # a folder from `python -m mmlab.train reward --out DIR`; None: train one here
@@ -1180,7 +1188,7 @@ JOBS: dict[str, JobSpec] = {
                 reward_batch_size=32,
                 reward_lr=2e-3,
                 beta=0.1,
-                iterations=25,
+                iterations=20,
                 batch_size=64,
                 ppo_epochs=4,
                 minibatches=2,
@@ -1192,6 +1200,7 @@ JOBS: dict[str, JobSpec] = {
                 ent_coef=0.0,
                 max_new_tokens=8,
                 whiten=True,
+                ptx_coef=1.0,
             ),
             # PPO runs in one process (its rollout loop is not the Trainer's): more iterations, bigger
             # batches; the model is the base's. There is no multi-gpu variant.
