@@ -105,7 +105,7 @@ def test_new_jobs_cpu_presets_match_the_chapters():
     sft = resolve_settings("sft")
     assert (sft["pretrain_steps"], sft["max_steps"], sft["n_conversations"], sft["lr"]) == (
         100,
-        500,
+        1000,
         4000,
         6e-3,
     )
@@ -179,7 +179,7 @@ def test_chapter_05_and_08_presets_match_the_chapters():
     )
     ppo = resolve_settings("ppo")
     assert PPOConfig(**{k: ppo[k] for k in PPO_FIELDS}) == PPOConfig(
-        beta=0.1, iterations=20, batch_size=64, ptx_coef=1.0
+        beta=1.0, iterations=25, batch_size=64, ptx_coef=1.0
     )
     assert (ppo["reward_steps"], ppo["reward_batch_size"], ppo["reward_lr"]) == (
         reward_config.steps,

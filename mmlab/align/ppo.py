@@ -181,7 +181,7 @@ class PPOConfig:
     """
 
     beta: float = 0.1
-    iterations: int = 20
+    iterations: int = 25
     batch_size: int = 64
     ppo_epochs: int = 4
     minibatches: int = 2

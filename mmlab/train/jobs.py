@@ -1180,15 +1180,15 @@ JOBS: dict[str, JobSpec] = {
         chapter="08_rlhf_dpo",
         run=_ppo_run,
         presets={
-            # chapter 08: PPOConfig(beta=0.1, iterations=20, batch_size=64, ptx_coef=1.0) against its reward model
+            # chapter 08: PPOConfig(beta=1.0, iterations=25, batch_size=64, ptx_coef=1.0) against its reward model
             "cpu": dict(
                 **CHAPTER_08_BASE,
                 reward=None,  # a folder from `python -m mmlab.train reward --out DIR`; None: train one here
                 reward_steps=150,
                 reward_batch_size=32,
                 reward_lr=2e-3,
-                beta=0.1,
-                iterations=20,
+                beta=1.0,
+                iterations=25,
                 batch_size=64,
                 ppo_epochs=4,
                 minibatches=2,
