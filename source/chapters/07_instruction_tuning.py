@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt
 import torch
 from transformers.utils import logging as hf_logging
 
+from mmlab.align.instruction_tuning import train_sft_model
 from mmlab.align.sft import (
     LengthBuckets,
     assistant_loss_mask,
@@ -38,7 +39,6 @@ from mmlab.align.sft import (
     make_sft_conversations,
     prompt_text,
     sft_loss,
-    train_sft_model,
     world_corpus,
 )
 from mmlab.data.chat import PAD, chat_tokenizer, make_instructions, parse_chat, render_chat, render_with_roles
