@@ -92,10 +92,10 @@ def bench_ppo(steps: int, warmup: int, scale: str = "cpu") -> dict:
 
     setup = prepare_ppo(resolve_settings("ppo", scale))
     args = (setup.sft, setup.reward_model, setup.tokenizer, setup.train_prompts)
-    train_ppo(*args, dataclasses.replace(setup.config, iterations=warmup))
+    train_ppo(*args, dataclasses.replace(setup.config, iterations=warmup), demos=setup.demos)
     config = dataclasses.replace(setup.config, iterations=steps)
     start = time.perf_counter()
-    train_ppo(*args, config)
+    train_ppo(*args, config, demos=setup.demos)
     steps_per_s = steps / (time.perf_counter() - start)
     return {
         "job": "ppo",

@@ -1,11 +1,24 @@
 """PPO pieces against straightforward reference loops, and a short run that raises the reward."""
 
+import copy
+from dataclasses import replace
+
 import pytest
 import torch
 
-from mmlab.align.ppo import PPOConfig, gae, kl_to_reference, ppo_clip_loss, rollout, train_ppo, win_rate
+from mmlab.align.ppo import (
+    PolicyWithValue,
+    PPOConfig,
+    gae,
+    kl_to_reference,
+    ppo_clip_loss,
+    rollout,
+    train_ppo,
+    win_rate,
+)
 from mmlab.align.reward import RewardModel
-from mmlab.data.chat import chat_tokenizer, politeness_score
+from mmlab.align.sft import encode_conversations, sft_loss
+from mmlab.data.chat import Instruction, chat_tokenizer, politeness_score
 from mmlab.models.gpt import GPT, GPTConfig
 
 
@@ -88,3 +101,38 @@ def test_short_run_raises_a_simple_reward(setup):
     assert logs[-1]["kl"] > 0.1 and 0 <= logs[-1]["clip_frac"] <= 1
     for p in policy.parameters():  # the reference (the input model) is untouched
         assert p.grad is None
+
+
+def test_value_loss_does_not_train_the_policy_body(setup):
+    tok, policy, _ = setup
+    agent = PolicyWithValue(copy.deepcopy(policy))
+    torch.nn.init.normal_(agent.value_head.weight)
+    _, values = agent(torch.tensor([tok.encode("U: reverse cat dog\nA: dog cat")]))
+    values.pow(2).sum().backward()
+    assert agent.value_head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in agent.policy.parameters())
+
+
+def test_ptx_term_needs_demonstrations_and_keeps_them_likely(setup):
+    tok, policy, _ = setup
+    prompts = ["colour of sky", "reverse cat dog"]
+
+    class CountSure(torch.nn.Module):
+        def forward(self, ids, lengths):
+            steps = torch.arange(ids.size(1))[None, :] < lengths[:, None]
+            return ((ids == tok.stoi["sure"]) & steps).sum(1).float()
+
+    config = PPOConfig(beta=0.0, iterations=6, batch_size=16, lr=3e-3, max_new_tokens=4, ptx_coef=1.0)
+    with pytest.raises(ValueError, match="needs demos"):
+        train_ppo(policy, CountSure(), tok, prompts, config)
+    demos = encode_conversations(
+        [Instruction("colour", "colour of sky", "blue").messages("blue")] * 8, tok, 24
+    )
+    losses = {}
+    for ptx in (0.0, 1.0):
+        tuned, _ = train_ppo(
+            policy, CountSure(), tok, prompts, replace(config, ptx_coef=ptx), demos=demos, seed=0
+        )
+        with torch.no_grad():
+            losses[ptx] = float(sft_loss(tuned, demos)[0])
+    assert losses[1.0] < losses[0.0]  # the demonstrations stay more likely with the ptx term

@@ -1,5 +1,6 @@
 """The reward model equals transformers' GPT2ForSequenceClassification; the Bradley-Terry loss; training."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -9,6 +10,8 @@ from mmlab.align.reward import (
     bradley_terry_loss,
     encode_preference_pairs,
     pairwise_accuracy,
+    reward_margin,
+    score_conversations,
     train_reward_model,
 )
 from mmlab.data.chat import chat_tokenizer
@@ -52,3 +55,8 @@ def test_training_separates_chosen_from_rejected():
     after = pairwise_accuracy(model, tok, prefs["held_out"])
     assert after >= 0.85 and after > before
     assert abs(history.last("accuracy") - after) < 1e-6
+    chosen = score_conversations(model, tok, [p.instruction.messages(p.chosen) for p in prefs["held_out"]])
+    rejected = score_conversations(
+        model, tok, [p.instruction.messages(p.rejected) for p in prefs["held_out"]]
+    )
+    assert reward_margin(model, tok, prefs["held_out"]) == pytest.approx(float((chosen - rejected).mean()))

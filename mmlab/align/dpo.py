@@ -79,29 +79,39 @@ def sequence_logprob(model: nn.Module, ids: torch.Tensor, roles: torch.Tensor) -
     return (logp * assistant_loss_mask(roles[:, 1:])).sum(-1)
 
 
+def dpo_batch_loss(model: nn.Module, batch, beta: float = 0.1, nll_weight: float = 0.0):
+    """The Trainer's loss on a batch ``(ids_w, roles_w, ids_l, roles_l, ref_w, ref_l)`` (chosen and
+    rejected conversations, the reference's log-probabilities of both): DPO, plus ``nll_weight``
+    times the per-token SFT loss on the chosen replies (0: plain DPO). Also returns the metrics of
+    :func:`dpo_metrics`."""
+    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
+    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
+    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
+    loss = dpo_loss(pol_w, pol_l, ref_w, ref_l, beta)
+    if nll_weight:
+        tokens = assistant_loss_mask(roles_w[:, 1:]).sum(-1).clamp_min(1)  # (B,)
+        loss = loss - nll_weight * (pol_w / tokens).mean()
+    return loss, {k: v.detach() for k, v in metrics.items()}
+
+
 @dataclass
 class DPOConfig:
-    """DPO settings: ``beta`` (strength of the pull to the reference), steps, batch size, rate."""
+    """DPO settings: ``beta`` (strength of the pull to the reference), steps, batch size, rate, and
+    ``nll_weight``: the weight of the SFT loss on the chosen replies added to DPO's (0: plain DPO;
+    a positive weight keeps the chosen replies, and their right answers, likely; TRL's
+    ``rpo_alpha``)."""
 
-    beta: float = 0.1
+    beta: float = 0.5
     steps: int = 80
     batch_size: int = 32
     lr: float = 1e-3
+    nll_weight: float = 1.0
 
 
 def _encode(pairs: Sequence[PreferencePair], tokenizer: WordTokenizer, block: int):
     chosen = encode_conversations([p.instruction.messages(p.chosen) for p in pairs], tokenizer, block)
     rejected = encode_conversations([p.instruction.messages(p.rejected) for p in pairs], tokenizer, block)
     return (*chosen, *rejected)
-
-
-def dpo_batch_loss(model: nn.Module, batch, beta: float):
-    """DPO's loss on a batch of (chosen ids, roles, rejected ids, roles, reference log-probs of both),
-    and the implicit-reward metrics."""
-    ids_w, roles_w, ids_l, roles_l, ref_w, ref_l = batch
-    pol_w, pol_l = sequence_logprob(model, ids_w, roles_w), sequence_logprob(model, ids_l, roles_l)
-    metrics = dpo_metrics(pol_w, pol_l, ref_w, ref_l, beta)
-    return dpo_loss(pol_w, pol_l, ref_w, ref_l, beta), {k: v.detach() for k, v in metrics.items()}
 
 
 def prepare_dpo_training(
@@ -112,11 +122,13 @@ def prepare_dpo_training(
     beta: float,
     batch_size: int,
     seed: int = 0,
+    nll_weight: float = 0.0,
 ):
     """``(policy, loss_fn, train batches, held-out batches)`` for DPO: the policy is a copy of
-    ``sft_model``; the frozen reference (``sft_model`` itself) is only needed for its log-probabilities
-    of each reply, which never change: they are computed once here and ride along in the batches.
-    What :func:`train_dpo` and the ``dpo`` job train."""
+    ``sft_model``, the loss :func:`dpo_batch_loss` (``beta``, ``nll_weight``). The frozen reference
+    (``sft_model`` itself) is only needed for its log-probabilities of each reply, which never
+    change: they are computed once here and ride along in the batches. What :func:`train_dpo` and
+    the ``dpo`` job train."""
     torch.manual_seed(seed)
     block = sft_model.config.block_size
     reference = sft_model.eval()
@@ -135,7 +147,7 @@ def prepare_dpo_training(
         with_reference(train_pairs), batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
     )
     held = DataLoader(with_reference(eval_pairs), 512) if eval_pairs else None
-    return policy, partial(dpo_batch_loss, beta=beta), train, held
+    return policy, partial(dpo_batch_loss, beta=beta, nll_weight=nll_weight), train, held
 
 
 def train_dpo(
@@ -151,7 +163,7 @@ def train_dpo(
     implicit-reward accuracy and margin."""
     config = config or DPOConfig()
     policy, loss_fn, train, held = prepare_dpo_training(
-        sft_model, tokenizer, train_pairs, eval_pairs, config.beta, config.batch_size, seed
+        sft_model, tokenizer, train_pairs, eval_pairs, config.beta, config.batch_size, seed, config.nll_weight
     )
     train_config = TrainConfig(
         max_steps=config.steps, lr=config.lr, warmup_steps=10, progress=progress, device="cpu", log_every=10

@@ -38,7 +38,7 @@ class SFTSettings(Settings, TrainConfig):
     n_conversations: int = 4000
     system_fraction: float = 0.25  # share of conversations with a system prompt
     batch_size: int = 32
-    max_steps: int = 500
+    max_steps: int = 1000
     lr: float = 6e-3
     warmup_steps: int = 20
     device: str | None = "cpu"  # the model is tiny: the CPU is the fast place for it

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from mmlab.align.reward import RewardModel
-from mmlab.align.sft import continue_prompts, prompt_text
+from mmlab.align.sft import continue_prompts, prompt_text, sft_loss
 from mmlab.data.chat import WordTokenizer
 from mmlab.models.gpt import GPT
 
@@ -96,7 +97,7 @@ class PolicyWithValue(nn.Module):
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(B, T, V)`` and values ``(B, T)``."""
         hidden = self.policy.transformer(self.policy.tok_emb(ids))  # (B, T, C)
-        return self.policy.lm_head(hidden), self.value_head(hidden).squeeze(-1)
+        return self.policy.lm_head(hidden), self.value_head(hidden.detach()).squeeze(-1)
 
 
 @dataclass
@@ -169,6 +170,8 @@ class PPOConfig:
         lr: Adam learning rate. clip: epsilon of the clipped ratio. gamma, lam: GAE discount and
         smoothing. vf_coef: weight of the value loss. ent_coef: entropy bonus (0: none).
         max_new_tokens: longest reply. whiten: normalise advantages per batch.
+        ptx_coef: weight of InstructGPT's "PPO-ptx" term, the SFT loss on demonstrations (``demos``
+        of :func:`train_ppo`) added to every update; 0: plain PPO.
     """
 
     beta: float = 0.1
@@ -184,6 +187,7 @@ class PPOConfig:
     ent_coef: float = 0.0
     max_new_tokens: int = 8
     whiten: bool = True
+    ptx_coef: float = 0.0
 
 
 def _whiten(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -200,11 +204,20 @@ def train_ppo(
     config: PPOConfig | None = None,
     ground_truth: Callable[[str], float] | None = None,
     seed: int = 0,
-    progress: bool = False,
+    demos: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress: bool = True,
 ) -> tuple[GPT, list[dict[str, float]]]:
     """Tune a copy of ``sft_model`` with PPO against ``reward_model``; the reference is ``sft_model``
-    itself (frozen). Returns the tuned policy and one log row per iteration (printed with ``progress``)."""
+    itself (frozen). Returns the tuned policy and one log row per iteration (``progress``: a
+    progress bar showing the latest score and KL).
+
+    With ``config.ptx_coef > 0``, ``demos`` are SFT conversations ``(ids, roles)`` (from
+    :func:`~mmlab.align.sft.encode_conversations`): each update also minimises ``ptx_coef`` times
+    the SFT loss on a random batch of them, which keeps what SFT taught (here: the answers) while
+    PPO changes the style."""
     config = config or PPOConfig()
+    if config.ptx_coef and demos is None:
+        raise ValueError("ptx_coef > 0 needs demos: SFT conversations (ids, roles) to keep training on")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -213,7 +226,8 @@ def train_ppo(
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.lr)
     reward_model.eval()
     logs = []
-    for iteration in range(config.iterations):
+    bar = tqdm(range(config.iterations), desc="ppo", disable=not progress)
+    for iteration in bar:
         batch_prompts = [rng.choice(prompts) for _ in range(config.batch_size)]
         roll = rollout(agent.policy, tokenizer, batch_prompts, config.max_new_tokens, generator=generator)
         mask = roll.mask  # (B, Tr)
@@ -247,6 +261,11 @@ def train_ppo(
                 )
                 value_loss = ((v_new - returns[chunk, :width]) ** 2)[m].mean()
                 loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * ent[m].mean()
+                if config.ptx_coef:
+                    rows = torch.randint(len(demos[0]), (len(chunk),), generator=generator)
+                    loss = (
+                        loss + config.ptx_coef * sft_loss(agent.policy, (demos[0][rows], demos[1][rows]))[0]
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), 1.0)
@@ -266,11 +285,7 @@ def train_ppo(
         if ground_truth is not None:
             row["ground_truth"] = sum(ground_truth(r) for r in roll.replies) / len(roll.replies)
         logs.append(row)
-        if progress:
-            print(
-                f"ppo {row['iteration']}/{config.iterations}: "
-                + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if k != "iteration")
-            )
+        bar.set_postfix(score=f"{row['score']:.3f}", kl=f"{row['kl']:.3f}")
     return agent.policy.eval(), logs
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "pairwise_accuracy",
     "prepare_reward_training",
     "reward_loss",
+    "reward_margin",
     "score_conversations",
     "train_reward_model",
 ]
@@ -96,12 +97,23 @@ def score_conversations(
     return model.eval()(ids.to(device), (roles != PAD).sum(1).to(device)).cpu()
 
 
-@torch.no_grad()
-def pairwise_accuracy(model: RewardModel, tokenizer: WordTokenizer, pairs: Sequence[PreferencePair]) -> float:
-    """Fraction of pairs where the chosen reply gets the higher reward."""
+def _pair_rewards(model: RewardModel, tokenizer: WordTokenizer, pairs: Sequence[PreferencePair]):
     r_w = score_conversations(model, tokenizer, [p.instruction.messages(p.chosen) for p in pairs])
     r_l = score_conversations(model, tokenizer, [p.instruction.messages(p.rejected) for p in pairs])
+    return r_w, r_l
+
+
+def pairwise_accuracy(model: RewardModel, tokenizer: WordTokenizer, pairs: Sequence[PreferencePair]) -> float:
+    """Fraction of pairs where the chosen reply gets the higher reward."""
+    r_w, r_l = _pair_rewards(model, tokenizer, pairs)
     return float((r_w > r_l).float().mean())
+
+
+def reward_margin(model: RewardModel, tokenizer: WordTokenizer, pairs: Sequence[PreferencePair]) -> float:
+    """Mean reward gap ``r(chosen) - r(rejected)`` over ``pairs``: how sure the model is (a gap of
+    ``m`` means ``P(chosen preferred) = sigmoid(m)`` under Bradley-Terry)."""
+    r_w, r_l = _pair_rewards(model, tokenizer, pairs)
+    return float((r_w - r_l).mean())
 
 
 @dataclass

@@ -31,6 +31,7 @@ from mmlab.align.reward import (
     reward_loss,
     train_reward_model,
 )
+from mmlab.align.sft import encode_conversations, make_sft_conversations
 from mmlab.data.chat import WordTokenizer, chat_tokenizer, make_instructions
 from mmlab.data.preferences import ground_truth_reward, make_preferences
 from mmlab.models.gpt import GPT, GPTConfig
@@ -62,7 +63,7 @@ class Chapter08Base(Settings):
 
     base: str | None = None
     sft_pretrain_steps: int = 100
-    sft_steps: int = 500
+    sft_steps: int = 1000
     sft_conversations: int = 4000
     seed: int = 0
     n_pairs: int = 2000
@@ -91,12 +92,19 @@ class RewardSettings(Chapter08Base, TrainConfig):
 class DPOSettings(RewardSettings):
     """Chapter 08's DPO run (its ``DPO``), from the same SFT model and pairs as the reward model."""
 
-    beta: float = 0.1  # strength of the pull to the reference
+    beta: float = 0.5  # strength of the pull to the reference
+    nll_weight: float = 1.0  # weight of the SFT loss on the chosen replies (0: plain DPO)
     max_steps: int = 80
     lr: float = 1e-3
 
     def dpo_config(self) -> DPOConfig:
-        return DPOConfig(beta=self.beta, steps=self.max_steps, batch_size=self.batch_size, lr=self.lr)
+        return DPOConfig(
+            beta=self.beta,
+            steps=self.max_steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            nll_weight=self.nll_weight,
+        )
 
 
 PPO_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig))
@@ -104,14 +112,15 @@ PPO_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig))
 
 @dataclass(repr=False)
 class PPOSettings(Chapter08Base, RunSettings):
-    """Chapter 08's PPO run (its ``PPO``) against its reward model. PPO runs on the CPU, where
-    its tiny models are fastest; ``progress`` prints one line per iteration."""
+    """Chapter 08's PPO run (its ``PPO``) against its reward model, with InstructGPT's PPO-ptx term
+    (``ptx_coef``: SFT loss on demonstrations). PPO runs on the CPU, where its tiny models are
+    fastest; ``progress`` shows a progress bar."""
 
     reward: str | None = None  # a folder from `python -m mmlab.train reward --out DIR`; None: train one here
     reward_steps: int = 150
     reward_batch_size: int = 32
     reward_lr: float = 2e-3
-    beta: float = 0.1
+    beta: float = 1.0
     iterations: int = 25
     batch_size: int = 64
     ppo_epochs: int = 4
@@ -124,7 +133,8 @@ class PPOSettings(Chapter08Base, RunSettings):
     ent_coef: float = 0.0
     max_new_tokens: int = 8
     whiten: bool = True
-    progress: bool = False
+    ptx_coef: float = 1.0
+    ptx_demos: int = 2000  # SFT conversations on the training prompts (seed + 1) for the ptx term
 
     def ppo_config(self) -> PPOConfig:
         return PPOConfig(**{name: getattr(self, name) for name in PPO_FIELDS})
@@ -192,7 +202,7 @@ def build_dpo(s: DPOSettings) -> Job:
     reference, tokenizer, _ = _sft_base(s)
     prefs = make_preferences(s.n_pairs, s.n_held_out_pairs, seed=s.seed)
     policy, loss_fn, train, held = prepare_dpo_training(
-        reference, tokenizer, prefs["train"], prefs["held_out"], s.beta, s.batch_size, s.seed
+        reference, tokenizer, prefs["train"], prefs["held_out"], s.beta, s.batch_size, s.seed, s.nll_weight
     )
     return Job(policy, loss_fn, train, held, trainer_config(s))
 
@@ -200,7 +210,8 @@ def build_dpo(s: DPOSettings) -> Job:
 @dataclass
 class PPOSetup:
     """What PPO needs before its loop: the SFT model (policy start and frozen reference), the
-    reward model, the tokenizer, the train and held-out prompts and the PPO settings."""
+    reward model, the tokenizer, the train and held-out prompts, the PPO settings and the SFT
+    demonstrations ``(ids, roles)`` of the ptx term."""
 
     sft: nn.Module
     reward_model: nn.Module
@@ -208,6 +219,7 @@ class PPOSetup:
     train_prompts: list[str]
     held_prompts: list[str]
     config: PPOConfig
+    demos: tuple[torch.Tensor, torch.Tensor]
 
 
 def prepare_ppo(s: PPOSettings) -> PPOSetup:
@@ -228,6 +240,12 @@ def prepare_ppo(s: PPOSettings) -> PPOSetup:
         sorted({item.prompt for item in instructions["train"]}),
         [item.prompt for item in instructions["held_out"]],
         s.ppo_config(),
+        # as chapter 08: SFT conversations on the training prompts (seed + 1) for PPO-ptx
+        encode_conversations(
+            make_sft_conversations(instructions["train"], s.ptx_demos, seed=s.seed + 1),
+            tokenizer,
+            sft.config.block_size,
+        ),
     )
 
 
@@ -248,6 +266,7 @@ def run_ppo(s: PPOSettings) -> tuple[nn.Module, dict[str, float]]:
         setup.config,
         ground_truth_reward,
         seed=s.seed,
+        demos=setup.demos,
         progress=s.progress,
     )
     replies = rollout(policy, tokenizer, held, generator=torch.Generator().manual_seed(s.seed + 1)).replies

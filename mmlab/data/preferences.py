@@ -46,7 +46,13 @@ def ground_truth_reward(reply: str) -> int:
     return politeness_score(reply)
 
 
-def _pairs(instructions: list[Instruction], n: int, rng: random.Random) -> list[PreferencePair]:
+def _pairs(
+    instructions: list[Instruction],
+    n: int,
+    rng: random.Random,
+    label_noise: float = 0.0,
+    flips: random.Random | None = None,
+) -> list[PreferencePair]:
     pairs = []
     while len(pairs) < n:
         item = rng.choice(instructions)
@@ -55,20 +61,30 @@ def _pairs(instructions: list[Instruction], n: int, rng: random.Random) -> list[
         if sa == sb:
             continue  # never tied: every label is certain
         chosen, rejected = (a, b) if sa > sb else (b, a)
+        if label_noise and flips.random() < label_noise:  # a careless annotator swapped the label
+            chosen, rejected = rejected, chosen
         pairs.append(PreferencePair(item, chosen, rejected))
     return pairs
 
 
 def make_preferences(
-    n_train: int = 2000, n_held_out: int = 400, seed: int = 0
+    n_train: int = 2000, n_held_out: int = 400, seed: int = 0, label_noise: float = 0.0
 ) -> dict[str, list[PreferencePair]]:
     """Preference pairs on the train and held-out prompts of :func:`make_instructions` (same split,
-    so held-out pairs use prompts the models never saw in training)."""
+    so held-out pairs use prompts the models never saw in training).
+
+    ``label_noise`` is the chance that a *training* pair's label is swapped (the rejected reply
+    marked as chosen), as careless or disagreeing annotators do; held-out labels stay right, so
+    they measure what the model learned about the true rule. The flips have a generator of their
+    own, so the pairs are the clean ones with some labels swapped.
+    """
     if n_train < 1 or n_held_out < 1:
         raise ValueError(f"n_train and n_held_out must be >= 1, got {n_train}, {n_held_out}")
+    if not 0 <= label_noise < 0.5:
+        raise ValueError(f"label_noise must be in [0, 0.5), got {label_noise}")
     split = make_instructions(seed=0)
     rng = random.Random(seed)
     return {
-        "train": _pairs(split["train"], n_train, rng),
+        "train": _pairs(split["train"], n_train, rng, label_noise, random.Random(seed + 1_000_003)),
         "held_out": _pairs(split["held_out"], n_held_out, rng),
     }

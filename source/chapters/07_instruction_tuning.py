@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt
 import torch
 from transformers.utils import logging as hf_logging
 
+from mmlab.align.instruction_tuning import train_sft_model
 from mmlab.align.sft import (
     LengthBuckets,
     assistant_loss_mask,
@@ -43,6 +44,7 @@ from mmlab.align.sft import (
 from mmlab.data.chat import PAD, chat_tokenizer, make_instructions, parse_chat, render_chat, render_with_roles
 from mmlab.data.lm import NextTokenDataset
 from mmlab.device import get_device, seed_everything
+from mmlab.experiments import assert_beats, comparison_table, repeat
 from mmlab.models.gpt import GPT, export_to_gpt2, next_token_loss
 from mmlab.recipes.registry import resolve_settings
 from mmlab.train.trainer import TrainConfig, Trainer
@@ -50,14 +52,14 @@ from mmlab.train.trainer import TrainConfig, Trainer
 hf_logging.set_verbosity_error()  # no progress bars or notices from transformers in the outputs
 hf_logging.disable_progress_bar()
 seed_everything(0)
-torch.set_num_threads(1)
-print(f"device: {get_device()} (the model is tiny: everything runs on the CPU)")
+# No thread pin: the results asserted below hold with 1 and with 2 torch threads (both are tested; CI uses 1).
+print(f"device: {get_device()} (the model is tiny: everything runs on the CPU), torch threads: {torch.get_num_threads()}")
 
 # %% [markdown]
 # One config for the whole pipeline: the `sft` recipe's (`mmlab/align/instruction_tuning.py`), which
 # `train_sft_model` and `python -m mmlab.train sft` use too, so the model
-# chapter 08 starts from is built exactly as here. The bars checked below: SFT's held-out exact match $\ge 0.8$ and at least
-# 0.6 above the pretrained model's.
+# chapter 08 starts from is built exactly as here. The bars checked below: SFT's held-out exact match $\ge 0.9$ and at least
+# 0.6 above the pretrained model's; over 3 seeds, SFT after pretraining beats SFT from random init by at least 0.3.
 
 # %%
 SCALE = "cpu"
@@ -233,14 +235,61 @@ for name, m in (("pretrained", pretrained), ("SFT", model)):
     for task in ("colour", "reverse", "rate"):
         scores[name][task] = exact_match(m, tokenizer, [i for i in held if i.task == task])
     print(f"{name:<11}" + "  ".join(f"{k}: {v:.2f}" for k, v in scores[name].items()))
-assert scores["SFT"]["all"] >= 0.8 and scores["SFT"]["all"] - scores["pretrained"]["all"] >= 0.6
+assert scores["SFT"]["all"] >= 0.9 and scores["SFT"]["all"] - scores["pretrained"]["all"] >= 0.6
 
 # %% [markdown]
 # The pretrained model knows that grass is green, but asked in the template it just continues text; after SFT
 # it answers in the assistant's turn and stops. Held-out prompts are new, so this is generalisation, not
 # memory.
 #
-# ## 7. What goes wrong: the loss on every token
+# ## 7. Does pretraining matter? SFT from random init
+#
+# SFT alone sees the same facts (every colour is asked about in the training prompts), so is the pretraining
+# stage needed at all? Train the same GPT with the same SFT steps from random weights, and compare on the
+# held-out prompts over 3 seeds (each seed changes the initial weights and the order of the data).
+# `train_sft_model` is this chapter's pipeline in one call; to keep the chapter fast, both arms get
+# `COMPARE_STEPS` SFT steps instead of the full budget.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+COMPARE_STEPS = 300
+TASKS = ("colour", "reverse", "rate")
+
+
+def held_out_scores(pretrain_steps: int):
+    """One seed of the pipeline with ``pretrain_steps`` (0: random init), scored on the held-out prompts."""
+
+    def run(seed: int) -> dict:
+        result = train_sft_model(
+            seed=seed, settings=replace(CONFIG, pretrain_steps=pretrain_steps, max_steps=COMPARE_STEPS)
+        )
+        scores = {"exact match": exact_match(result.model, tokenizer, held)}
+        for task in TASKS:
+            scores[task] = exact_match(result.model, tokenizer, [i for i in held if i.task == task])
+        return scores
+
+    return run
+
+
+start = time.perf_counter()
+with_pretraining = repeat(held_out_scores(CONFIG.pretrain_steps), label="pretrained, then SFT")
+from_scratch = repeat(held_out_scores(0), label="random init, SFT only")
+print(comparison_table([with_pretraining, from_scratch], ["exact match", *TASKS], digits=2))
+margin = assert_beats(with_pretraining, from_scratch, "exact match", min_margin=0.3)
+print(f"pretraining adds {margin:.2f} exact match (3 seeds, {COMPARE_STEPS} SFT steps each)")
+print(f"the six runs took {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# With the same SFT steps, the pretrained model answers far more held-out prompts than the one trained from
+# random weights (asserted: a margin of at least 0.3, larger than the seed-to-seed spread). The columns say
+# where the difference comes from. From random init the model answers no held-out colour question in this
+# budget, although every colour is asked about in its SFT data (in the other phrasing), and it answers the
+# rate prompts with one fixed word (about 0.4 is what always "good" or always "bad" scores); the pretrained
+# model had read "snow is white" and many reviews before SFT began. Neither learns to reverse in this short
+# budget; that takes the full one of section 5. At this scale, then, pretraining supplies the facts and the
+# language, and SFT supplies the format: answer in the assistant's turn, then stop.
+#
+# ## 8. What goes wrong: the loss on every token
 #
 # Train the same way but with the loss on *all* tokens (a plain language model on the rendered chats). Part of
 # the model's capacity now goes to predicting the user's prompts, which are random word combinations; and
@@ -270,11 +319,12 @@ assert unmasked_score <= scores["SFT"]["all"]
 
 # %% [markdown]
 # The loss on every token still learns the format (the template is regular), but with the same budget it
-# answers no more held-out prompts right than the masked loss, and here fewer (the numbers above). With long
+# answers no more held-out prompts right than the masked loss (the numbers above; one seed, so no more than
+# that is claimed). With long
 # user messages and short answers, as in real chat data, most of the gradient would go to imitating users.
 # The mask is cheap and says exactly what the model is for.
 #
-# ## 8. The chat demo
+# ## 9. The chat demo
 #
 # `build_chat_demo(model, tokenizer)` wraps the model in a Gradio chat with a system prompt, the temperature
 # and the number of new tokens. Words outside the model's small vocabulary get a clear message.
@@ -292,13 +342,24 @@ print(app.respond("what colour is a zebra", [], "", 0, 8))
 handle = show(app)
 
 # %% [markdown]
+# ## Common misconceptions
+#
+# - *"ChatGPT is an auto-encoder."* It is not. Like this chapter's model it is a decoder-only Transformer that
+#   predicts the next token and writes a reply one token at a time until the end of the turn (section 3
+#   checked our loss against `transformers`' causal language-model loss). An auto-encoder compresses its
+#   input and reconstructs that same input.
+# - *"Fine-tuning is where a chat model gets its knowledge."* At this scale SFT from random weights learns
+#   neither the facts nor the skills the pretrained model brings (section 7, 3 seeds): SFT mostly teaches
+#   the format. Chapter 08 shows what preference tuning adds, and what it does not.
+#
 # ## Summary
 #
 # - A chat template turns messages into text with role markers; the generation prompt `A:` asks for a reply
 #   and the end-of-turn token stops it.
 # - SFT is next-token prediction with the loss on the assistant's tokens only (checked equal to
 #   `transformers`' loss with ignored labels).
-# - After a few hundred steps the tiny model answers held-out instructions it never saw.
+# - After a thousand steps the tiny model answers held-out instructions it never saw; without pretraining it
+#   does not (measured over 3 seeds).
 #
 # In the lab (`labs/07_sft.ipynb`) you write the template, the mask and the masked loss. Chapter 08 makes
 # the assistant *polite* with a reward model, PPO and DPO.
