@@ -132,10 +132,8 @@ class MultiHeadAttention(nn.Module):
 
     Self-attention by default; pass ``context`` for cross-attention (queries from ``x``, keys and
     values from ``context``). ``fast=False`` is the written-out version (chapter 03), which builds
-    its masks and can keep its attention map; ``fast=True`` computes the same function the way
-    a production model does: one matrix multiply for the queries, keys and values of
-    self-attention, and ``F.scaled_dot_product_attention`` told ``is_causal=True`` instead of given
-    a mask when there is no padding, which lets it pick its fused (flash) kernels.
+    its masks and can keep its attention map; ``fast=True`` computes the same function with
+    ``F.scaled_dot_product_attention`` (fused kernels).
 
     ``n_kv_heads`` < ``n_heads`` is grouped-query attention (GQA, Llama 2 70B and later): groups of
     ``n_heads // n_kv_heads`` query heads share one key/value head, which shrinks the key/value
@@ -176,15 +174,8 @@ class MultiHeadAttention(nn.Module):
 
     def _project(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """Queries, keys and values ``(B, T, C)``, ``(B, S, C_kv)`` x 2."""
-        if context is not None or not self.fast:
-            source = x if context is None else context
-            return self.q_proj(x), self.k_proj(source), self.v_proj(source)
-        # Self-attention, fast: one (C, C + 2 C_kv) matrix multiply instead of three thin ones.
-        layers = (self.q_proj, self.k_proj, self.v_proj)
-        weight = torch.cat([layer.weight for layer in layers])
-        bias = torch.cat([layer.bias for layer in layers]) if self.q_proj.bias is not None else None
-        qkv = F.linear(x, weight, bias)  # (B, T, C + 2 C_kv)
-        return qkv.split([layer.out_features for layer in layers], dim=-1)
+        source = x if context is None else context
+        return self.q_proj(x), self.k_proj(source), self.v_proj(source)
 
     def forward(
         self,
@@ -208,21 +199,14 @@ class MultiHeadAttention(nn.Module):
         if self.n_kv_heads != self.n_heads:  # GQA: each key/value head serves a group of query heads
             group = self.n_heads // self.n_kv_heads
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
+        if self.causal:
+            causal = causal_mask(T, k.size(-2), device=x.device)
+            mask = causal if mask is None else mask & causal
         dropout_p = self.dropout if self.training else 0.0
         recording = _recording(self)
         if self.fast and recording is None:
-            # A causal square without padding needs no mask (is_causal); one new token sees all keys.
-            is_causal = self.causal and mask is None and start == 0 and T > 1
-            if self.causal and not is_causal and T > 1:
-                causal = causal_mask(T, k.size(-2), device=x.device)
-                mask = causal if mask is None else mask & causal
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
-            )
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         else:
-            if self.causal:
-                causal = causal_mask(T, k.size(-2), device=x.device)
-                mask = causal if mask is None else mask & causal
             y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
             if recording is not None:
                 recording[self] = weights.detach()

@@ -49,8 +49,8 @@ class GPTConfig:
         tie_weights: the output head reuses the token embedding matrix (fewer parameters, and the
             same vector space for reading and writing tokens).
         layer_norm_eps: LayerNorm (or RMSNorm) epsilon (GPT-2 uses 1e-5).
-        fast: the production attention path (one QKV matrix multiply, PyTorch's fused kernel with
-            ``is_causal``); False runs chapter 03's written-out attention (same function, slower).
+        fast: PyTorch's fused attention kernel (``F.scaled_dot_product_attention``); False runs
+            chapter 03's written-out attention (same function, slower).
     """
 
     vocab_size: int = 128

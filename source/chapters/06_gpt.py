@@ -236,7 +236,9 @@ baselines = {"gzip -9": 8 * len(gzip.compress(held_text.encode("utf-8"), 9)) / l
 for order in (3, 5):
     counts = CharNGram(NGramConfig(order=order), chars.chars).fit(train_text)
     baselines[f"{order}-gram (Kneser-Ney)"] = counts.bits_per_char(held_text)
-print(f"held-out text: {len(held_text):,} characters; the 5-gram stores {len(counts.counts[-1]):,} distinct 5-grams")
+print(
+    f"held-out text: {len(held_text):,} characters; the 5-gram stores {len(counts.counts[-1]):,} distinct 5-grams"
+)
 for name, value in baselines.items():
     print(f"{name:<22} {value:.2f} bits/char")
 assert abs(sum(counts.prob(held_text[:4], c) for c in chars.chars) - 1) < 1e-9  # a distribution
@@ -437,7 +439,13 @@ from mmlab.models.llama import export_to_llama, llama_style  # noqa: E402
 LLAMA_STEPS = 120
 blocks = {"GPT-2 block": config, "Llama block": llama_style(config, n_kv_head=2)}
 # the job's settings, as in section 4, for a shorter run
-short_run = replace(trainer_config(settings), max_steps=LLAMA_STEPS, eval_every=0, eval_batches=40, device=str(device))
+short_run = replace(
+    trainer_config(resolve_settings("gpt", SCALE)),
+    max_steps=LLAMA_STEPS,
+    eval_every=0,
+    eval_batches=40,
+    device=str(device),
+)
 trained = {}
 
 
@@ -466,7 +474,9 @@ print(comparison_table(list(results.values()), ["held-out loss", "parameters", "
 margin = assert_beats(
     results["Llama block"], results["GPT-2 block"], "held-out loss", min_margin=0.05, higher_is_better=False
 )
-print(f"after {LLAMA_STEPS} steps the Llama block's held-out loss is lower by {margin:.3f} nats/char (3 seeds)")
+print(
+    f"after {LLAMA_STEPS} steps the Llama block's held-out loss is lower by {margin:.3f} nats/char (3 seeds)"
+)
 assert results["Llama block"].mean("parameters") < results["GPT-2 block"].mean("parameters")
 
 # %% [markdown]
@@ -491,7 +501,9 @@ with torch.no_grad():
     llama_diff = (hf_llama(x).logits - llama_model(x)).abs().max().item()
 print(f"largest logit difference, ours vs LlamaForCausalLM: {llama_diff:.1e}")
 ours_llama = llama_model.generate(prompt, 40, temperature=0)
-theirs_llama = hf_llama.generate(prompt, max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0)
+theirs_llama = hf_llama.generate(
+    prompt, max_new_tokens=40, do_sample=False, eos_token_id=None, pad_token_id=0
+)
 print(repr(chars.decode(ours_llama[0])))
 assert llama_diff < 1e-4 and torch.equal(ours_llama, theirs_llama)
 
@@ -521,4 +533,3 @@ handle = mmlab.demos.show(demo)
 #
 # **Lab:** `labs/06_gpt.ipynb`: write the batch causal mask, top-k and top-p filtering, and one
 # cached decoding step. **Next:** chapter 07 turns this model into a chat model.
-
