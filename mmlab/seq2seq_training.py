@@ -1,8 +1,9 @@
 """Chapter 13's recipes: train a translator or a summariser (encoder-decoder or decoder-only) on the
 generated data, decode it, and score it.
 
-The ``translate`` and ``summarise`` jobs of ``python -m mmlab.train`` call :func:`translate_job` and
-:func:`summarise_job` with the presets in :data:`PRESETS`; the chapter calls the same functions.
+The ``translate`` and ``summarise`` jobs of ``python -m mmlab.train`` (presets in
+``mmlab.train.jobs``) build their model and data with :func:`translate_job` and :func:`summarise_job`;
+the chapter trains through the same jobs with :func:`train_model`.
 """
 
 from __future__ import annotations
@@ -22,79 +23,17 @@ from mmlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, decoder_only_tensors, p
 from mmlab.text_metrics import bleu, chrf, exact_match
 
 __all__ = [
-    "PRESETS",
     "alignment_rate",
     "decoder_only_model",
     "evaluate_translation",
     "seq2seq_model",
     "summarise_job",
     "timed",
+    "train_model",
     "translate",
     "translate_decoder_only",
     "translate_job",
 ]
-
-# The jobs' presets (cpu: what the chapter runs; gpu: a wider model on more generated data).
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "translate": {
-        "cpu": dict(
-            n_train=3000,
-            n_test=200,
-            d_model=32,
-            n_heads=4,
-            n_layers=2,
-            gpt_layers=4,
-            max_len=24,
-            batch_size=32,
-            max_steps=250,
-            lr=5e-3,
-            warmup_steps=20,
-            log_every=25,
-            eval_every=0,
-        ),
-        "gpu": dict(
-            n_train=100_000,
-            n_test=1000,
-            d_model=256,
-            n_heads=8,
-            n_layers=4,
-            gpt_layers=6,
-            batch_size=128,
-            max_steps=5000,
-            lr=1e-3,
-            warmup_steps=200,
-            eval_every=500,
-        ),
-    },
-    "summarise": {
-        "cpu": dict(
-            n_train=2000,
-            n_test=200,
-            d_model=32,
-            n_heads=4,
-            n_layers=2,
-            max_len=48,
-            batch_size=32,
-            max_steps=250,
-            lr=5e-3,
-            warmup_steps=20,
-            log_every=25,
-            eval_every=0,
-        ),
-        "gpu": dict(
-            n_train=50_000,
-            n_test=1000,
-            d_model=256,
-            n_heads=8,
-            n_layers=4,
-            batch_size=128,
-            max_steps=5000,
-            lr=1e-3,
-            warmup_steps=200,
-            eval_every=500,
-        ),
-    },
-}
 
 
 def seq2seq_model(vocab: TranslationVocab, settings: dict[str, Any]) -> Seq2Seq:
@@ -117,14 +56,14 @@ def seq2seq_model(vocab: TranslationVocab, settings: dict[str, Any]) -> Seq2Seq:
 
 
 def decoder_only_model(vocab: TranslationVocab, settings: dict[str, Any]) -> GPT:
-    """The GPT of the comparison: same width, ``gpt_layers`` blocks (about the seq2seq's parameters)."""
+    """The GPT of the comparison: ``gpt_layers`` blocks ``gpt_width`` wide (at least the seq2seq's parameters)."""
     return GPT(
         GPTConfig(
             vocab_size=vocab.vocab_size,
             block_size=2 * settings["max_len"],
             n_layer=settings["gpt_layers"],
             n_head=settings["n_heads"],
-            n_embd=settings["d_model"],
+            n_embd=settings.get("gpt_width", settings["d_model"]),
         )
     )
 
@@ -237,6 +176,27 @@ def alignment_rate(model: Seq2Seq, vocab: TranslationVocab, pairs: Sequence[Pair
         hits = [int(strongest[b, t]) == s for b, p in enumerate(pairs) for t, s in p.alignment]
         rates.append(sum(hits) / len(hits))
     return rates
+
+
+def train_model(
+    job: str, scale: str = "cpu", seed: int = 0, **overrides: Any
+) -> tuple[nn.Module, Any, float]:
+    """Train ``job`` ("translate" or "summarise") at ``scale`` from ``seed``, quietly, on the best
+    device; returns the model (in eval mode), the training history and the seconds it took."""
+    import dataclasses
+
+    from mmlab.device import get_device, seed_everything
+    from mmlab.train.jobs import build_job
+    from mmlab.train.trainer import Trainer
+
+    seed_everything(seed)
+    built = build_job(job, scale, overrides)
+    config = dataclasses.replace(built.config, progress=False, device=str(get_device()))
+    trainer = Trainer(built.model, built.loss_fn, built.train_loader, None, config)
+    start = time.perf_counter()
+    history = trainer.fit()
+    seconds = time.perf_counter() - start
+    return built.model.cpu().eval(), history, seconds
 
 
 def timed(fn, *args, repeats: int = 3, **kwargs) -> tuple[Any, float]:

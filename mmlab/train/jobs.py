@@ -26,6 +26,8 @@ The jobs, by chapter:
 * 09 ``vit``: a Vision Transformer on shapes. 10 ``fusion``: cross-attention fusion for VQA.
 * 11 ``clip``: a mini-CLIP on digits and captions; ``clip_shapes``: the same on coloured shapes
   (``--set exclude=...`` leaves colour-shape combinations out, as the chapter does).
+* 13 ``translate``: the English-French encoder-decoder on generated sentences (``--set arch=gpt``: the
+  decoder-only model of the chapter's comparison); ``summarise``: the encoder-decoder summariser.
 * 12 ``vlm``: the mini vision-language model, every stage in order (a ``run`` job: region namer,
   text-only ablation, stage 0 language model, stage 1 projector only, stage 2 tuning), with the
   chapter's measurements as its metrics.
@@ -739,7 +741,68 @@ CHAPTER_08_BASE = dict(
 )
 CHAPTER_08_BASE_GPU = dict(n_pairs=50000, n_held_out_pairs=2000)
 
+
+def _translate_job(settings: dict[str, Any]):
+    """Chapter 13: English-French translation by an encoder-decoder (or ``arch="gpt"``: decoder-only)."""
+    from mmlab.seq2seq_training import translate_job
+
+    return translate_job(settings)
+
+
+def _summarise_job(settings: dict[str, Any]):
+    """Chapter 13: an encoder-decoder summarises paragraphs of scene sentences in one sentence."""
+    from mmlab.seq2seq_training import summarise_job
+
+    return summarise_job(settings)
+
+
+_SEQ2SEQ_CPU = dict(
+    n_train=3000,
+    n_test=200,
+    d_model=32,
+    n_heads=4,
+    n_layers=2,
+    max_len=24,
+    batch_size=32,
+    max_steps=250,
+    lr=5e-3,
+    warmup_steps=20,
+    log_every=25,
+    eval_every=0,
+)
+_SEQ2SEQ_GPU = dict(
+    n_train=100_000,
+    n_test=1000,
+    d_model=256,
+    n_heads=8,
+    n_layers=4,
+    batch_size=128,
+    max_steps=5000,
+    lr=1e-3,
+    warmup_steps=200,
+    eval_every=500,
+    eval_batches=20,
+)
+
 JOBS: dict[str, JobSpec] = {
+    "translate": JobSpec(
+        chapter="13_encoder_decoder",
+        build=_translate_job,
+        presets={
+            "cpu": dict(_SEQ2SEQ_CPU, arch="seq2seq", gpt_layers=3, gpt_width=36),
+            "gpu": dict(_SEQ2SEQ_GPU, gpt_layers=6, gpt_width=288),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
+    "summarise": JobSpec(
+        chapter="13_encoder_decoder",
+        build=_summarise_job,
+        presets={
+            "cpu": dict(_SEQ2SEQ_CPU, n_train=2000, max_len=48),
+            "gpu": dict(_SEQ2SEQ_GPU, n_train=50_000),
+            "multi-gpu": dict(batch_size=32),
+        },
+    ),
     "bert": JobSpec(
         chapter="04_bert_pretraining",
         build=_bert_job,
