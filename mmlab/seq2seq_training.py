@@ -26,6 +26,8 @@ __all__ = [
     "alignment_rate",
     "decoder_only_model",
     "evaluate_translation",
+    "lead_and_random_summaries",
+    "output_log_probs",
     "seq2seq_model",
     "summarise_job",
     "timed",
@@ -176,6 +178,34 @@ def alignment_rate(model: Seq2Seq, vocab: TranslationVocab, pairs: Sequence[Pair
         hits = [int(strongest[b, t]) == s for b, p in enumerate(pairs) for t, s in p.alignment]
         rates.append(sum(hits) / len(hits))
     return rates
+
+
+@torch.no_grad()
+def output_log_probs(
+    model: Seq2Seq, vocab: TranslationVocab, sources: Sequence[str], outputs: Sequence[str]
+) -> list[float]:
+    """The model's log-probability of each output (``</s>`` included): the quantity beam search maximises."""
+    model.eval()
+    src = vocab.pad_batch(list(sources))
+    tgt = vocab.pad_batch(list(outputs), eos=True)
+    tgt_in = torch.cat([torch.full_like(tgt[:, :1], vocab.bos_id), tgt[:, :-1]], dim=1)
+    log_probs = model(src, tgt_in).log_softmax(-1).gather(-1, tgt[..., None])[..., 0]  # (B, T)
+    return (log_probs * (tgt != vocab.pad_id)).sum(-1).tolist()
+
+
+def lead_and_random_summaries(pairs: Sequence[Pair], seed: int = 0) -> tuple[list[str], list[str]]:
+    """Two baselines: the paragraph's first sentence, and as many random words of the paragraph
+    (in paragraph order) as the reference summary has."""
+    import random
+
+    rng = random.Random(seed)
+    lead, rand = [], []
+    for p in pairs:
+        words = p.source.split()
+        lead.append(" ".join(words[: words.index(".")]) if "." in words else p.source)
+        n = len(p.target.split())
+        rand.append(" ".join(words[i] for i in sorted(rng.sample(range(len(words)), n))))
+    return lead, rand
 
 
 def train_model(
