@@ -182,15 +182,21 @@ def alignment_rate(model: Seq2Seq, vocab: TranslationVocab, pairs: Sequence[Pair
 
 @torch.no_grad()
 def output_log_probs(
-    model: Seq2Seq, vocab: TranslationVocab, sources: Sequence[str], outputs: Sequence[str]
+    model: Seq2Seq,
+    vocab: TranslationVocab,
+    sources: Sequence[str],
+    outputs: Sequence[str],
+    length_penalty: float = 0.0,
 ) -> list[float]:
-    """The model's log-probability of each output (``</s>`` included): the quantity beam search maximises."""
+    """The model's log-probability of each output (``</s>`` included) divided by ``length ** length_penalty``:
+    with the same penalty, the score beam search maximises."""
     model.eval()
     src = vocab.pad_batch(list(sources))
     tgt = vocab.pad_batch(list(outputs), eos=True)
     tgt_in = torch.cat([torch.full_like(tgt[:, :1], vocab.bos_id), tgt[:, :-1]], dim=1)
     log_probs = model(src, tgt_in).log_softmax(-1).gather(-1, tgt[..., None])[..., 0]  # (B, T)
-    return (log_probs * (tgt != vocab.pad_id)).sum(-1).tolist()
+    real = tgt != vocab.pad_id
+    return ((log_probs * real).sum(-1) / real.sum(-1) ** length_penalty).tolist()
 
 
 def lead_and_random_summaries(pairs: Sequence[Pair], seed: int = 0) -> tuple[list[str], list[str]]:

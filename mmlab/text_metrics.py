@@ -39,7 +39,7 @@ def bleu_stats(hypothesis: str, reference: str, max_n: int = 4) -> tuple[list[in
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 4) -> float:
     """Corpus BLEU (0-100) with one reference per hypothesis, words split on spaces; equal to
-    ``sacrebleu``'s with ``tokenize="none"`` (no smoothing)."""
+    ``sacrebleu``'s with ``tokenize="none", smooth_method="none"``."""
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     matches, totals, c, r = [0] * max_n, [0] * max_n, 0, 0
@@ -56,10 +56,11 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 4) -
 
 
 def sacre_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """``sacrebleu``'s corpus BLEU on space-separated words."""
+    """``sacrebleu``'s corpus BLEU on space-separated words, unsmoothed as in the original definition
+    (sacrebleu's default "exp" smoothing differs only when some n-gram order has no match at all)."""
     import sacrebleu
 
-    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none").score
+    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none", smooth_method="none").score
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:

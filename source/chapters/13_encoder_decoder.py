@@ -231,10 +231,11 @@ for seed in SEEDS:
     for k in BEAMS:
         outputs = translate(seq2seqs[seed], vocab, sources, num_beams=k)
         metrics = evaluate_translation(outputs, unseen)
-        metrics["log p"] = sum(output_log_probs(seq2seqs[seed], vocab, sources, outputs)) / len(sources)
+        scores = output_log_probs(seq2seqs[seed], vocab, sources, outputs, length_penalty=1.0)
+        metrics["log p / L"] = sum(scores) / len(sources)  # what beam search maximises
         beam_runs[k].runs.append(metrics)
-print(comparison_table(list(beam_runs.values()), ["bleu", "chrf", "exact", "log p"], digits=2))
-assert all(beam_runs[k].mean("log p") >= beam_runs[1].mean("log p") for k in BEAMS[1:])  # a better search
+print(comparison_table(list(beam_runs.values()), ["bleu", "chrf", "exact", "log p / L"], digits=2))
+assert all(beam_runs[k].mean("log p / L") >= beam_runs[1].mean("log p / L") for k in BEAMS[1:])  # a better search
 gains = {k: beam_runs[k].mean("bleu") - beam_runs[1].mean("bleu") for k in BEAMS[1:]}
 print("BLEU gain over greedy:", {k: round(g, 2) for k, g in gains.items()})
 assert all(abs(g) < 1.5 for g in gains.values())  # ... but not a better translation here
