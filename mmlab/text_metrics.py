@@ -60,7 +60,9 @@ def sacre_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     (sacrebleu's default "exp" smoothing differs only when some n-gram order has no match at all)."""
     import sacrebleu
 
-    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none", smooth_method="none").score
+    return sacrebleu.corpus_bleu(
+        list(hypotheses), [list(references)], tokenize="none", smooth_method="none"
+    ).score
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
