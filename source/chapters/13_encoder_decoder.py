@@ -235,13 +235,22 @@ for seed in SEEDS:
         metrics["log p / L"] = sum(scores) / len(sources)  # what beam search maximises
         beam_runs[k].runs.append(metrics)
 print(comparison_table(list(beam_runs.values()), ["bleu", "chrf", "exact", "log p / L"], digits=2))
-assert all(beam_runs[k].mean("log p / L") >= beam_runs[1].mean("log p / L") for k in BEAMS[1:])  # a better search
+assert all(
+    beam_runs[k].mean("log p / L") >= beam_runs[1].mean("log p / L") for k in BEAMS[1:]
+)  # a better search
 gains = {k: beam_runs[k].mean("bleu") - beam_runs[1].mean("bleu") for k in BEAMS[1:]}
 print("BLEU gain over greedy:", {k: round(g, 2) for k, g in gains.items()})
 assert all(abs(g) < 1.5 for g in gains.values())  # ... but not a better translation here
 
 # %% [markdown]
-# BEAM_PROSE
+# Beam search does what it promises: at every beam size its outputs score at least as high under
+# the model as greedy's (the `log p / L` column, the length-normalised log-probability it
+# maximises). BLEU does not follow: the gains printed above are a small fraction of a point, far
+# inside the seed spread. This is where beam search stops helping: this model is confident, so the
+# greedy path is usually also the best path, and the errors left (a wrong number word, a wrong size)
+# are ones the model itself prefers, which no search can fix. Beam search pays when the probability
+# is spread over several early choices (large vocabularies, free text); even there the published
+# gains are small and shrink or reverse with very wide beams (Koehn and Knowles 2017).
 
 # %% [markdown]
 # ## 6. Where does cross-attention look?
@@ -297,9 +306,14 @@ same = Repeats("same position", list(SEEDS), [{"hit rate": base["same position"]
 print(comparison_table([align, first_layer, same, chance], ["hit rate"]))
 assert_beats(align, chance, "hit rate", min_margin=0.2)
 assert_beats(align, same, "hit rate", min_margin=0.05)
+assert_beats(align, first_layer, "hit rate", min_margin=0.1)
 
 # %% [markdown]
-# ALIGN_PROSE
+# In the last decoder layer the strongest cross-attention falls on the aligned English word far more
+# often than a uniform guess or a word-by-word copy would: the model has learnt the reordering (the
+# French noun looks at the English noun, one place later than a copy would look). The first layer is
+# much weaker: alignment sharpens with depth. Attention is not an alignment by design, and a hit rate
+# below 1 is the usual finding; the map is a view of what the decoder reads, not a proof of why.
 
 # %% [markdown]
 # ## 7. Encoder-decoder or decoder-only?
@@ -314,9 +328,13 @@ for seed in SEEDS:
     seq2seq_runs.runs.append(evaluate_translation(translate(seq2seqs[seed], vocab, sources), unseen))
     gpt_runs.runs.append(evaluate_translation(translate_decoder_only(gpts[seed], vocab, sources), unseen))
 print(comparison_table([seq2seq_runs, gpt_runs], ["bleu", "chrf", "exact"], digits=2))
-margin = assert_beats(seq2seq_runs, gpt_runs, "bleu", min_margin=1.0)
-exact_margin = assert_beats(seq2seq_runs, gpt_runs, "exact", min_margin=0.03)
-print(f"encoder-decoder ahead by {margin:.1f} BLEU and {exact_margin:.1%} exact matches")
+for metric in ("bleu", "chrf", "exact"):
+    gap = seq2seq_runs.mean(metric) - gpt_runs.mean(metric)
+    spread = max(seq2seq_runs.std(metric), gpt_runs.std(metric))
+    print(f"{metric}: encoder-decoder ahead by {gap:.3f} on average; largest seed std {spread:.3f}")
+    assert gap > 0  # ahead on average on every metric (whether by more than the spread: see below)
+assert gpt_runs.std("bleu") > seq2seq_runs.std("bleu")  # and the decoder-only varies more from seed to seed
+
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -333,9 +351,22 @@ for name, run in (
     n_words = sum(len(o.split()) + 1 for o in outputs)
     speed[name] = n_words / best
     print(f"{name}: {n_words / best:,.0f} words/s ({best:.2f} s for {len(sources)} sentences)")
+print(
+    f"encoder-decoder / decoder-only speed on this machine: x{speed['encoder-decoder'] / speed['decoder-only']:.2f}"
+)
 
 # %% [markdown]
-# GPT_PROSE
+# **Which wins here, and why.** On quality the encoder-decoder is ahead on average on every metric,
+# but by no more than about the decoder-only's seed-to-seed spread (both printed above), so by the
+# course's rule three seeds do not give it the win; what they do show is that the decoder-only model
+# is less stable from seed to seed. On speed, the ratio printed above is this machine's when the
+# notebook was built. Why one would expect the encoder-decoder to be the cheaper and easier learner
+# at this size: its encoder reads the source once and in both directions (the English noun, which
+# comes after its colour, is already visible when the French noun is written), and each decoding
+# step attends to the target so far plus a fixed, cached source in two layers; the decoder-only
+# model reads the source causally, must also learn where the translation starts, and carries source
+# and target in one cache through all of its layers. At large scale decoder-only models win for
+# another reason: one model, one objective and far more text for every task at once.
 
 # %% [markdown]
 # ## 8. What goes wrong: cross-attention without the source padding mask
