@@ -24,7 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmlab.models.attention import KVCache, MultiHeadAttention, padding_mask, scaled_dot_product_attention
+from mmlab.models.attention import (
+    KVCache,
+    MultiHeadAttention,
+    padding_mask,
+    record_attention,
+    scaled_dot_product_attention,
+)
 from mmlab.models.transformer import LearnedPositions, Transformer, TransformerBlock, TransformerConfig
 
 __all__ = [
@@ -195,15 +201,9 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def cross_attention(self, src: torch.Tensor, tgt: torch.Tensor) -> list[torch.Tensor]:
         """One ``(B, nh, T, S)`` cross-attention map per decoder layer, for inputs ``tgt``."""
-        layers = [block.cross_attn for block in self.decoder.blocks]
-        for layer in layers:
-            layer.keep_weights = True
-        try:
+        with record_attention(self, [block.cross_attn for block in self.decoder.blocks]) as maps:
             self(src, tgt)
-            return [layer.weights for layer in layers]
-        finally:
-            for layer in layers:
-                layer.keep_weights, layer.weights = False, None
+        return maps
 
 
 class Seq2SeqState:
