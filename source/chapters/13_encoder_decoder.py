@@ -402,19 +402,13 @@ print(f"forgetting the mask costs {drop:.1f} BLEU")
 # NBVAL_IGNORE_OUTPUT
 summary_train, summary_test = make_summaries(summary_settings["n_train"], summary_settings["n_test"])
 summary_vocab = TranslationVocab.from_texts(p.source + " " + p.target for p in summary_train + summary_test)
-summarisers, summary_seconds = {}, 0.0
-for seed in SEEDS:
-    summarisers[seed], _, s = train_model("summarise", SCALE, seed)
-    summary_seconds += s
-print(f"{summary_seconds:.1f} s for {len(SEEDS)} summarisers")
+summariser, _, summary_seconds = train_model("summarise", SCALE, seed=0)  # one seed: see below
+print(f"{summary_seconds:.1f} s for the summariser")
 
 # %%
 print(summary_test[0].source, "\n  reference:", summary_test[0].target)
 references = [p.target for p in summary_test]
 paragraphs = [p.source for p in summary_test]
-model_runs, lead_runs, random_runs = (
-    Repeats(n, list(SEEDS)) for n in ("summariser", "lead sentence", "random words")
-)
 
 
 def nouns_right(hyps, pairs) -> float:
@@ -422,32 +416,29 @@ def nouns_right(hyps, pairs) -> float:
     return sum(h.split()[1:5:3] == p.target.split()[1:5:3] for h, p in zip(hyps, pairs)) / len(pairs)
 
 
-for seed in SEEDS:
-    summaries = translate(summarisers[seed], summary_vocab, paragraphs, max_new_tokens=16)
-    lead, rand = lead_and_random_summaries(summary_test, seed)
-    for runs, hyps in ((model_runs, summaries), (lead_runs, lead), (random_runs, rand)):
-        runs.runs.append({**rouge(hyps, references), "nouns right": nouns_right(hyps, summary_test)})
+summaries = translate(summariser, summary_vocab, paragraphs, max_new_tokens=16)
+lead, rand = lead_and_random_summaries(summary_test, seed=0)
 print("  summariser:", summaries[0], "\n  lead:", lead[0], "\n  random:", rand[0])
-print(
-    comparison_table(
-        [model_runs, lead_runs, random_runs], ["rouge1", "rouge2", "rougeL", "nouns right"], digits=2
-    )
-)
+for name, hyps in (("summariser (seed 0)", summaries), ("lead sentence", lead), ("random words", rand)):
+    scores = {**rouge(hyps, references), "nouns right": nouns_right(hyps, summary_test)}
+    print(f"{name:>20}: " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()))
 print(f"a random ordered pair of the four objects names both right with probability {1 / 12:.3f}")
-print(f"distinct summaries written by the seed-{SEEDS[-1]} summariser for {len(paragraphs)} paragraphs: {len(set(summaries))}")
-assert_beats(model_runs, lead_runs, "rougeL", min_margin=10.0)
-assert_beats(model_runs, random_runs, "rougeL", min_margin=10.0)
-assert model_runs.mean("nouns right") < 0.5  # ... yet it mostly names the wrong objects: see below
+distinct = len(set(summaries))
+print(f"distinct summaries written for {len(paragraphs)} paragraphs: {distinct}")
+assert nouns_right(summaries, summary_test) < 0.5 and distinct < len(paragraphs) // 4  # it has not learnt the task
 
 # %% [markdown]
-# By ROUGE the summariser beats both baselines by a wide margin. Now read the nouns: it names the
-# two objects on the table far less often than its ROUGE suggests, and it writes only the number of
-# distinct summaries printed above for all the test paragraphs. At this budget it has learnt the
-# summary's *form* ("the _ and the _ are on the table", seven of the reference's nine words), which
-# ROUGE rewards, and not the *selection*, which is the actual task. This is the metric's blind spot,
-# measured: n-gram overlap cannot tell a right summary from a well-formed wrong one, so a summariser
-# is judged on ROUGE *and* on what matters for the task (here, the nouns). Selection needs more
-# training than this notebook spends (`python -m mmlab.train summarise --set max_steps=...`).
+# This summariser fails, and the failure is the lesson. Read its summaries: it writes a few fixed
+# sentences (the count is printed above) for every test paragraph and hardly ever names the two
+# objects on the table. It has learnt the summary's *form* ("the _ and the _ are on the table",
+# seven of the reference's nine words), which ROUGE rewards with a high score, and not the
+# *selection*, which is the actual task. This is the metric's blind spot: n-gram overlap cannot tell
+# a right summary from a well-formed wrong one, so a summariser is judged on ROUGE *and* on what
+# matters for the task (here, the nouns). Because the run fails, it is trained once (seed 0) and its
+# scores are printed beside the baselines for reading, not as a comparison. Cheap fixes did not help
+# in our tries: 600 steps, 600 steps at a learning rate of 2e-3, and a 64-wide model for 400 steps
+# each still wrote one sentence for every paragraph. Whether a bigger budget learns the selection is
+# left to the gpu preset (`python -m mmlab.train summarise --scale gpu`).
 
 # %% [markdown]
 # ## 10. Your model in `transformers`
@@ -519,7 +510,7 @@ demo = mmlab.demos.build_translate_demo(
     model,
     vocab,
     english,
-    summariser=(summarisers[0], summary_vocab, summary_words),
+    summariser=(summariser, summary_vocab, summary_words),
     example="the small blue cat is under the bed",
     summary_example=summary_test[0].source,
 )
@@ -538,7 +529,8 @@ handle = mmlab.demos.show(demo)
 #   included.
 # * Against a decoder-only model of at least the same size, the encoder-decoder is ahead on average
 #   but not beyond the seed spread here, and it is the more stable of the two; forgetting the source
-#   padding mask costs BLEU; ROUGE rewards a summary's form even when the selection is wrong.
+#   padding mask costs BLEU. The small summariser learns a summary's form, which ROUGE rewards, and
+#   not the selection (one run, shown as a failure).
 #
 # **Lab:** `labs/13_seq2seq.ipynb`: write the cross-attention step, one beam-search step with its
 # length penalty, and BLEU's clipped precision and brevity penalty. **Next:** chapter 14 turns speech
