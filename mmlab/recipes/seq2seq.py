@@ -55,7 +55,7 @@ class SummariseSettings(TranslateSettings):
 
     n_train: int = 2000  # paragraph/summary pairs
     max_len: int = 48
-    max_steps: int = 200
+    max_steps: int = 100  # it learns the summary's form, not the selection (the chapter shows it)
 
 
 GPU = dict(
