@@ -140,21 +140,22 @@ def build_translate_demo(
         return output, image, f"{mode}: {len(source)} words in, {len(written) - 1} out, {how}."
 
     with gr.Blocks(title=title) as app:
-        gr.Markdown(
-            f"## {title}\nType English, choose greedy decoding (beam size 1) or a beam size, and see the output and "
-            "the decoder's cross-attention (last layer, mean over heads): each row is an output word, each column a "
-            "source word it may look at."
-        )
+        gr.Markdown(f"### {title}\nThe map: the last decoder layer's cross-attention, a row per output word.")
         with gr.Row():
-            text = gr.Textbox(
-                label="input", value=example, lines=2, elem_id="text", scale=3, max_length=MAX_TEXT_CHARS
-            )
-            mode = gr.Radio(list(tasks), value="translate", label="mode", elem_id="mode")
-            beams = gr.Number(label=f"beam size (1 to {MAX_BEAMS})", value=1, precision=0, elem_id="beams")
-        button = gr.Button("Run", variant="primary", elem_id="run")
-        output = gr.Textbox(label="output", elem_id="output")
-        image = gr.Image(label="cross-attention", type="pil", format="png", elem_id="map")
-        message = gr.Markdown(elem_id="message")
+            with gr.Column(scale=3):
+                text = gr.Textbox(
+                    label="input", value=example, lines=2, elem_id="text", max_length=MAX_TEXT_CHARS
+                )
+                with gr.Row():
+                    mode = gr.Dropdown(list(tasks), value="translate", label="mode", elem_id="mode")
+                    beams = gr.Number(
+                        label=f"beam size (1 to {MAX_BEAMS})", value=1, precision=0, elem_id="beams"
+                    )
+                button = gr.Button("Run", variant="primary", elem_id="run")
+                message = gr.Markdown(elem_id="message")
+                output = gr.Textbox(label="output", lines=1, max_lines=2, elem_id="output")
+            with gr.Column(scale=2):  # beside the inputs: everything fits a notebook's frame
+                image = gr.Image(label="cross-attention", type="pil", format="png", elem_id="map", height=380)
         button.click(run, [text, mode, beams], [output, image, message], api_name="run")
         text.submit(run, [text, mode, beams], [output, image, message], api_visibility="private")
     app.run = run  # the callback, for plain unit tests
