@@ -283,6 +283,25 @@ def _vlm():
     return build_vlm_demo(MiniVLM(config, tok).eval())
 
 
+def _translate():
+    from mmlab.data.translation import TranslationVocab, make_summaries, make_translation_data
+    from mmlab.demos.translate import build_translate_demo
+    from mmlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    data = make_translation_data(100, 5)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=data.vocab.vocab_size, d_model=16, n_heads=2, max_len=12)).eval()
+    english = {w for p in data.train for w in p.source.split()}
+    summaries, _ = make_summaries(20, 2)
+    summary_words = {w for p in summaries for w in p.source.split()}
+    summary_vocab = TranslationVocab.from_texts(p.source + " " + p.target for p in summaries)
+    summariser = Seq2Seq(
+        Seq2SeqConfig(vocab_size=summary_vocab.vocab_size, d_model=16, n_heads=2, max_len=48)
+    ).eval()
+    return build_translate_demo(
+        model, data.vocab, english, summariser=(summariser, summary_vocab, summary_words)
+    )
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -291,8 +310,9 @@ DEMOS = {
     "vqa": _vqa,
     "sketch": _sketch,
     "vlm": _vlm,
+    "translate": _translate,
 }
-PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify")  # each demo's main endpoint
+PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run")  # each demo's main endpoint
 GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
 
 

@@ -36,6 +36,11 @@ LAYOUT = {
     "vqa": (["#question", "#ask", "#message", "#answers"], "#ask", ("#message", "%")),
     "sketch": (["#sketch", "#names", "#classify", "#probs", "#message"], "#classify", ("#message", "blank")),
     "vlm": (["#question", "#ask", "#answer", "#caption"], "#ask", ("#answer input", "")),
+    "translate": (
+        ["#text textarea", "#run", "#output textarea", "#message"],
+        "#run",
+        ("#message", "words in"),
+    ),
 }
 
 

@@ -20,6 +20,7 @@ _BUILDERS = {
     "build_vqa_demo": "mmlab.demos.vqa",
     "build_sketch_demo": "mmlab.demos.sketch",
     "build_vlm_demo": "mmlab.demos.vlm",
+    "build_translate_demo": "mmlab.demos.translate",
 }
 
 __all__ = sorted(_BUILDERS)

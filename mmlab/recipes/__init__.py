@@ -15,6 +15,7 @@ chapter  module                          jobs (``python -m mmlab.train JOB``)
 10       :mod:`mmlab.recipes.fusion`     ``fusion``
 11       :mod:`mmlab.recipes.clip`       ``clip``, ``clip_shapes``
 12       :mod:`mmlab.recipes.vlm`        ``vlm``
+13       :mod:`mmlab.recipes.seq2seq`    ``translate``, ``summarise``
 =======  ==============================  ==========================================
 
 :mod:`mmlab.recipes.base` says what a recipe is; :mod:`mmlab.recipes.registry` collects them for the

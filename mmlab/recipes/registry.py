@@ -8,7 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from mmlab.align import instruction_tuning, rlhf
-from mmlab.recipes import bert_pretraining, bow, clip, finetuning, fusion, gpt, lstm, sort, vit, vlm
+from mmlab.recipes import (
+    bert_pretraining,
+    bow,
+    clip,
+    finetuning,
+    fusion,
+    gpt,
+    lstm,
+    seq2seq,
+    sort,
+    vit,
+    vlm,
+)
 from mmlab.recipes.base import SCALES, Job, Recipe
 
 __all__ = ["JOBS", "SCALES", "build_job", "resolve_settings"]
@@ -31,6 +43,8 @@ JOBS: dict[str, Recipe] = {
         clip.RECIPE,
         clip.SHAPES_RECIPE,
         vlm.RECIPE,
+        seq2seq.RECIPE,
+        seq2seq.SUMMARISE_RECIPE,
     )
 }
 
