@@ -206,12 +206,12 @@ def check_outcome(success: bool, result: object, seconds: float, what: str) -> N
 
 
 def _attention():
-    from mmlab.data.synthetic import CharTokenizer
+    from mmlab.data.synthetic import LetterTokenizer
     from mmlab.demos.attention import build_attention_demo
     from mmlab.models.encoder import EncoderClassifier, EncoderConfig
     from mmlab.models.transformer import TransformerConfig
 
-    tokenizer = CharTokenizer()
+    tokenizer = LetterTokenizer()
     model = EncoderClassifier(
         EncoderConfig(27, 27, transformer=TransformerConfig(32, 4, 2, max_len=12))
     ).eval()
@@ -265,10 +265,10 @@ def _vqa():
 
 def _sketch():
     from mmlab.demos.sketch import build_sketch_demo
-    from mmlab.models.clip import CLIP, CLIPConfig, TextTransformer, WordTokenizer
+    from mmlab.models.clip import CLIP, CLIPConfig, CaptionTokenizer, TextTransformer
     from mmlab.models.vision import CNNConfig
 
-    tok = WordTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
+    tok = CaptionTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
     image = CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16)
     return build_sketch_demo(CLIP(CLIPConfig(image, embed_dim=8), TextTransformer(tok, 16, 2, 1)).eval())
 
