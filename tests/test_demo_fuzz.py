@@ -265,7 +265,7 @@ def _vqa():
 
 def _sketch():
     from mmlab.demos.sketch import build_sketch_demo
-    from mmlab.models.clip import CLIP, CLIPConfig, CaptionTokenizer, TextTransformer
+    from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer
     from mmlab.models.vision import CNNConfig
 
     tok = CaptionTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
