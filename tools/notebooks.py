@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 import time
@@ -50,6 +51,7 @@ SOLUTION_BLOCK = re.compile(
     r"^([ \t]*)# BEGIN SOLUTION[^\n]*\n.*?^[ \t]*# END SOLUTION[^\n]*(\n|$)", re.S | re.M
 )
 TIMEOUT_S = 600
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def repository_url() -> str:
@@ -108,7 +110,13 @@ def make_template(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(notebook: nbformat.NotebookNode, cwd: Path) -> float:
-    """Run every cell in a fresh kernel with ``cwd`` as working directory; return seconds taken."""
+    """Run every cell in a fresh kernel with ``cwd`` as working directory; return seconds taken.
+
+    The kernel draws with Jupyter's inline backend, so plots are saved in the notebook as images:
+    it inherits this process's environment, and the test environment's ``MPLBACKEND=Agg`` (which
+    ``make notebooks`` also sets) would make every ``plt.show()`` draw nowhere.
+    """
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
     start = time.perf_counter()
     NotebookClient(
         notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
