@@ -109,3 +109,10 @@ def test_chapters_leave_their_demo_running_and_show_training_progress():
         if shown:
             later = "".join(cells[shown[-1] :])
             assert not re.search(r"\.close\(\)", later), f"{source.name} closes its demo after showing it"
+
+
+def test_nbval_waits_a_minute_for_a_busy_kernels_output():
+    """The repository's conftest.py lengthens nbval's 5 s wait for a cell's last output messages."""
+    from nbval.plugin import IPyNbCell
+
+    assert IPyNbCell.__init__.__name__ == "_patient_cell_init"
