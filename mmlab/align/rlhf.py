@@ -111,7 +111,7 @@ PPO_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig))
 
 
 @dataclass(repr=False)
-class PPOSettings(Chapter08Base, RunSettings):
+class PPOSettings(Chapter08Base, RunSettings, PPOConfig):
     """Chapter 08's PPO run (its ``PPO``) against its reward model, with InstructGPT's PPO-ptx term
     (``ptx_coef``: SFT loss on demonstrations). PPO runs on the CPU, where its tiny models are
     fastest; ``progress`` shows a progress bar."""
@@ -120,19 +120,8 @@ class PPOSettings(Chapter08Base, RunSettings):
     reward_steps: int = 150
     reward_batch_size: int = 32
     reward_lr: float = 2e-3
+    # the rest of PPOConfig's fields keep its defaults; the chapter's recommended setting differs in two
     beta: float = 1.0
-    iterations: int = 25
-    batch_size: int = 64
-    ppo_epochs: int = 4
-    minibatches: int = 2
-    lr: float = 1e-3
-    clip: float = 0.2
-    gamma: float = 1.0
-    lam: float = 0.95
-    vf_coef: float = 0.5
-    ent_coef: float = 0.0
-    max_new_tokens: int = 8
-    whiten: bool = True
     ptx_coef: float = 1.0
     ptx_demos: int = 2000  # SFT conversations on the training prompts (seed + 1) for the ptx term
 
