@@ -1,0 +1,219 @@
+"""Run All in JupyterLab, as a learner does, leaves every chapter's demo live and answering.
+
+For each chapter that shows a demo, a real JupyterLab server (on 127.0.0.1, in a scratch folder
+with copies of the notebooks) opens the notebook in headless Chromium, runs "Run All Cells", waits
+for the last cell, and then checks in the notebook page itself that every demo frame the run left
+behind answers a question inside its frame (a frame whose server was closed still shows the app,
+but never answers). A screenshot of each chapter's demo goes to ``tests/artifacts/``.
+
+These are the slowest tests of the suite (each runs a whole chapter, about as long as nbval does).
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser_support import ARTIFACTS, TIMEOUT_S
+from test_demo_layout_browser import LAYOUT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL_TIMEOUT_S = 900  # a whole chapter, on a CI machine that runs two tests at once
+# chapter notebook -> the demo it shows last (a key of the layout test's table)
+CHAPTER_DEMO = {
+    "03_attention_transformer": "attention",
+    "04_bert_pretraining": "fill_mask",
+    "06_gpt": "generate",
+    "07_instruction_tuning": "chat",
+    "10_multimodal_fusion": "vqa",
+    "11_clip": "sketch",
+    "12_vision_language_model": "vlm",
+    "13_encoder_decoder": "translate",
+}
+# JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+SHOWS_A_DEMO = re.compile(r"^[^#\n]*(?:(?<![\w.])show|demos\.show)\(", re.MULTILINE)  # not plt.show(
+
+
+def test_every_chapter_that_shows_a_demo_is_run_here():
+    shown = {
+        path.stem
+        for path in (ROOT / "source" / "chapters").glob("*.py")
+        if SHOWS_A_DEMO.search(path.read_text(encoding="utf-8"))
+    }
+    assert shown == set(CHAPTER_DEMO), f"add or remove in CHAPTER_DEMO: {shown ^ set(CHAPTER_DEMO)}"
+    assert set(CHAPTER_DEMO.values()) <= set(LAYOUT)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1 over a scratch copy of the demo chapters; yields its URL."""
+    home = tmp_path_factory.mktemp("runall")
+    notebooks = home / "chapters"
+    notebooks.mkdir()
+    for stem in CHAPTER_DEMO:
+        shutil.copy(ROOT / "chapters" / f"{stem}.ipynb", notebooks)
+    for name, values in LAB_SETTINGS.items():
+        path = home / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values), encoding="utf-8")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}",
+        "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=notebooks)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            try:
+                _get_json(f"{url}/api/status")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start: {(home / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+# The notebook's state, read from JupyterLab's own model of it: code cells, cells not yet run,
+# error outputs (with the first error's name), and the kernel's status.
+NOTEBOOK_STATE = """
+const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+if (!panel || !panel.content || !panel.sessionContext) return null;
+const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+let code = 0, pending = 0, error = null;
+for (const cell of panel.content.widgets) {
+  if (cell.model.type !== 'code') continue;
+  code++;
+  if (cell.model.executionState === 'running' || cell.model.executionCount === null) pending++;
+  const outputs = cell.model.outputs;
+  for (let i = 0; i < outputs.length; i++) {
+    const output = outputs.get(i);
+    if (output.type === 'error' && !error) error = output.toJSON().ename + ': ' + output.toJSON().evalue;
+  }
+}
+return {code, pending, error, kernel: kernel ? kernel.status : null};
+"""
+
+
+def _run_all(driver, url: str, stem: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{url}/lab/tree/{stem}.ipynb")
+    try:
+        WebDriverWait(driver, 3 * TIMEOUT_S).until(
+            lambda d: (d.execute_script(NOTEBOOK_STATE) or {}).get("kernel") == "idle"
+        )
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}_no_kernel.png"))
+        pytest.fail(f"{stem}: the notebook's kernel was not ready: {driver.execute_script(NOTEBOOK_STATE)}")
+    # not awaited: the command's promise settles only when the last cell has run
+    driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while True:
+        state = driver.execute_script(NOTEBOOK_STATE)
+        assert state["error"] is None, f"{stem}: a cell failed under Run All: {state['error']}"
+        if state["pending"] == 0 and state["kernel"] == "idle":
+            return
+        assert time.monotonic() < deadline, (
+            f"{stem}: Run All did not finish in {RUN_ALL_TIMEOUT_S} s: {state}"
+        )
+        time.sleep(2)
+
+
+def _ask(driver, name: str) -> None:
+    """Inside a demo's frame: wait for its inputs, ask for an answer, wait for it to show."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    visible, action, (answer, text) = LAYOUT[name]
+    wait = WebDriverWait(driver, TIMEOUT_S)
+    wait.until(lambda d: all(d.find_elements(By.CSS_SELECTOR, s) for s in visible))
+    if action == "chat":
+        driver.find_element(By.CSS_SELECTOR, "#message_box textarea").send_keys(
+            "What colour is grass?", Keys.ENTER
+        )
+    else:
+        driver.find_element(By.CSS_SELECTOR, action).click()
+
+    def answered(d) -> bool:
+        element = d.find_element(By.CSS_SELECTOR, answer)
+        shown = element.text + (element.get_attribute("value") or "")
+        return bool(shown.strip()) and text in shown
+
+    wait.until(answered)
+
+
+@pytest.mark.parametrize("stem", list(CHAPTER_DEMO))
+def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+
+    _run_all(driver, lab, stem)
+    try:
+        frames = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
+        assert frames, f"{stem}: Run All left no demo frame in the notebook"
+        for index, frame in enumerate(frames):  # every demo Run All left behind must answer
+            driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", frame)
+            driver.switch_to.frame(frame)
+            try:
+                _ask(driver, CHAPTER_DEMO[stem])
+            except TimeoutException:
+                pytest.fail(f"{stem}: demo {index + 1} of {len(frames)} does not answer after Run All")
+            finally:
+                driver.switch_to.default_content()
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}.png"))
+    finally:
+        driver.switch_to.default_content()
+        # stop the kernel: frees the chapter's memory and closes its demo
+        driver.execute_script("return window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
