@@ -2,7 +2,8 @@
 
 For each chapter that shows a demo, a real JupyterLab server (on 127.0.0.1, in a scratch folder
 with copies of the notebooks) opens the notebook in headless Chromium, runs "Run All Cells", waits
-for the last cell, and then checks in the notebook page itself that every demo frame the run left
+for the last cell, and then checks in the notebook page itself that training drew real progress bars (ipywidgets),
+that every demo frame the run left
 behind answers a question inside its frame (a frame whose server was closed still shows the app,
 but never answers). A screenshot of each chapter's demo goes to ``tests/artifacts/``.
 
@@ -200,6 +201,8 @@ def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
 
     _run_all(driver, lab, stem)
     try:
+        bars = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress")
+        assert bars, f"{stem}: no training cell drew a progress bar (an ipywidgets bar) under Run All"
         frames = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
         assert frames, f"{stem}: Run All left no demo frame in the notebook"
         for index, frame in enumerate(frames):  # every demo Run All left behind must answer
