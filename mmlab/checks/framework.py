@@ -123,16 +123,28 @@ def describe(value: Any) -> str:
     return repr(value)
 
 
-def call(student_fn: Callable, *args: Any, case: str = "", **kwargs: Any) -> Any:
+def call(
+    student_fn: Callable,
+    *args: Any,
+    case: str = "",
+    hints: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Call the learner's function; an exception other than NotImplementedError becomes a
-    :class:`CheckFailed` that says on which input it happened."""
+    :class:`CheckFailed` that says on which input it happened.
+
+    ``hints`` maps a piece of an error message to the mistake that usually causes it (a size
+    mismatch from a sum without ``keepdim=True``, ...): the first that matches is added.
+    """
     try:
         return student_fn(*args, **kwargs)
     except NotImplementedError:
         raise
     except Exception as err:
         where = f" on {case}" if case else ""
-        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}") from err
+        hint = next((h for key, h in (hints or {}).items() if key in str(err)), "")
+        hint = f"\n  This usually means {hint}" if hint else ""
+        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}{hint}") from err
 
 
 def _matches(got: torch.Tensor, candidate: Any, atol: float, rtol: float) -> bool:
