@@ -178,8 +178,8 @@ def expect_close(
     ``mistake_atol`` (default ``atol``) is the tolerance for recognising a known mistake: looser
     where a mistake's values are large and float32 rounding makes an exact match unlikely.
 
-    The message names, in this order: a non-tensor result, a known mistake from ``mistakes`` that
-    ``got`` matches, a wrong shape, NaN or infinity (not numerically stable), and otherwise the
+    The message names, in this order: a non-tensor result, the known mistakes from ``mistakes`` that
+    ``got`` matches (all of them: on one input two mistakes can give the same answer), a wrong shape, NaN or infinity (not numerically stable), and otherwise the
     largest difference with expected vs got.
     """
     where = f" for {case}" if case else ""
@@ -187,13 +187,17 @@ def expect_close(
         raise CheckFailed(
             f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
         )
-    for description, wrong in (mistakes or {}).items():
-        loose = atol if mistake_atol is None else mistake_atol
-        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol):
-            raise CheckFailed(
-                f"your {what}{where} looks like {description}.\n  expected: {describe(expected)}\n"
-                f"  got:      {describe(got)}"
-            )
+    loose = atol if mistake_atol is None else mistake_atol
+    matched = [
+        description
+        for description, wrong in (mistakes or {}).items()
+        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol)
+    ]
+    if matched:  # on this input several mistakes can give the same answer: name them all
+        raise CheckFailed(
+            f"your {what}{where} looks like {' -- or '.join(matched)}.\n  expected: {describe(expected)}\n"
+            f"  got:      {describe(got)}"
+        )
     if got.shape != expected.shape:
         raise CheckFailed(
             f"your {what}{where} has the wrong shape: "
