@@ -171,7 +171,11 @@ MORE_MISTAKES = [
     (check_skipgram_pairs, _wraps_around, "wraps around"),
     (check_negative_sampling_loss, _ns_parts_with_context, "against the context vector"),
     (check_negative_sampling_loss, _ns_no_log, "without the log"),
-    (check_nearest_neighbours, lambda q, m, k: F.cosine_similarity(m, q[None], dim=1).topk(k).values, "similarities"),
+    (
+        check_nearest_neighbours,
+        lambda q, m, k: F.cosine_similarity(m, q[None], dim=1).topk(k).values,
+        "similarities",
+    ),
     (
         check_nearest_neighbours,
         lambda q, m, k: (F.normalize(m, dim=0) @ F.normalize(q, dim=0)).topk(k).indices,
@@ -183,7 +187,10 @@ MORE_MISTAKES = [
 
 def _offsets(ids, window):
     return [
-        (i, j) for i in range(len(ids)) for j in range(max(0, i - window), min(len(ids), i + window + 1)) if j != i
+        (i, j)
+        for i in range(len(ids))
+        for j in range(max(0, i - window), min(len(ids), i + window + 1))
+        if j != i
     ]
 
 

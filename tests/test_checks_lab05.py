@@ -46,7 +46,9 @@ class Head(nn.Module):
         self.pool, self.tanh = pool, tanh
 
     def forward(self, hidden):
-        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1], "max": hidden.amax(1)}[self.pool]
+        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1], "max": hidden.amax(1)}[
+            self.pool
+        ]
         x = self.pooler(x)
         x = {True: torch.tanh, False: lambda y: y, "relu": torch.relu}[self.tanh](x)
         return self.classifier(x)
@@ -113,7 +115,11 @@ def test_head_without_the_named_layers_is_explained():
 # ----------------------------------------------------------------------------- more typical mistakes
 @pytest.mark.parametrize(
     "kind, message",
-    [("weighted", "weighted by each class's support"), ("arithmetic_f1", "arithmetic mean"), ("percent", "percentages")],
+    [
+        ("weighted", "weighted by each class's support"),
+        ("arithmetic_f1", "arithmetic mean"),
+        ("percent", "percentages"),
+    ],
 )
 def test_more_metric_mistakes_are_named(kind, message):
     with pytest.raises(CheckFailed, match=re.escape(message)):

@@ -58,7 +58,9 @@ INVERTED_FREQUENCY = (
     "t multiplied by 10000^(2i/d) instead of divided: the angle is t / 10000^(2i/d), so frequencies fall "
     "from 1 to 1/10000 along the dimensions"
 )
-SCALE_BY_DV = "scores divided by sqrt(d_v), the values' width: the scale is 1 / sqrt(d_k), the width of q and k"
+SCALE_BY_DV = (
+    "scores divided by sqrt(d_v), the values' width: the scale is 1 / sqrt(d_k), the width of q and k"
+)
 SCALE_AFTER_SOFTMAX = (
     "the scale applied after the softmax (to the weights): divide the scores by sqrt(d_k) *before* the "
     "softmax, so the weights still sum to 1"
