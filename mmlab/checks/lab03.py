@@ -42,6 +42,10 @@ MASK_ADDED = (
     "the boolean mask added to the scores (+1 where allowed): that shifts scores, it does not remove keys. "
     "Fill the masked scores with -inf"
 )
+MASK_IGNORED = (
+    "the mask ignored: where the mask is False the score must become -inf before the softmax "
+    "(scores.masked_fill(~mask, float('-inf')))"
+)
 SIN_COS_SWAPPED = "sin and cos swapped: sin goes on the even dimensions (0, 2, ...) and cos on the odd ones"
 CONCATENATED = (
     "sin in the first half and cos in the second half: interleave them, sin on dimension 2i and cos on 2i+1"
@@ -90,6 +94,7 @@ def _attention_mistakes(q, k, v, mask) -> dict[str, torch.Tensor]:
         wrong[MASK_WRONG_SIGN] = (scores * scale).masked_fill(mask, float("-inf")).softmax(-1) @ v
         wrong[MASK_ZERO] = (scores * scale).masked_fill(~mask, 0.0).softmax(-1) @ v
         wrong[MASK_ADDED] = (scores * scale + mask.float()).softmax(-1) @ v
+        wrong[MASK_IGNORED] = (scores * scale).softmax(-1) @ v
     return wrong
 
 

@@ -180,6 +180,13 @@ def check_render_chat(render: Callable) -> None:
                 f"on {case}: every turn ends with a newline, and the generation prompt is exactly 'A:' at the end.\n"
                 f"  expected: {expected!r}\n  got:      {got!r}"
             )
+        if got != expected and any(
+            f"{word}:" in got for word in ("User", "Assistant", "System", "user", "assistant", "system")
+        ):
+            raise CheckFailed(
+                f"on {case}: the role markers are 'S:', 'U:' and 'A:' (one letter), not the role's name.\n"
+                f"  expected: {expected!r}\n  got:      {got!r}"
+            )
         if got != expected and got == expected.replace(": ", ":"):
             raise CheckFailed(
                 f"on {case}: write a space after each role marker ('U: ...').\n  expected: {expected!r}"
