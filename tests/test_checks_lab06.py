@@ -81,7 +81,7 @@ def _mask(diagonal=0, upper=False, padding="keys"):
         (_mask(padding="none"), "padding ignored"),
         (_mask(padding="queries"), "query axis"),
         (lambda lengths, T: batch_causal_mask(lengths, T).float(), "boolean tensor"),
-        (lambda lengths, T: torch.ones(T, T, dtype=torch.bool).tril(), "wrong shape"),
+        (lambda lengths, T: torch.ones(T, T, dtype=torch.bool).tril(), "one mask for the whole batch"),
     ],
 )
 def test_batch_causal_mask_mistakes(fn, message):

@@ -34,6 +34,10 @@ WRAPS_AROUND = (
     "a window that wraps around: a negative index such as ids[-1] reads the END of the text; start the "
     "window at max(0, i - window)"
 )
+SAME_ID_DROPPED = (
+    "pairs dropped where the context word is the same word as the centre: skip the centre *position* "
+    "(j != i), not every word equal to it; a repeated word is a real context"
+)
 NOT_NORMALISED = "cosine without normalisation: divide each row (and the query) by its length first"
 
 
@@ -108,6 +112,8 @@ def check_skipgram_pairs(skipgram_pairs_fn: Callable) -> None:
         got = _pairs_tensor(call(skipgram_pairs_fn, list(token_ids), window, case=case), case)
         expected = torch.tensor(skipgram_pairs(token_ids, window), dtype=torch.long).view(-1, 2)
         mistakes = {CENTRE_AS_CONTEXT: _pairs_with_offsets(token_ids, 0, window, skip_zero=False)}
+        if len(set(token_ids)) < len(token_ids):
+            mistakes[SAME_ID_DROPPED] = expected[expected[:, 0] != expected[:, 1]]
         expect_close(got, expected, what="pairs", case=case, mistakes=mistakes, atol=0, rtol=0)
 
 

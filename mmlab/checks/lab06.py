@@ -75,6 +75,11 @@ def check_batch_causal_mask(student_fn: Callable) -> None:
             raise CheckFailed(
                 f"your mask for {case} has dtype {got.dtype}; it should be a boolean tensor (torch.bool)"
             )
+        if got.shape == (T, T) and len(lengths) > 1:
+            raise CheckFailed(
+                f"your mask for {case} has shape {(T, T)}: one mask for the whole batch. Each sequence has its "
+                f"own padding, so build one mask per sequence, shape (B, T, T) = {tuple(expected.shape)}"
+            )
         pos = torch.arange(T)
         real = pos[None, :] < lengths[:, None]  # (B, T)
         ones = torch.ones(T, T, dtype=torch.bool)
