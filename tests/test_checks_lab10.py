@@ -112,3 +112,8 @@ def test_more_mistakes_are_named(check, wrong, message):
     with pytest.raises(CheckFailed) as err:
         check(wrong)
     assert message in str(err.value), str(err.value)
+
+
+def test_flattened_concatenation_is_named():
+    with pytest.raises(CheckFailed, match="flattened the batch"):
+        check_concat_fusion(lambda f: torch.cat([x.flatten() for x in f]))

@@ -189,3 +189,23 @@ MORE_MISTAKES = [
 @pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
 def test_more_mistakes_are_named(check, wrong, message):
     expect_message(check, wrong, message)
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "message"),
+    [
+        (lab13.check_length_normalised, lambda t, n, a: (t / n) ** a if a else t, "average log-probability"),
+        (
+            lab13.check_clipped_matches,
+            lambda h, r, n: (clipped_matches(h, r, n)[0], len(h)),
+            "number of words",
+        ),
+        (
+            lab13.check_brevity_penalty,
+            lambda c, r: 1.0 if c > r else math.exp(1 - r // c),
+            "integer division",
+        ),
+    ],
+)
+def test_even_more_mistakes_are_named(check, wrong, message):
+    expect_message(check, wrong, message)

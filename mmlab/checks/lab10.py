@@ -77,6 +77,11 @@ def check_concat_fusion(student_fn: Callable) -> None:
             else None,
         }
         got = call(student_fn, [f.clone() for f in features], case=case)
+        if isinstance(got, torch.Tensor) and got.dim() == 1 and got.numel() == expected.numel():
+            raise CheckFailed(
+                f"your result for {case} is one long vector: you flattened the batch. Keep one row per "
+                "example and join the features along the last axis, torch.cat(features, dim=-1)"
+            )
         expect_close(got, expected, what="fused features", case=case, mistakes=mistakes)
 
 

@@ -218,6 +218,10 @@ MULTIPLIED = "the score multiplied by length ** alpha instead of divided: that f
 NO_PENALTY = "the length penalty ignored: divide the summed log-probability by length ** alpha"
 ALPHA_IGNORED = "alpha ignored (divided by the length itself): divide by length ** alpha"
 LENGTH_TIMES_ALPHA = "a division by length * alpha: the penalty is a power, length ** alpha"
+POWER_OF_AVERAGE = (
+    "the average log-probability raised to the power alpha, (total / length) ** alpha: divide the total by "
+    "length ** alpha"
+)
 
 
 @lab_check("length_normalised")
@@ -225,12 +229,18 @@ def check_length_normalised(student_fn: Callable) -> None:
     for total, length, alpha in ((-6.0, 3, 1.0), (-6.0, 4, 0.5), (-2.5, 5, 2.0), (-4.0, 2, 0.0)):
         case = f"total={total}, length={length}, alpha={alpha}"
         got = call(student_fn, total, length, alpha, case=case)
+        if isinstance(got, complex) or (isinstance(got, torch.Tensor) and got.is_complex()):
+            raise CheckFailed(
+                f"your score for {case} is a complex number ({got}): a negative number raised to a fractional "
+                f"power. That is {POWER_OF_AVERAGE}"
+            )
         expected = torch.tensor(total / length**alpha)
         mistakes = {
             MULTIPLIED: torch.tensor(total * length**alpha),
             NO_PENALTY: torch.tensor(total),
             ALPHA_IGNORED: torch.tensor(total / length),
             LENGTH_TIMES_ALPHA: torch.tensor(total / (length * alpha)) if alpha else None,
+            POWER_OF_AVERAGE: torch.tensor((total / length) ** alpha) if float(alpha).is_integer() else None,
         }
         expect_close(
             torch.as_tensor(got, dtype=torch.float64),
@@ -245,6 +255,10 @@ def check_length_normalised(student_fn: Callable) -> None:
 UNCLIPPED = (
     "n-gram counts not clipped: a hypothesis n-gram is credited at most as many times as it occurs in the "
     'reference ("the the the" against "the cat" has 1 matching unigram, not 3)'
+)
+TOTAL_WORDS = (
+    "the total set to the number of words: precision divides by the number of hypothesis n-grams, "
+    "len(hypothesis) - n + 1"
 )
 NGRAM_OFF_BY_ONE = (
     "the last n-gram left out: a list of L words holds L - n + 1 n-grams, range(len(words) - n + 1)"
@@ -292,6 +306,7 @@ def check_clipped_matches(student_fn: Callable) -> None:
                 dtype=torch.float64,
             ),
             AS_SETS: torch.tensor([len(set(hc) & set(rc)), expected[1]], dtype=torch.float64),
+            TOTAL_WORDS: torch.tensor([expected[0], len(h)], dtype=torch.float64) if n > 1 else None,
         }
         expect_close(
             torch.tensor([float(g) for g in got], dtype=torch.float64),
@@ -309,6 +324,7 @@ BP_ON_LONG = (
 BP_SWAPPED = "BP = exp(1 - c / r), the lengths swapped: it is exp(1 - r / c) with c the hypothesis length"
 BP_NO_EXP = "the ratio c / r without the exp: BP = exp(1 - r / c) for a short hypothesis"
 BP_SIGN = "the exponent's sign flipped (exp(r / c - 1) > 1 rewards short outputs): BP = exp(1 - r / c)"
+BP_INTEGER = "r // c, an integer division: use r / c, so BP = exp(1 - r / c) falls smoothly"
 BP_NONE = "no penalty for short outputs: BP = exp(1 - r / c) when the hypothesis is shorter (c <= r)"
 
 
@@ -327,6 +343,7 @@ def check_brevity_penalty(student_fn: Callable) -> None:
             BP_NONE: torch.tensor(1.0, dtype=torch.float64),
             BP_NO_EXP: torch.tensor(1.0 if c > r else c / r, dtype=torch.float64),
             BP_SIGN: torch.tensor(1.0 if c > r else math.exp(r / c - 1), dtype=torch.float64),
+            BP_INTEGER: torch.tensor(1.0 if c > r else math.exp(1 - r // c), dtype=torch.float64),
         }
         expect_close(
             torch.as_tensor(float(got), dtype=torch.float64),
