@@ -152,12 +152,15 @@ class DistanceSettings(Settings, TrainConfig):
     n_heads: int = 2  # the Transformer's heads, layers and MLP width
     n_layers: int = 2
     d_ff: int = 64
+    max_len: int = 40  # the Transformer's learned positions: the longest sentence it reads
     batch_size: int = 128
     max_steps: int = 150
     lr: float = 1e-2
 
 
-DISTANCE_GPU = dict(n_train=20000, distances=(2, 4, 8, 16, 32, 64), distance=64, max_steps=1500, lr=3e-3)
+DISTANCE_GPU = dict(
+    n_train=20000, distances=(2, 4, 8, 16, 32, 64), distance=64, max_len=128, max_steps=1500, lr=3e-3
+)
 
 
 def distance_data(s: DistanceSettings, distance: int) -> tuple[list[str], list[int], list[str], list[int]]:
@@ -176,9 +179,9 @@ def _masked_sentence_loss(model: nn.Module, batch: dict[str, torch.Tensor]):
     return loss, {"accuracy": (logits.argmax(-1) == batch["labels"]).float().mean()}
 
 
-def distance_reader(s: DistanceSettings, vocab_size: int, max_len: int):
+def distance_reader(s: DistanceSettings, vocab_size: int):
     """The reader ``s.reader`` and its Trainer loss: an LSTM over packed sequences, or a Transformer
-    encoder (learned positions up to ``max_len``) mean-pooled into a sentence head."""
+    encoder (learned positions up to ``s.max_len``) mean-pooled into a sentence head."""
     if s.reader == "lstm":
         config = RNNConfig(vocab_size, s.d_model, hidden=s.hidden, cell="lstm")
         return RNNClassifier(config), sequence_classification_loss
@@ -188,7 +191,7 @@ def distance_reader(s: DistanceSettings, vocab_size: int, max_len: int):
             n_heads=s.n_heads,
             n_layers=s.n_layers,
             d_ff=s.d_ff,
-            max_len=max_len,
+            max_len=s.max_len,
             positions="learned",
         )
         model = EncoderClassifier(EncoderConfig(vocab_size, 2, head="sequence", transformer=transformer))
@@ -198,9 +201,11 @@ def distance_reader(s: DistanceSettings, vocab_size: int, max_len: int):
 
 def distance_job(s: DistanceSettings, distance: int, seed: int = 0) -> Job:
     """One reader at one ``distance``; ``seed`` orders the batches (seed the weights before calling)."""
+    if s.reader == "transformer" and distance + 1 > s.max_len:
+        raise ValueError(f"distance {distance} needs max_len >= {distance + 1}, got {s.max_len}")
     texts, labels, test_texts, test_labels = distance_data(s, distance)
     vocab = Vocab.build([tokenize(t) for t in texts])
-    model, loss = distance_reader(s, len(vocab), max_len=distance + 1)
+    model, loss = distance_reader(s, len(vocab))
     train_loader = make_loader(texts, labels, vocab, s.batch_size, shuffle=True, seed=seed)
     test_loader = make_loader(test_texts, test_labels, vocab, s.n_test)
     return Job(model, loss, train_loader, test_loader, trainer_config(s))
