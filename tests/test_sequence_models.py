@@ -6,9 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from mmlab.models.bow import BoWClassifier, BoWConfig
 from mmlab.models.sequence import (
-    BowClassifier,
-    BowConfig,
     CNNClassifier,
     RNNClassifier,
     RNNConfig,
@@ -120,7 +119,7 @@ V = 20
 
 def _models():
     return [
-        BowClassifier(BowConfig(V, dim=8)),
+        BoWClassifier(BoWConfig(V, embed_dim=8)),
         CNNClassifier(TextCNNConfig(V, dim=8, channels=6, kernel_sizes=(3, 5))),
         RNNClassifier(RNNConfig(V, dim=8, hidden=7, cell="lstm")),
         RNNClassifier(RNNConfig(V, dim=8, hidden=7, cell="gru")),
@@ -164,9 +163,9 @@ def test_unpacked_lstm_reads_the_padding():
 
 
 def test_bow_is_the_mean_of_word_vectors():
-    model = BowClassifier(BowConfig(V, dim=8))
+    model = BoWClassifier(BoWConfig(V, embed_dim=8))
     ids = torch.tensor([[3, 4, 4, 0]])
-    mean = model.bag.weight[[3, 4, 4]].mean(0)  # reference: mean of the embedding rows
+    mean = model.embed.weight[[3, 4, 4]].mean(0)  # reference: mean of the embedding rows
     torch.testing.assert_close(model(ids)[0], model.head(mean), atol=1e-6, rtol=1e-6)
 
 

@@ -1,7 +1,10 @@
-"""A bag-of-words text classifier: average the word vectors, then one linear layer (chapter 01).
+"""The bag-of-words text classifier: average the word vectors, then one linear layer (chapters 01, 02).
 
 The model ignores word order entirely: "the match was won" and "won the was match" get the same
-logits. That is its limit (chapter 02 adds order), and also why it trains in a second.
+logits, and its score is linear in the word counts, so "not good" is "not" + "good". That is its
+limit (chapter 02 measures it against a CNN and an LSTM), and also why it trains in a second.
+It reads a padded batch ``ids`` (B, T), optionally with ``lengths`` (B,), like chapter 02's other
+classifiers in :mod:`mmlab.models.sequence`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class BoWConfig:
     """
 
     vocab_size: int
-    num_classes: int
+    num_classes: int = 2
     embed_dim: int = 32
     pad_id: int = 0
     unk_id: int | None = None
@@ -43,19 +46,26 @@ class BoWConfig:
 
 
 class BoWClassifier(nn.Module):
-    """Logits for each sentence from the mean of its word embeddings."""
+    """Logits for each sentence from the mean of its word embeddings (fastText without n-grams)."""
 
     def __init__(self, config: BoWConfig) -> None:
         super().__init__()
         self.config = config
+        # padding_idx: the padding row is zero and gets no gradient (it is also left out of the mean)
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
         self.head = nn.Linear(config.embed_dim, config.num_classes)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Map token ids ``(B, T)`` (padded with ``pad_id``) to logits ``(B, num_classes)``."""
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Map token ids ``(B, T)`` (padded with ``pad_id``) to logits ``(B, num_classes)``.
+
+        ``lengths`` (B,), if given, also leaves out every position at or after a sentence's length.
+        """
         if ids.dim() != 2:
             raise ValueError(f"ids must have shape (batch, length), got {tuple(ids.shape)}")
         keep = ids != self.config.pad_id  # (B, T)
+        if lengths is not None:
+            positions = torch.arange(ids.shape[1], device=ids.device)  # (T,)
+            keep &= positions[None, :] < lengths.to(ids.device)[:, None]
         if self.config.unk_id is not None:
             keep &= ids != self.config.unk_id
         mask = keep.unsqueeze(-1).float()  # (B, T, 1)

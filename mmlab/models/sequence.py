@@ -1,10 +1,11 @@
-"""Word vectors and the text encoders that came before attention (chapter 02).
+"""Word vectors and the text encoders that came before attention (chapter 02; chapter 03 reuses the LSTM).
 
 * word2vec: :func:`skipgram_pairs`, :func:`negative_sampling_loss`, :class:`SkipGram`, and
   :func:`nearest_neighbours` to look at what it learned;
 * classifiers that read a padded batch ``ids`` (B, T) with ``lengths`` (B,) and return logits (B, C):
-  :class:`BowClassifier` (mean of word vectors, order lost), :class:`CNNClassifier` (n-gram filters,
-  max over time) and :class:`RNNClassifier` (an LSTM or GRU over packed sequences).
+  :class:`CNNClassifier` (n-gram filters, max over time) and :class:`RNNClassifier` (an LSTM or GRU
+  over packed sequences); the bag of words they are compared with (mean of word vectors, order lost)
+  is :class:`mmlab.models.bow.BoWClassifier`, which reads the same batches.
 
 Padding never changes a prediction: the bag averages real tokens only, the CNN zeroes padded word
 vectors and max-pools over real positions only, and the RNN stops at each sequence's length
@@ -25,8 +26,6 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from mmlab.models.parameters import count_parameters  # re-exported: the chapters import it from here
 
 __all__ = [
-    "BowClassifier",
-    "BowConfig",
     "CNNClassifier",
     "TextCNNConfig",
     "RNNClassifier",
@@ -202,33 +201,6 @@ def _lengths(ids: torch.Tensor, lengths: torch.Tensor | None, pad_id: int) -> to
 def _mask(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(B, T) True at real tokens, False at padding."""
     return torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths.to(ids.device)[:, None]
-
-
-@dataclass
-class BowConfig:
-    """vocab_size: words V; dim: vector size; num_classes: C; pad_id: the padding id."""
-
-    vocab_size: int
-    dim: int = 64
-    num_classes: int = 2
-    pad_id: int = 0
-
-
-class BowClassifier(nn.Module):
-    """Mean of the word vectors, then one linear layer (fastText without n-grams): word order is lost,
-    and the score is linear in the word counts."""
-
-    def __init__(self, config: BowConfig) -> None:
-        super().__init__()
-        self.config = config
-        # padding_idx: the padding row is zero, gets no gradient, and is left out of the mean.
-        self.bag = nn.EmbeddingBag(config.vocab_size, config.dim, mode="mean", padding_idx=config.pad_id)
-        self.head = nn.Linear(config.dim, config.num_classes)
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        lengths = _lengths(ids, lengths, self.config.pad_id)
-        ids = ids.masked_fill(~_mask(ids, lengths), self.config.pad_id)
-        return self.head(self.bag(ids))  # (B, dim) -> (B, C)
 
 
 @dataclass

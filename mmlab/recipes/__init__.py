@@ -4,7 +4,7 @@
 chapter  module                          jobs (``python -m mmlab.train JOB``)
 =======  ==============================  ==========================================
 01       :mod:`mmlab.recipes.bow`        ``bow``
-02       :mod:`mmlab.recipes.lstm`       ``lstm``
+02, 03   :mod:`mmlab.recipes.lstm`       ``lstm``, ``distance``
 03       :mod:`mmlab.recipes.sort`       ``sort``
 04       :mod:`mmlab.recipes.bert_pretraining`  ``bert``
 05       :mod:`mmlab.recipes.finetuning` ``finetune``

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mmlab.data.toy_text import load_topics
+from mmlab.data.toy_text import ToyTextData, load_topics
 from mmlab.losses import cross_entropy
 from mmlab.models.bow import BoWClassifier, BoWConfig
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["BoWSettings", "RECIPE", "bow_loss", "build"]
+__all__ = ["BoWSettings", "RECIPE", "bow_config", "bow_loss", "build", "topic_loaders", "topics_data"]
 
 
 @dataclass(repr=False)
@@ -51,12 +51,27 @@ def bow_loss(model: nn.Module, batch):
     return cross_entropy(logits, y), {"accuracy": (logits.argmax(-1) == y).float().mean()}
 
 
+def topics_data(s: BoWSettings) -> ToyTextData:
+    """The generated topic sentences: ``s.n_train`` training and ``s.n_test`` held-out ones."""
+    return load_topics(s.n_train, s.n_test, seed=0)
+
+
+def topic_loaders(s: BoWSettings, data: ToyTextData) -> tuple[DataLoader, DataLoader]:
+    """Shuffled training batches of ``s.batch_size`` and held-out batches of 256."""
+    return DataLoader(data.train, batch_size=s.batch_size, shuffle=True), DataLoader(
+        data.test, batch_size=256
+    )
+
+
+def bow_config(s: BoWSettings, data: ToyTextData) -> BoWConfig:
+    """The classifier these settings describe for ``data`` (unknown words are left out of the mean)."""
+    return BoWConfig(len(data.vocab), len(data.classes), s.d_model, unk_id=data.vocab.unk_id)
+
+
 def build(s: BoWSettings) -> Job:
-    data = load_topics(s.n_train, s.n_test, seed=0)
-    config = BoWConfig(len(data.vocab), len(data.classes), s.d_model, unk_id=data.vocab.unk_id)
-    train_loader = DataLoader(data.train, batch_size=s.batch_size, shuffle=True)
-    test_loader = DataLoader(data.test, batch_size=256)
-    return Job(BoWClassifier(config), bow_loss, train_loader, test_loader, trainer_config(s))
+    data = topics_data(s)
+    train_loader, test_loader = topic_loaders(s, data)
+    return Job(BoWClassifier(bow_config(s, data)), bow_loss, train_loader, test_loader, trainer_config(s))
 
 
 RECIPE = Recipe(

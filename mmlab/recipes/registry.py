@@ -30,6 +30,7 @@ JOBS: dict[str, Recipe] = {
     for recipe in (
         bow.RECIPE,
         lstm.RECIPE,
+        lstm.DISTANCE_RECIPE,
         sort.RECIPE,
         bert_pretraining.RECIPE,
         finetuning.RECIPE,

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from torch.utils.data import DataLoader
 
-from mmlab.data.synthetic import LetterTokenizer, make_task
+from mmlab.data.synthetic import LetterTokenizer, SequenceTask, make_task
 from mmlab.models.encoder import EncoderClassifier, EncoderConfig, token_classification_loss
 from mmlab.models.transformer import TransformerConfig
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["RECIPE", "SortSettings", "build"]
+__all__ = ["RECIPE", "SortSettings", "build", "sort_config", "sort_data"]
 
 
 @dataclass(repr=False)
@@ -48,16 +48,25 @@ GPU = dict(
 MULTI_GPU = dict(batch_size=32)
 
 
-def build(s: SortSettings) -> Job:
+def sort_data(s: SortSettings) -> tuple[LetterTokenizer, SequenceTask, SequenceTask]:
+    """The tokenizer and the generated words (2 to ``s.max_len`` letters) to train and to test on."""
     tokenizer = LetterTokenizer()
     train = make_task("sort", s.n_train, tokenizer.vocab_size, 2, s.max_len, seed=1)
     test = make_task("sort", s.n_test, tokenizer.vocab_size, 2, s.max_len, seed=2)
+    return tokenizer, train, test
+
+
+def sort_config(s: SortSettings, vocab_size: int) -> EncoderConfig:
+    """The encoder these settings describe: one letter class per position over ``vocab_size`` ids."""
     transformer = TransformerConfig(
         d_model=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers, max_len=s.max_len
     )
-    model = EncoderClassifier(
-        EncoderConfig(tokenizer.vocab_size, tokenizer.vocab_size, transformer=transformer)
-    )
+    return EncoderConfig(vocab_size, vocab_size, transformer=transformer)
+
+
+def build(s: SortSettings) -> Job:
+    tokenizer, train, test = sort_data(s)
+    model = EncoderClassifier(sort_config(s, tokenizer.vocab_size))
     train_loader = DataLoader(train.dataset(), batch_size=s.batch_size, shuffle=True)
     test_loader = DataLoader(test.dataset(), batch_size=500)
     return Job(model, token_classification_loss, train_loader, test_loader, trainer_config(s))
