@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import yaml
-
 import notebooks
+import yaml
 from notebooks import ROOT, SOURCE
 
 ZH = ROOT / "zh"
@@ -137,10 +136,18 @@ def dump_sidecar(entries: dict[str, dict[str, str]]) -> str:
     for key, entry in entries.items():
         zh = entry.get("zh", "")
         block = "  zh: |-\n" + "".join(f"    {line}\n" if line else "\n" for line in zh.split("\n"))
-        if not zh or yaml.safe_load(block) != {"zh": zh}:  # a text a literal block cannot carry
+        if not zh or not literal_block_carries(block, zh):
             block = f"  zh: {json.dumps(zh, ensure_ascii=False)}\n"
         lines.append(f"{json.dumps(key)}:\n  en_hash: {json.dumps(entry['en_hash'])}\n{block.rstrip()}")
     return "\n".join(lines) + "\n"
+
+
+def literal_block_carries(block: str, text: str) -> bool:
+    """Whether a ``|-`` block reads back as ``text`` (not with leading spaces or trailing blanks)."""
+    try:
+        return yaml.safe_load(block) == {"zh": text}
+    except yaml.YAMLError:
+        return False
 
 
 def translation_problems(edition: Edition, raw: nbformat.NotebookNode, entries: dict) -> list[str]:
@@ -272,7 +279,9 @@ def check() -> list[str]:
     known = {zh for edition in editions() for _, zh in edition.pairs()}
     sidecars = {edition.sidecar for edition in editions()}
     problems += [
-        f"{orphan.relative_to(ROOT)} has no English notebook" for orphan in ZH.rglob("*.ipynb") if orphan not in known
+        f"{orphan.relative_to(ROOT)} has no English notebook"
+        for orphan in ZH.rglob("*.ipynb")
+        if orphan not in known
     ]
     problems += [
         f"{orphan.relative_to(ROOT)} has no English source"
@@ -318,7 +327,9 @@ def stub(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["build", "check", "status", "stub"])
     parser.add_argument("names", nargs="*", help="notebook names or numbers (default: all)")
     args = parser.parse_args(argv)
