@@ -294,3 +294,17 @@ def test_translations_keep_formulas_code_and_numbers():
             key,
             set(numbers.findall(english)) - set(numbers.findall(chinese)),
         )
+
+
+def test_readme_zh_links_every_translated_notebook_and_marks_the_rest_english():
+    readme = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    assert "[中文](README.zh.md)" in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()[0]
+    links = set(re.findall(r"\]\(([^)]+\.ipynb)\)", readme))
+    for edition in zh.editions():
+        english, chinese = edition.pairs()[-1]  # a chapter, or a lab's learner notebook
+        translated = edition.sidecar.exists()
+        assert (chinese.relative_to(ROOT).as_posix() in links) == translated, chinese
+        if (
+            edition.kind == "chapters" and edition.source.stem <= "13"
+        ):  # later chapters join the table with zh
+            assert translated or english.relative_to(ROOT).as_posix() in links, english
