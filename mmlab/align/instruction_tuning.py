@@ -35,6 +35,7 @@ class SFTSettings(Settings, TrainConfig):
     d_model: int = 48
     pretrain_steps: int = 100
     pretrain_lr: float = 6e-3
+    pretrain_warmup_steps: int = 20
     n_conversations: int = 4000
     system_fraction: float = 0.25  # share of conversations with a system prompt
     batch_size: int = 32
@@ -95,7 +96,7 @@ def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, Hi
         run = TrainConfig(
             max_steps=s.pretrain_steps,
             lr=s.pretrain_lr,
-            warmup_steps=20,
+            warmup_steps=s.pretrain_warmup_steps,
             progress=s.progress,
             device=s.device,
         )

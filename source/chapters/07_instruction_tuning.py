@@ -161,7 +161,9 @@ pretrain = Trainer(
     next_token_loss,
     loader,
     None,
-    TrainConfig(max_steps=CONFIG.pretrain_steps, lr=CONFIG.pretrain_lr, warmup_steps=20, device="cpu"),
+    TrainConfig(
+        max_steps=CONFIG.pretrain_steps, lr=CONFIG.pretrain_lr, warmup_steps=CONFIG.pretrain_warmup_steps, device="cpu"
+    ),
 )
 pretrain.fit()
 pretrained = copy.deepcopy(model).eval()
@@ -192,7 +194,7 @@ sft = Trainer(
     TrainConfig(
         max_steps=CONFIG.max_steps,
         lr=CONFIG.lr,
-        warmup_steps=20,
+        warmup_steps=CONFIG.warmup_steps,
         eval_every=100,
         device="cpu",
     ),
@@ -309,7 +311,7 @@ Trainer(
     all_tokens_loss,
     LengthBuckets((ids, role_ids), (role_ids != PAD).sum(1), CONFIG.batch_size, seed=0),
     None,
-    TrainConfig(max_steps=CONFIG.max_steps, lr=CONFIG.lr, warmup_steps=20, device="cpu"),
+    TrainConfig(max_steps=CONFIG.max_steps, lr=CONFIG.lr, warmup_steps=CONFIG.warmup_steps, device="cpu"),
 ).fit()
 unmasked_score = exact_match(unmasked.eval(), tokenizer, held)
 print(

@@ -62,7 +62,9 @@ print(f"torch threads: {torch.get_num_threads()}")
 SCALE = "cpu"  # the `reward`, `dpo` and `ppo` recipes' settings (mmlab/align/rlhf.py)
 SEED = 0
 SEEDS = (0, 1, 2)  # the RL stage's seeds
-REWARD = resolve_settings("reward", SCALE).reward_config()
+REWARD_SETTINGS = resolve_settings("reward", SCALE)  # also the preference data's size
+REWARD = REWARD_SETTINGS.reward_config()
+PAIRS = dict(n_train=REWARD_SETTINGS.n_pairs, n_held_out=REWARD_SETTINGS.n_held_out_pairs)
 PPO_SETTINGS = resolve_settings("ppo", SCALE)
 PPO = PPO_SETTINGS.ppo_config()  # the recommended PPO: KL weight beta and the ptx term
 BETA = PPO.beta  # the KL weight of the recommended PPO
@@ -110,7 +112,7 @@ for prompt, reply in zip(base.prompts, base.replies):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-prefs = make_preferences(n_train=2000, n_held_out=400, seed=SEED)
+prefs = make_preferences(**PAIRS, seed=SEED)
 for pair in prefs["train"][:4]:
     print(
         f"{pair.prompt:<22} chosen: {pair.chosen:<22} ({pair.score_chosen:+d})   rejected: {pair.rejected} ({pair.score_rejected:+d})"
@@ -190,7 +192,7 @@ start = time.perf_counter()
 
 def reward_model_with_noise(noise: float):
     def run(seed: int) -> dict:
-        pairs = make_preferences(n_train=2000, n_held_out=400, seed=seed, label_noise=noise)
+        pairs = make_preferences(**PAIRS, seed=seed, label_noise=noise)
         config = RewardConfig(steps=NOISE_STEPS)
         rm, _ = train_reward_model(model, tokenizer, pairs["train"], None, config, seed=seed)
         return {
