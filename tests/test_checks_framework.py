@@ -94,3 +94,22 @@ def test_in_ipython_a_failure_shows_the_message_alone_and_a_result_shows_nothing
         assert sent and "ZeroDivisionError" in "".join(sent[0])
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_every_matching_mistake_is_named():
+    # on this input two different mistakes give the same answer: the message names both
+    got = torch.ones(3)
+    with pytest.raises(CheckFailed, match="looks like mistake A -- or mistake B") as err:
+        expect_close(got, torch.zeros(3), mistakes={"mistake A": torch.ones(3), "mistake B": torch.ones(3)})
+    assert "mistake C" not in str(err.value)
+
+
+def test_a_known_crash_gets_its_hint():
+    def crashes(x):
+        return x + torch.ones(5)
+
+    with pytest.raises(CheckFailed, match="This usually means a sum without keepdim"):
+        call(crashes, torch.ones(4), case="x", hints={"must match the size": "a sum without keepdim"})
+    with pytest.raises(CheckFailed) as err:
+        call(crashes, torch.ones(4), case="x", hints={"something else": "unrelated"})
+    assert "usually" not in str(err.value)

@@ -296,3 +296,59 @@ def test_unfinished_template_reports_not_implemented():
     for check in ("check_softmax", "check_cross_entropy", "check_sgd_step"):
         assert f"{check}: not implemented yet" in text, text
     assert "Traceback" not in text
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _softmax_no_keepdim(logits, dim=-1):
+    z = logits - logits.amax(dim=dim, keepdim=True)
+    return torch.exp(z) / torch.exp(z).sum(dim=dim)
+
+
+def _ce_probability(logits, targets, weight=None, ignore_index=-100):
+    keep = targets != ignore_index
+    y = targets[keep]
+    return -softmax(logits[keep])[torch.arange(len(y)), y].mean()
+
+
+def _ce_block(logits, targets, weight=None, ignore_index=-100):
+    return -log_softmax(logits)[:, targets].mean()
+
+
+def _ce_axis0(logits, targets, weight=None, ignore_index=-100):
+    keep = targets != ignore_index
+    y = targets[keep]
+    return -log_softmax(logits[keep], dim=0)[torch.arange(len(y)), y].mean()
+
+
+def _sgd_divided(params, lr):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p -= p.grad / lr
+
+
+def _sgd_uses_values(params, lr):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p -= lr * p
+
+
+MORE_MISTAKES = [
+    (check_softmax, lambda x, dim=-1: log_softmax(x, dim), "log-probabilities"),
+    (check_softmax, _softmax_no_keepdim, "keepdim=True"),
+    (check_cross_entropy, _ce_probability, "probability itself"),
+    (check_cross_entropy, _ce_block, "N x N"),
+    (check_cross_entropy, _ce_axis0, "log-softmax over the wrong axis"),
+    (check_sgd_step, _sgd_divided, "divided by lr"),
+    (check_sgd_step, _sgd_uses_values, "the parameter's own values"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "message"), MORE_MISTAKES, ids=lambda v: getattr(v, "__name__", None)
+)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)

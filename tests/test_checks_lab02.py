@@ -82,7 +82,7 @@ def test_skipgram_dedup_mistake_is_caught():
     def dedup(ids, w):
         return [p for p in skipgram_pairs(ids, w) if p[0] != p[1]]
 
-    with pytest.raises(CheckFailed, match=r"token_ids=\[7, 7, 8\]"):
+    with pytest.raises(CheckFailed, match=r"token_ids=\[7, 7, 8\].*same word as the centre"):
         check_skipgram_pairs(dedup)
 
 
@@ -137,3 +137,65 @@ def test_loss_that_raises_says_where():
 def test_nearest_neighbour_mistakes_are_named(wrong, message):
     with pytest.raises(CheckFailed, match=message):
         check_nearest_neighbours(wrong)
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _wraps_around(token_ids, window):
+    n = len(token_ids)
+    return [
+        (c, token_ids[j])  # a negative j wraps around to the end of the list
+        for i, c in enumerate(token_ids)
+        for j in range(i - window, min(n, i + window + 1))
+        if j != i
+    ]
+
+
+def _ns_parts_with_context(c, o, n):
+    pos = (c * o).sum(-1)
+    neg = (n @ o.unsqueeze(-1)).squeeze(-1)
+    return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
+
+
+def _ns_no_log(c, o, n):
+    pos, neg = _parts(c, o, n)
+    return -(torch.sigmoid(pos) + torch.sigmoid(-neg).sum(-1)).mean()
+
+
+MORE_MISTAKES = [
+    (check_skipgram_pairs, lambda ids, w: [(b, a) for a, b in skipgram_pairs(ids, w)], "(context, centre)"),
+    (
+        check_skipgram_pairs,
+        lambda ids, w: [p for p, (i, j) in zip(skipgram_pairs(ids, w), _offsets(ids, w)) if j > i],
+        "only one side",
+    ),
+    (check_skipgram_pairs, _wraps_around, "wraps around"),
+    (check_negative_sampling_loss, _ns_parts_with_context, "against the context vector"),
+    (check_negative_sampling_loss, _ns_no_log, "without the log"),
+    (
+        check_nearest_neighbours,
+        lambda q, m, k: F.cosine_similarity(m, q[None], dim=1).topk(k).values,
+        "similarities",
+    ),
+    (
+        check_nearest_neighbours,
+        lambda q, m, k: (F.normalize(m, dim=0) @ F.normalize(q, dim=0)).topk(k).indices,
+        "each column",
+    ),
+    (check_nearest_neighbours, lambda q, m, k: nearest(q, m, k + 1)[1:], "first result dropped"),
+]
+
+
+def _offsets(ids, window):
+    return [
+        (i, j)
+        for i in range(len(ids))
+        for j in range(max(0, i - window), min(len(ids), i + window + 1))
+        if j != i
+    ]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)

@@ -86,7 +86,7 @@ def test_attention_mistakes_are_named(kind, message):
 
 
 def test_attention_that_ignores_the_mask_or_crashes():
-    with pytest.raises(CheckFailed, match="not equal to the expected value"):
+    with pytest.raises(CheckFailed, match="the mask ignored"):
         lab03.check_attention(lambda q, k, v, mask=None: attention(q, k, v))
     with pytest.raises(CheckFailed, match="raised RuntimeError on"):
         lab03.check_attention(lambda q, k, v, mask=None: q @ k @ v)
@@ -161,3 +161,54 @@ def test_unimplemented_exercise_says_so(check, capsys):
 
     assert not check(todo)
     assert "not implemented yet" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _weights_returned(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1)
+
+
+def _scale_by_dv(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(v.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
+
+
+def _scale_after_softmax(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) / math.sqrt(q.size(-1)) @ v
+
+
+def _sin_only(T, d):
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    angles = t / 10000 ** (torch.arange(0, d, 2) / d)
+    return angles.sin().repeat_interleave(2, dim=-1)
+
+
+def _base_1000(T, d):
+    t = torch.arange(T, dtype=torch.float32)[:, None]
+    angles = t / 1000 ** (torch.arange(0, d, 2) / d)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)
+
+
+MORE_MISTAKES = [
+    (lab03.check_attention, _weights_returned, "attention weights"),
+    (lab03.check_attention, _scale_by_dv, "sqrt(d_v)"),
+    (lab03.check_attention, _scale_after_softmax, "after the softmax"),
+    (lab03.check_causal_mask, lambda T: torch.ones(T, T, dtype=torch.bool), "every position"),
+    (lab03.check_sinusoidal_positions, _sin_only, "cos missing"),
+    (lab03.check_sinusoidal_positions, _base_1000, "base"),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)

@@ -19,18 +19,24 @@ def variant(kind):
         if kind != "special":
             probability = probability.masked_fill(special_mask, 0.0)
         chosen = torch.bernoulli(probability, generator=generator).bool()
+        if kind == "flipped":  # rand > p: chooses 85% of the tokens
+            chosen = (torch.rand(shape, generator=generator) > p) & ~special_mask
         if kind == "all_8010":
             chosen = ~special_mask
         inputs = input_ids.clone() if kind != "inplace" else input_ids
         labels = input_ids.clone()
         if kind != "labels_everywhere":
-            labels[~chosen] = -100
+            labels[~chosen] = 0 if kind == "labels_zero" else -100
         u = torch.rand(shape, generator=generator)
         to_mask = chosen & (u < (1.0 if kind == "all_masked" else 0.8))
         to_random = chosen & (u >= 0.8) & (u < 0.9) & ~to_mask
+        if kind == "random_of_rest":  # 10% of the remaining 20%, not half of them
+            to_random = chosen & ~to_mask & (torch.rand(shape, generator=generator) < 0.1)
         inputs[to_mask] = mask_id
-        random_ids = torch.randint(vocab_size, shape, generator=generator)
+        random_ids = torch.randint(10 if kind == "few_ids" else vocab_size, shape, generator=generator)
         inputs[to_random] = random_ids[to_random]
+        if kind == "label_replaced":
+            labels[chosen] = inputs[chosen]
         if kind == "fixed_p":
             return mask_tokens(input_ids, special_mask, vocab_size, mask_id, 0.15, generator)
         return inputs, labels
@@ -57,6 +63,11 @@ def test_not_implemented_prints_one_line(capsys):
         ("all_masked", "every chosen token became [MASK]"),
         ("inplace", "modified input_ids in place"),
         ("fixed_p", "Use the argument p"),
+        ("flipped", "comparison the wrong way round"),
+        ("random_of_rest", "10% of the remaining"),
+        ("labels_zero", "must have label -100"),
+        ("label_replaced", "must be the ORIGINAL token id"),
+        ("few_ids", "draw each one uniformly from the whole vocabulary"),
     ],
 )
 def test_mistakes_are_named(kind, message):

@@ -28,8 +28,12 @@ def prf_variant(kind):
         if kind == "f1_of_means":
             pm, rm = p.mean(), r.mean()
             return float(pm), float(rm), float(2 * pm * rm / (pm + rm))
-        f1 = torch.nan_to_num(2 * p * r / (p + r))
-        return float(p.mean()), float(r.mean()), float(f1.mean())
+        f1 = torch.nan_to_num(2 * p * r / (p + r)) if kind != "arithmetic_f1" else (p + r) / 2
+        if kind == "weighted" and average == "macro":
+            w = actual / actual.sum()
+            return float((p * w).sum()), float((r * w).sum()), float((f1 * w).sum())
+        scale = 100.0 if kind == "percent" else 1.0
+        return float(p.mean()) * scale, float(r.mean()) * scale, float(f1.mean()) * scale
 
     return fn
 
@@ -42,9 +46,12 @@ class Head(nn.Module):
         self.pool, self.tanh = pool, tanh
 
     def forward(self, hidden):
-        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1]}[self.pool]
+        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1], "max": hidden.amax(1)}[
+            self.pool
+        ]
         x = self.pooler(x)
-        return self.classifier(torch.tanh(x) if self.tanh else x)
+        x = {True: torch.tanh, False: lambda y: y, "relu": torch.relu}[self.tanh](x)
+        return self.classifier(x)
 
 
 def test_right_answers_pass(capsys):
@@ -103,3 +110,35 @@ def test_head_without_the_named_layers_is_explained():
 
     with pytest.raises(CheckFailed, match=re.escape("self.pooler = nn.Linear")):
         lab05.check_cls_head(Bare)
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("weighted", "weighted by each class's support"),
+        ("arithmetic_f1", "arithmetic mean"),
+        ("percent", "percentages"),
+    ],
+)
+def test_more_metric_mistakes_are_named(kind, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        lab05.check_precision_recall_f1(prf_variant(kind))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"tanh": "relu"}, "ReLU instead of tanh"), ({"pool": "max"}, "the maximum over positions")],
+)
+def test_more_head_mistakes_are_named(kwargs, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        lab05.check_cls_head(lambda d, n: Head(d, n, **kwargs))
+
+
+def test_probabilities_from_the_head_are_named():
+    class Probs(Head):
+        def forward(self, hidden):
+            return super().forward(hidden).softmax(-1)
+
+    with pytest.raises(CheckFailed, match=re.escape("probabilities (softmax) instead of logits")):
+        lab05.check_cls_head(Probs)

@@ -81,7 +81,7 @@ def _mask(diagonal=0, upper=False, padding="keys"):
         (_mask(padding="none"), "padding ignored"),
         (_mask(padding="queries"), "query axis"),
         (lambda lengths, T: batch_causal_mask(lengths, T).float(), "boolean tensor"),
-        (lambda lengths, T: torch.ones(T, T, dtype=torch.bool).tril(), "wrong shape"),
+        (lambda lengths, T: torch.ones(T, T, dtype=torch.bool).tril(), "one mask for the whole batch"),
     ],
 )
 def test_batch_causal_mask_mistakes(fn, message):
@@ -270,3 +270,86 @@ silu = torch.nn.functional.silu
 )
 def test_swiglu_mistakes_are_named(wrong, message):
     expect_message(lab06.check_swiglu, wrong, message)
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _mask_both_axes(lengths, T):
+    pos = torch.arange(T)
+    real = pos[None, :] < lengths[:, None]
+    return (pos[None, :] <= pos[:, None])[None] & real[:, None, :] & real[:, :, None]
+
+
+def _mask_length_inclusive(lengths, T):
+    pos = torch.arange(T)
+    return (pos[None, :] <= pos[:, None])[None] & (pos[None, :] <= lengths[:, None])[:, None, :]
+
+
+def _k_sorted(logits, k):
+    values = logits.sort(-1, descending=True).values
+    return values.masked_fill(torch.arange(logits.size(-1)) >= k, -math.inf)
+
+
+def _p_sorted(logits, p):
+    values = logits.sort(-1, descending=True).values
+    probs = values.softmax(-1)
+    drop = probs.cumsum(-1) - probs >= p
+    return values.masked_fill(drop, -math.inf)
+
+
+def _sample_no_generator(logits, temperature, generator=None):
+    return sample_token(logits, temperature, None)
+
+
+def _step_softmax_queries(q, k, v, cache_k, cache_v):
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    weights = (q @ cache_k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-2)
+    return weights @ cache_v, cache_k, cache_v
+
+
+def _step_scale_hs(q, k, v, cache_k, cache_v):
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    weights = (q @ cache_k.transpose(-2, -1) / q.size(-1)).softmax(-1)
+    return weights @ cache_v, cache_k, cache_v
+
+
+def _silu(x):
+    return x * torch.sigmoid(x)
+
+
+MORE_MISTAKES = [
+    (lab06.check_batch_causal_mask, _mask_both_axes, "alone or together with the keys"),
+    (lab06.check_batch_causal_mask, _mask_length_inclusive, "j <= lengths[b]"),
+    (lab06.check_top_k_filter, _k_sorted, "sorted order"),
+    (lab06.check_top_k_filter, lambda logits, k: torch.topk(logits, k).values, "only the k largest values"),
+    (lab06.check_top_p_filter, _p_sorted, "sorted order"),
+    (
+        lab06.check_sample_token,
+        lambda z, t, generator=None: z.argmax(-1, keepdim=True),
+        "always the most likely",
+    ),
+    (lab06.check_sample_token, _sample_no_generator, "generator"),
+    (lab06.check_cached_step, _step_softmax_queries, "softmax over the wrong axis"),
+    (lab06.check_cached_step, _step_scale_hs, "divided by hs instead of sqrt(hs)"),
+    (
+        lab06.check_rms_norm,
+        lambda x, w, eps: x / (x.pow(2).mean(-1, keepdim=True) + eps) * w,
+        "square root missing",
+    ),
+    (
+        lab06.check_rms_norm,
+        lambda x, w, eps: x * torch.rsqrt(x.var(-1, keepdim=True) + eps) * w,
+        "variance",
+    ),
+    (
+        lab06.check_swiglu,
+        lambda x, g, u, d: (torch.sigmoid(x @ g.T) * (x @ u.T)) @ d.T,
+        "sigmoid instead of SiLU",
+    ),
+    (lab06.check_swiglu, lambda x, g, u, d: (torch.relu(x @ g.T) * (x @ u.T)) @ d.T, "ReLU instead of SiLU"),
+    (lab06.check_swiglu, lambda x, g, u, d: (_silu(x @ g) * (x @ u)) @ d, "(out, in)"),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    expect_message(check, wrong, message)

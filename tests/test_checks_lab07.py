@@ -80,7 +80,7 @@ def test_loss_mistakes_are_named(wrong, message):
     [
         (lambda m, p=False: render(m, p).rstrip("\n"), "every turn ends with a newline"),
         (lambda m, p=False: render(m, p) + (" " if p else ""), "exactly 'A:' at the end"),
-        (lambda m, p=False: render(m, p).replace("U:", "User:"), "expected 'U: colour of sky\\n'"),
+        (lambda m, p=False: render(m, p).replace("U:", "User:"), "one letter"),
         (lambda m, p=False: None, "should return a string"),
     ],
 )
@@ -106,3 +106,39 @@ def test_a_loss_that_reads_user_labels_is_caught():
     with pytest.raises(CheckFailed):
         lab07.check_masked_sft_loss(peeks)
     assert torch.tensor(1)  # keep torch imported for the lambdas above
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _per_chat_mean(lg, t, m):
+    losses = _ce(lg, t) * m[:, 1:]
+    return (losses.sum(1) / m[:, 1:].sum(1)).mean()
+
+
+def _shift_backwards(lg, t, m):
+    losses = F.cross_entropy(lg[:, 1:].transpose(1, 2), t[:, :-1], reduction="none")
+    return (losses * m[:, :-1]).sum() / m[:, :-1].sum()
+
+
+def _not_transposed(lg, t, m):
+    losses = F.cross_entropy(lg[:, :-1], t[:, 1:], reduction="none")
+    return (losses * m[:, 1:]).sum() / m[:, 1:].sum()
+
+
+MORE_MISTAKES = [
+    (lab07.check_assistant_loss_mask, lambda r: r == lab07.USER, "user's tokens"),
+    (lab07.check_assistant_loss_mask, lambda r: (r != lab07.USER) & (r != PAD), "system prompt"),
+    (lab07.check_masked_sft_loss, lambda lg, t, m: loss(lg.softmax(-1), t, m), "softmax"),
+    (lab07.check_masked_sft_loss, _shift_backwards, "shifted the wrong way"),
+    (lab07.check_masked_sft_loss, _per_chat_mean, "mean of each chat's mean"),
+    (lab07.check_masked_sft_loss, _not_transposed, "transpose(1, 2)"),
+    (lab07.check_render_chat, lambda m, p=False: render(m, p).replace(": ", ":"), "a space after"),
+    (lab07.check_render_chat, lambda m, p=False: render(m, False), "add_generation_prompt ignored"),
+    (lab07.check_render_chat, lambda m, p=False: render(m, True), "only when add_generation_prompt"),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)

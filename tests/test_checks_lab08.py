@@ -73,6 +73,12 @@ def _ppo(kind):
             else torch.exp(new - old)
         )
         clipped = ratio.clamp(1 - clip, 1 + clip) * adv
+        if kind == "clip_advantage":
+            clipped = ratio * adv.clamp(1 - clip, 1 + clip)
+        if kind == "fixed_clip":
+            clipped = ratio.clamp(0.8, 1.2) * adv
+        if kind == "sum":
+            return -torch.minimum(ratio * adv, clipped).sum()
         if kind == "max":
             return -torch.maximum(ratio * adv, clipped).mean()
         if kind == "sign":
@@ -110,6 +116,8 @@ def _gae(kind):
         if kind == "no_bootstrap":
             nxt[-1] = 0.0
         deltas = rewards + (1.0 if kind == "no_gamma" else gamma) * nxt - values[:-1]
+        if kind == "delta_sign":
+            deltas = rewards + values[:-1] - gamma * nxt
         if kind == "td":
             return deltas
         decay = gamma if kind == "no_lambda" else gamma * lam
@@ -118,6 +126,8 @@ def _gae(kind):
         for t in steps:
             running = deltas[t] + decay * running
             out[t] = running
+        if kind == "not_flipped":  # appended from the last step, never reversed back
+            return out.flip(0)
         return out + values[:-1] if kind == "returns" else out
 
     return fn
@@ -153,3 +163,53 @@ def test_not_implemented_prints_one_line(capsys):
         assert not check(todo)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and all("not implemented yet" in line for line in lines)
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("clip_advantage", "advantage clipped"),
+        ("fixed_clip", "clip argument ignored"),
+        ("sum", "a sum over the batch"),
+    ],
+)
+def test_more_ppo_mistakes_are_named(kind, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        lab08.check_ppo_clip_loss(_ppo(kind))
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [("delta_sign", "TD error with the wrong sign"), ("not_flipped", "backwards in time order")],
+)
+def test_more_gae_mistakes_are_named(kind, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        lab08.check_gae(_gae(kind))
+
+
+@pytest.mark.parametrize(
+    "check, wrong, message",
+    [
+        (lab08.check_bradley_terry_loss, lambda w, r: F.logsigmoid(w - r).mean(), "without its minus sign"),
+        (lab08.check_bradley_terry_loss, lambda w, r: -(w - r).mean(), "the sigmoid left out"),
+        (
+            lab08.check_dpo_loss,
+            lambda pw, pl, rw, rl, b: F.logsigmoid(b * ((pw - rw) - (pl - rl))).mean(),
+            "without its minus sign",
+        ),
+        (
+            lab08.check_dpo_loss,
+            lambda pw, pl, rw, rl, b: -F.logsigmoid(b * ((pw - rw) - (pl - rl))).sum(),
+            "a sum over the batch",
+        ),
+        (
+            lab08.check_dpo_loss,
+            lambda pw, pl, rw, rl, b: -F.logsigmoid(b * (pw / rw - pl / rl)).mean(),
+            "log-probabilities divided",
+        ),
+    ],
+)
+def test_more_preference_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        check(wrong)

@@ -76,3 +76,44 @@ def _attend(q, k, v, mask=None, scale=True, dim=-1):
 def test_cross_attend_mistakes(wrong, message):
     with pytest.raises(CheckFailed, match=message):
         check_cross_attend(wrong)
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _weights_only(t, i, m=None):
+    scores = t @ i.transpose(-2, -1) / math.sqrt(t.size(-1))
+    if m is not None:
+        scores = scores.masked_fill(~m[:, None, :], float("-inf"))
+    return scores.softmax(-1)
+
+
+def _mask_zero(t, i, m=None):
+    scores = t @ i.transpose(-2, -1) / math.sqrt(t.size(-1))
+    if m is not None:
+        scores = scores.masked_fill(~m[:, None, :], 0.0)
+    return scores.softmax(-1) @ i
+
+
+MORE_MISTAKES = [
+    (check_weighted_sum_fusion, lambda f, w: (torch.stack(f) * w.sigmoid()[:, None, None]).sum(0), "sigmoid"),
+    (
+        check_weighted_sum_fusion,
+        lambda f, w: (torch.stack(f) * w.softmax(0)[:, None, None]).mean(0),
+        "the mean",
+    ),
+    (check_concat_fusion, lambda f: torch.cat(f[::-1], dim=-1), "reverse order"),
+    (check_cross_attend, lambda t, i, m=None: _attend(t / math.sqrt(8), i, i, m), "divided by d"),
+    (check_cross_attend, _weights_only, "attention weights"),
+    (check_cross_attend, _mask_zero, "0 instead of -inf"),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)
+
+
+def test_flattened_concatenation_is_named():
+    with pytest.raises(CheckFailed, match="flattened the batch"):
+        check_concat_fusion(lambda f: torch.cat([x.flatten() for x in f]))

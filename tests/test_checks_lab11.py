@@ -76,3 +76,48 @@ def test_not_implemented_prints_one_line(capsys):
 
     assert not lab11.check_clip_loss(todo) and not lab11.check_zero_shot_predict(todo)
     assert capsys.readouterr().out.count("not implemented yet") == 2
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _clip_softmax_first(img, txt, scale):
+    logits = scale * img @ txt.T
+    labels = torch.arange(len(img))
+    return (F.cross_entropy(logits.softmax(-1), labels) + F.cross_entropy(logits.T.softmax(-1), labels)) / 2
+
+
+def _clip_sigmoid(img, txt, scale):
+    logits = scale * img @ txt.T
+    return F.binary_cross_entropy_with_logits(logits, torch.eye(len(img)))
+
+
+def _clip_sum(img, txt, scale):
+    logits = scale * img @ txt.T
+    labels = torch.arange(len(img))
+    return (
+        F.cross_entropy(logits, labels, reduction="sum") + F.cross_entropy(logits.T, labels, reduction="sum")
+    ) / 2
+
+
+MORE_MISTAKES = [
+    (lab11.check_clip_loss, _clip_softmax_first, "softmax before the cross-entropy"),
+    (lab11.check_clip_loss, _clip_sigmoid, "sigmoid"),
+    (lab11.check_clip_loss, _clip_sum, "summed over the pairs"),
+    (
+        lab11.check_zero_shot_predict,
+        lambda i, c: (F.normalize(i, dim=0) @ F.normalize(c, dim=0).T).argmax(-1),
+        "dim=0",
+    ),
+    (lab11.check_zero_shot_predict, lambda i, c: predict(i, c)[:, None], "shape (N,)"),
+    (
+        lab11.check_zero_shot_predict,
+        lambda i, c: (F.normalize(i, dim=-1) @ c.T).argmax(-1),
+        "raw dot products",
+    ),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    assert message in str(err.value), str(err.value)

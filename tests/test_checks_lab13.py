@@ -143,3 +143,69 @@ def test_bleu_mistakes_are_named():
         lab13.check_brevity_penalty, lambda c, r: 1.0 if c > r else math.exp(1 - c / r), "the lengths swapped"
     )
     expect_message(lab13.check_brevity_penalty, lambda c, r: 1.0, "no penalty for short outputs")
+
+
+# ----------------------------------------------------------------------------- more typical mistakes
+def _beam_divided_by_k(beam_scores, log_probs, k):
+    V = log_probs.size(-1)
+    scores, index = (beam_scores[:, None] + log_probs).view(-1).topk(k)
+    return scores, index // k, index % V
+
+
+def _beam_worst(beam_scores, log_probs, k):
+    V = log_probs.size(-1)
+    scores, index = (beam_scores[:, None] + log_probs).view(-1).topk(k, largest=False)
+    return scores, index // V, index % V
+
+
+def _ngrams_off_by_one(hyp, ref, n):
+    h = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n))
+    r = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n))
+    return sum(min(c, r[g]) for g, c in h.items()), max(len(hyp) - n, 0)
+
+
+def _matches_as_sets(hyp, ref, n):
+    h = {tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1)}
+    r = {tuple(ref[i : i + n]) for i in range(len(ref) - n + 1)}
+    return len(h & r), max(len(hyp) - n + 1, 0)
+
+
+MORE_MISTAKES = [
+    (lab13.check_cross_attention, lambda *a: cross_attention(*a, softmax_dim=-2), "softmax over the queries"),
+    (lab13.check_cross_attention, lambda *a: cross_attention(*a, merge="reshape"), "transpose(1, 2)"),
+    (lab13.check_cross_attention, lambda *a: cross_attention(*a, scale_by="hs"), "divided by the head size"),
+    (lab13.check_cross_attention, lambda *a: cross_attention(*a, scale_by="C"), "model width"),
+    (lab13.check_beam_step, _beam_divided_by_k, "divided by k"),
+    (lab13.check_beam_step, _beam_worst, "the k worst"),
+    (lab13.check_length_normalised, lambda t, n, a: t / n, "alpha ignored"),
+    (lab13.check_length_normalised, lambda t, n, a: t / (n * a) if a else t, "length * alpha"),
+    (lab13.check_clipped_matches, _ngrams_off_by_one, "last n-gram"),
+    (lab13.check_clipped_matches, _matches_as_sets, "counted once"),
+    (lab13.check_brevity_penalty, lambda c, r: 1.0 if c > r else c / r, "without the exp"),
+    (lab13.check_brevity_penalty, lambda c, r: 1.0 if c > r else math.exp(r / c - 1), "exponent's sign"),
+]
+
+
+@pytest.mark.parametrize(("check", "wrong", "message"), MORE_MISTAKES)
+def test_more_mistakes_are_named(check, wrong, message):
+    expect_message(check, wrong, message)
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "message"),
+    [
+        (lab13.check_length_normalised, lambda t, n, a: (t / n) ** a if a else t, "average log-probability"),
+        (
+            lab13.check_clipped_matches,
+            lambda h, r, n: (clipped_matches(h, r, n)[0], len(h)),
+            "number of words",
+        ),
+        (
+            lab13.check_brevity_penalty,
+            lambda c, r: 1.0 if c > r else math.exp(1 - r // c),
+            "integer division",
+        ),
+    ],
+)
+def test_even_more_mistakes_are_named(check, wrong, message):
+    expect_message(check, wrong, message)

@@ -123,16 +123,28 @@ def describe(value: Any) -> str:
     return repr(value)
 
 
-def call(student_fn: Callable, *args: Any, case: str = "", **kwargs: Any) -> Any:
+def call(
+    student_fn: Callable,
+    *args: Any,
+    case: str = "",
+    hints: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Call the learner's function; an exception other than NotImplementedError becomes a
-    :class:`CheckFailed` that says on which input it happened."""
+    :class:`CheckFailed` that says on which input it happened.
+
+    ``hints`` maps a piece of an error message to the mistake that usually causes it (a size
+    mismatch from a sum without ``keepdim=True``, ...): the first that matches is added.
+    """
     try:
         return student_fn(*args, **kwargs)
     except NotImplementedError:
         raise
     except Exception as err:
         where = f" on {case}" if case else ""
-        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}") from err
+        hint = next((h for key, h in (hints or {}).items() if key in str(err)), "")
+        hint = f"\n  This usually means {hint}" if hint else ""
+        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}{hint}") from err
 
 
 def _matches(got: torch.Tensor, candidate: Any, atol: float, rtol: float) -> bool:
@@ -166,8 +178,8 @@ def expect_close(
     ``mistake_atol`` (default ``atol``) is the tolerance for recognising a known mistake: looser
     where a mistake's values are large and float32 rounding makes an exact match unlikely.
 
-    The message names, in this order: a non-tensor result, a known mistake from ``mistakes`` that
-    ``got`` matches, a wrong shape, NaN or infinity (not numerically stable), and otherwise the
+    The message names, in this order: a non-tensor result, the known mistakes from ``mistakes`` that
+    ``got`` matches (all of them: on one input two mistakes can give the same answer), a wrong shape, NaN or infinity (not numerically stable), and otherwise the
     largest difference with expected vs got.
     """
     where = f" for {case}" if case else ""
@@ -175,13 +187,17 @@ def expect_close(
         raise CheckFailed(
             f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
         )
-    for description, wrong in (mistakes or {}).items():
-        loose = atol if mistake_atol is None else mistake_atol
-        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol):
-            raise CheckFailed(
-                f"your {what}{where} looks like {description}.\n  expected: {describe(expected)}\n"
-                f"  got:      {describe(got)}"
-            )
+    loose = atol if mistake_atol is None else mistake_atol
+    matched = [
+        description
+        for description, wrong in (mistakes or {}).items()
+        if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol)
+    ]
+    if matched:  # on this input several mistakes can give the same answer: name them all
+        raise CheckFailed(
+            f"your {what}{where} looks like {' -- or '.join(matched)}.\n  expected: {describe(expected)}\n"
+            f"  got:      {describe(got)}"
+        )
     if got.shape != expected.shape:
         raise CheckFailed(
             f"your {what}{where} has the wrong shape: "

@@ -34,6 +34,10 @@ LOG_OF_ZERO = (
     "log-probabilities directly as (z - max) - log(sum(exp(z - max)))"
 )
 SUM_NOT_MEAN = "the sum over the batch instead of the mean"
+NO_KEEPDIM = (
+    "a sum (or max) without keepdim=True: the reduced axis disappears and the division no longer lines "
+    "up with the rows; use .sum(dim=dim, keepdim=True)"
+)
 
 
 def _naive_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -64,7 +68,9 @@ def check_softmax(softmax: Callable[..., torch.Tensor]) -> None:
 
     x = torch.randn(4, 5, generator=gen) * 3
     before = x.clone()
-    got = call(softmax, x, case="logits of shape (4, 5), default dim")
+    got = call(
+        softmax, x, case="logits of shape (4, 5), default dim", hints={"must match the size": NO_KEEPDIM}
+    )
     _unchanged(x, before, "softmax")
     expect_close(
         got,
@@ -76,6 +82,8 @@ def check_softmax(softmax: Callable[..., torch.Tensor]) -> None:
                 torch.softmax(x, dim=0)
             ),
             "exp(z) without dividing by the sum (not normalised)": torch.exp(x),
+            "log-probabilities (log-softmax) instead of probabilities: return exp(z) / sum(exp(z)), "
+            "not z - log(sum(exp(z)))": torch.log_softmax(x, dim=-1),
             "one softmax over the whole tensor (normalise each row, along dim, separately)": torch.softmax(
                 x.flatten(), 0
             ).view_as(x),
@@ -170,6 +178,13 @@ def check_cross_entropy(cross_entropy: Callable[..., torch.Tensor]) -> None:
                 rows, targets
             ].mean(),
             "-log q of the predicted class (argmax) instead of the target class": -logp.max(-1).values.mean(),
+            "-q[target], the probability itself: the loss is -log q[target], the *log*-probability": -(
+                logits.softmax(-1)[rows, targets].mean()
+            ),
+            "the mean of an N x N block: logp[:, targets] takes every row's log-probability of every "
+            "target; pick one entry per row, logp[torch.arange(N), targets]": -logp[:, targets].mean(),
+            "a log-softmax over the wrong axis (dim 0, over the examples): normalise each row over the "
+            "classes, dim=-1": -F.log_softmax(logits, 0)[rows, targets].mean(),
         },
     )
 
@@ -329,6 +344,9 @@ def check_sgd_step(sgd_step: Callable[..., Any]) -> None:
             mistakes={
                 "a step up the gradient (ascent): subtract lr * grad, do not add it": before + lr * g,
                 "a step of the whole gradient: lr not applied (multiply the gradient by lr)": before - g,
+                "a step of the gradient divided by lr: multiply by lr, p - lr * p.grad": before - g / lr,
+                "a step along the parameter's own values (lr * p): the step follows the gradient, "
+                "p - lr * p.grad": before - lr * before,
                 "an unchanged parameter: the update never reached it. `p = p - lr * p.grad` only rebinds a "
                 "local name, and returning new tensors does not reach the model; update p in place": before,
             },

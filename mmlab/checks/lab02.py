@@ -22,6 +22,22 @@ WINDOW_TOO_LARGE = (
 SIGN_FLIPPED = (
     "the sigmoid sign flipped for the negatives: use log sigma(-u_k . v_c), not log sigma(+u_k . v_c)"
 )
+PAIRS_REVERSED = (
+    "pairs written (context, centre), or listed in the wrong order (by context word; for this symmetric "
+    "window both give the same list): each pair is (centre, context), centre positions left to right"
+)
+ONE_SIDE = (
+    "context taken from only one side of the centre: the window reaches `window` words to the left AND to "
+    "the right"
+)
+WRAPS_AROUND = (
+    "a window that wraps around: a negative index such as ids[-1] reads the END of the text; start the "
+    "window at max(0, i - window)"
+)
+SAME_ID_DROPPED = (
+    "pairs dropped where the context word is the same word as the centre: skip the centre *position* "
+    "(j != i), not every word equal to it; a repeated word is a real context"
+)
 NOT_NORMALISED = "cosine without normalisation: divide each row (and the query) by its length first"
 
 
@@ -36,6 +52,18 @@ def _pairs_tensor(pairs, case: str) -> torch.Tensor:
     if any(len(p) != 2 for p in items):
         raise CheckFailed(f"every pair for {case} should have two ids (centre, context), got {items[:5]}")
     return torch.tensor(items, dtype=torch.long).view(-1, 2)
+
+
+def _pairs_where(ids: list[int], window: int, keep: Callable[[int, int], bool]) -> torch.Tensor:
+    """Pairs (ids[i], ids[j]) for j from i - window to i + window (negative j wrapping, like Python's
+    indexing) where ``keep(i, j)``: builds the wrong answers that pick other context positions."""
+    out = [
+        (ids[i], ids[j])
+        for i in range(len(ids))
+        for j in range(i - window, min(len(ids), i + window + 1))
+        if j != i and keep(i, j)
+    ]
+    return torch.tensor(out, dtype=torch.long).view(-1, 2)
 
 
 def _pairs_with_offsets(ids: list[int], low: int, high: int, skip_zero: bool) -> torch.Tensor:
@@ -61,7 +89,19 @@ def check_skipgram_pairs(skipgram_pairs_fn: Callable) -> None:
             CENTRE_AS_CONTEXT: _pairs_with_offsets(ids, 0, window, skip_zero=False),
             WINDOW_TOO_SMALL: _pairs_with_offsets(ids, 1, window - 1, skip_zero=True),
             WINDOW_TOO_LARGE: _pairs_with_offsets(ids, 1, window + 1, skip_zero=True),
+            ONE_SIDE: _pairs_where(ids, window, lambda i, j: j > i),
+            f"{ONE_SIDE} (you kept only the left side)": _pairs_where(ids, window, lambda i, j: 0 <= j < i),
+            WRAPS_AROUND: _pairs_where(ids, window, lambda i, j: True),
         }
+        if (
+            got.shape == expected.shape
+            and not torch.equal(got, expected)
+            and torch.equal(got.flip(1), expected)
+        ):
+            raise CheckFailed(
+                f"your pairs for {case} are {PAIRS_REVERSED}.\n  expected: {expected.tolist()[:4]} ...\n"
+                f"  got:      {got.tolist()[:4]} ..."
+            )
         if got.shape == expected.shape and not torch.equal(got, expected):
             if sorted(map(tuple, got.tolist())) == sorted(map(tuple, expected.tolist())):
                 raise CheckFailed(
@@ -76,6 +116,8 @@ def check_skipgram_pairs(skipgram_pairs_fn: Callable) -> None:
         got = _pairs_tensor(call(skipgram_pairs_fn, list(token_ids), window, case=case), case)
         expected = torch.tensor(skipgram_pairs(token_ids, window), dtype=torch.long).view(-1, 2)
         mistakes = {CENTRE_AS_CONTEXT: _pairs_with_offsets(token_ids, 0, window, skip_zero=False)}
+        if len(set(token_ids)) < len(token_ids):
+            mistakes[SAME_ID_DROPPED] = expected[expected[:, 0] != expected[:, 1]]
         expect_close(got, expected, what="pairs", case=case, mistakes=mistakes, atol=0, rtol=0)
 
 
@@ -106,6 +148,12 @@ def check_negative_sampling_loss(loss_fn: Callable) -> None:
             "the per-example losses, not reduced to their mean (return a scalar)": F.softplus(-pos)
             + F.softplus(neg).sum(-1),
             "the loss without its minus sign (a loss is -log of a probability, so it is >= 0)": -expected,
+            "the negatives scored against the context vector: a negative word k replaces the context, so "
+            "its score is u_k . v_c with the CENTRE vector": (
+                F.softplus(-pos) + F.softplus(torch.einsum("bkd,bd->bk", negatives, context)).sum(-1)
+            ).mean(),
+            "sigmoids without the log: the loss is -(log sigma(u_o . v_c) + sum_k log sigma(-u_k . v_c)), "
+            "use F.logsigmoid": -(torch.sigmoid(pos) + torch.sigmoid(-neg).sum(-1)).mean(),
         },
     )
     # gradients flow to all three inputs
@@ -140,6 +188,11 @@ def check_nearest_neighbours(nn_fn: Callable) -> None:
     for k in (1, 4, 12):
         case = f"query (5,), matrix (12, 5), k={k}"
         got = call(nn_fn, query, matrix, k, case=case)
+        if isinstance(got, torch.Tensor) and got.is_floating_point() and not torch.equal(got, got.round()):
+            raise CheckFailed(
+                f"your result for {case} holds similarities ({describe(got)}), not row indices: topk returns "
+                "(values, indices); return .indices"
+            )
         if not isinstance(got, torch.Tensor):
             try:
                 got = torch.as_tensor(got, dtype=torch.long)
@@ -156,6 +209,12 @@ def check_nearest_neighbours(nn_fn: Callable) -> None:
             "the k LEAST similar rows: sort in descending order (topk, or argsort(descending=True))": (
                 F.normalize(matrix, dim=1) @ F.normalize(query, dim=0)
             ).argsort()[:k],
+            "each column normalised (F.normalize(matrix, dim=0)) instead of each row: normalise every word "
+            "vector, dim=1": (F.normalize(matrix, dim=0) @ F.normalize(query, dim=0)).topk(k).indices,
+            "the first result dropped (k + 1 results, then [1:]): the query is not a row of this matrix, so "
+            "keep the best match": nearest_neighbours(query, matrix, min(k + 1, len(matrix)))[1:]
+            if k < len(matrix)
+            else None,
             "the nearest rows by Euclidean distance, not by cosine similarity": (
                 (matrix - query).norm(dim=1).argsort()[:k]
             ),

@@ -42,6 +42,10 @@ MASK_ADDED = (
     "the boolean mask added to the scores (+1 where allowed): that shifts scores, it does not remove keys. "
     "Fill the masked scores with -inf"
 )
+MASK_IGNORED = (
+    "the mask ignored: where the mask is False the score must become -inf before the softmax "
+    "(scores.masked_fill(~mask, float('-inf')))"
+)
 SIN_COS_SWAPPED = "sin and cos swapped: sin goes on the even dimensions (0, 2, ...) and cos on the odd ones"
 CONCATENATED = (
     "sin in the first half and cos in the second half: interleave them, sin on dimension 2i and cos on 2i+1"
@@ -58,6 +62,15 @@ INVERTED_FREQUENCY = (
     "t multiplied by 10000^(2i/d) instead of divided: the angle is t / 10000^(2i/d), so frequencies fall "
     "from 1 to 1/10000 along the dimensions"
 )
+SCALE_BY_DV = (
+    "scores divided by sqrt(d_v), the values' width: the scale is 1 / sqrt(d_k), the width of q and k"
+)
+SCALE_AFTER_SOFTMAX = (
+    "the scale applied after the softmax (to the weights): divide the scores by sqrt(d_k) *before* the "
+    "softmax, so the weights still sum to 1"
+)
+SIN_ONLY = "sin on every dimension (cos missing): dimension 2i + 1 holds cos(t / 10000^(2i/d))"
+WRONG_BASE = "a base other than 10000 for the frequencies: the angle is t / 10000^(2i/d)"
 FROM_ONE = "positions counted from 1: the first position is t = 0 (its encoding is sin 0 = 0, cos 0 = 1)"
 
 
@@ -71,12 +84,17 @@ def _attention_mistakes(q, k, v, mask) -> dict[str, torch.Tensor]:
         SCALE_BY_D: (scores / q.size(-1)).masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
         SCALE_MULTIPLIED: (scores / scale).masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
         WRONG_AXIS: (scores * scale).masked_fill(~allowed, float("-inf")).softmax(-2) @ v,
+        SCALE_AFTER_SOFTMAX: scores.masked_fill(~allowed, float("-inf")).softmax(-1) * scale @ v,
     }
+    if v.size(-1) != q.size(-1):
+        dv = scores / math.sqrt(v.size(-1))
+        wrong[SCALE_BY_DV] = dv.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
     if mask is not None:
         wrong[MASK_AFTER_SOFTMAX] = ((scores * scale).softmax(-1) * mask) @ v
         wrong[MASK_WRONG_SIGN] = (scores * scale).masked_fill(mask, float("-inf")).softmax(-1) @ v
         wrong[MASK_ZERO] = (scores * scale).masked_fill(~mask, 0.0).softmax(-1) @ v
         wrong[MASK_ADDED] = (scores * scale + mask.float()).softmax(-1) @ v
+        wrong[MASK_IGNORED] = (scores * scale).softmax(-1) @ v
     return wrong
 
 
@@ -113,6 +131,12 @@ def check_attention(attention: Callable) -> None:
         )
         if isinstance(got, tuple):
             raise CheckFailed(f"on {case}: return only the output of shape [..., T_q, d_v], not a tuple")
+        weights_shape = (*q.shape[:-1], k.size(-2))
+        if isinstance(got, torch.Tensor) and got.shape != expected.shape and got.shape == weights_shape:
+            raise CheckFailed(
+                f"on {case}: your result has the shape of the attention weights {tuple(weights_shape)}; "
+                "multiply the weights by the values, weights @ v"
+            )
         expect_close(
             got, expected, what="attention output", case=case, mistakes=_attention_mistakes(q, k, v, mask)
         )
@@ -160,6 +184,8 @@ def check_causal_mask(causal_mask: Callable) -> None:
             "triangle": ones.triu(),
             "a mask off by one: each position may also see the next one (tril(1)); position t may see only "
             "positions 0..t, so use tril() (diagonal 0)": ones.tril(1),
+            "a mask that lets every position see every other (all True): keep only the lower triangle, "
+            "torch.tril": ones,
         }
         expect_close(got, expected, what="causal mask", case=case, mistakes=mistakes, atol=0, rtol=0)
 
@@ -190,7 +216,15 @@ def _position_mistakes(T: int, d: int) -> dict[str, torch.Tensor]:
         CONCATENATED: torch.cat([angles.sin(), angles.cos()], dim=-1),
         OWN_INDEX_EXPONENT: own_index,
         FROM_ONE: from_one,
+        SIN_ONLY: angles.sin().repeat_interleave(2, dim=-1),
+        WRONG_BASE: _interleave(t / 1000 ** (pair / d)),
+        f"{WRONG_BASE} (you used 100)": _interleave(t / 100 ** (pair / d)),
     }
+
+
+def _interleave(angles: torch.Tensor) -> torch.Tensor:
+    """sin on the even dimensions, cos on the odd ones."""
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)
 
 
 @lab_check("check_sinusoidal_positions")

@@ -38,6 +38,16 @@ ALL_MASKED = (
     "and 10% stay unchanged (so the model cannot rely on [MASK] marking the positions to predict)"
 )
 
+CHOSE_THE_REST = (
+    "the comparison the wrong way round (rand > p chooses 1 - p = 85% of the tokens): a token is chosen "
+    "when rand < p"
+)
+RANDOM_OF_REST = (
+    "the random tokens drawn as 10% of the remaining 20% (about 2% of the chosen tokens): the 20% that are "
+    "not [MASK] split in half, 10% random and 10% unchanged (e.g. one draw u: u < 0.8 [MASK], "
+    "0.8 <= u < 0.9 random)"
+)
+
 
 def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
@@ -82,10 +92,12 @@ def check_mask_tokens(mask_tokens: Callable) -> None:
     changed = inputs != ids
     labelled = labels != -100
     # exact properties first: they identify the mistakes most directly
+    labelled_share = labelled[normal].float().mean().item()
+    if abs(labelled_share - 0.85) < 0.03:
+        raise CheckFailed(f"{CHOSE_THE_REST} ({labelled_share:.0%} of the tokens were chosen)")
     mask_share_all = (inputs[normal] == MASK_ID).float().mean().item()
     if mask_share_all > 0.5:
         raise CheckFailed(f"{ALL_TOKENS_8010} ({mask_share_all:.0%} of all tokens became [MASK])")
-    labelled_share = labelled[normal].float().mean().item()
     if labelled_share > 0.5:
         raise CheckFailed(f"{LABELS_EVERYWHERE} ({labelled_share:.0%} of the tokens have a label)")
     expect_true(not (changed & special).any() and not (labelled & special).any(), MASKED_SPECIAL)
@@ -120,6 +132,9 @@ def check_mask_tokens(mask_tokens: Callable) -> None:
         "80% of the chosen tokens become [MASK].",
     )
     # a random token can equal the original by chance (1 in 1000 here): allowed for in the tolerance
+    random_share = 1 - masked - kept
+    if random_share < 0.05 and 0.14 < kept < 0.22:
+        raise CheckFailed(f"{RANDOM_OF_REST} ({random_share:.1%} random, {kept:.0%} unchanged)")
     _rate(
         "the share of chosen tokens left unchanged",
         kept,

@@ -28,6 +28,18 @@ ROWS_COLUMNS = (
 )
 F1_OF_AVERAGES = "macro F1 computed from the averaged precision and recall: compute F1 for each class, then average the F1s"
 NAN_ZERO_DIVISION = "NaN for a class that is never predicted (0/0): count its precision as 0, as scikit-learn's zero_division=0"
+SUPPORT_WEIGHTED = (
+    "the per-class values weighted by each class's support (scikit-learn's average='weighted'): macro "
+    "averaging gives every class the same weight, a plain mean"
+)
+ARITHMETIC_F1 = "F1 as the arithmetic mean (p + r) / 2: F1 is the harmonic mean, 2 p r / (p + r)"
+PERCENT = "percentages (x 100): return fractions between 0 and 1"
+MAX_POOLING = "the maximum over positions: BERT's head reads only the [CLS] vector, hidden[:, 0]"
+RELU_NOT_TANH = "ReLU instead of tanh in the pooler: BERT's pooler is tanh(pooler(hidden[:, 0]))"
+PROBABILITIES = (
+    "probabilities (softmax) instead of logits: return the classifier's raw output; the cross-entropy "
+    "applies the softmax itself"
+)
 MEAN_POOLING = "the mean over all positions: BERT's head reads only the [CLS] vector, hidden[:, 0]"
 LAST_TOKEN = "the last position: [CLS] is the FIRST token, hidden[:, 0]"
 NO_TANH = "the pooler without its tanh: pooled = tanh(pooler(hidden[:, 0]))"
@@ -40,9 +52,17 @@ def _prf_mistakes(confusion: torch.Tensor, average: str) -> dict[str, torch.Tens
         MACRO_MICRO_SWAPPED: torch.tensor(reference_prf(m, other)),
         ROWS_COLUMNS: torch.tensor(reference_prf(m.T, average)),
     }
+    tp, predicted, actual = m.diagonal(), m.sum(0), m.sum(1)
+    per_p, per_r = torch.nan_to_num(tp / predicted), torch.nan_to_num(tp / actual)
+    per_f1 = torch.nan_to_num(2 * per_p * per_r / (per_p + per_r))
+    expected = torch.tensor(reference_prf(m, average))
     if average == "macro":
         p, r, _ = reference_prf(m, "macro")
         wrong[F1_OF_AVERAGES] = torch.tensor([p, r, 2 * p * r / (p + r) if p + r else 0.0])
+        w = actual / actual.sum()
+        wrong[SUPPORT_WEIGHTED] = torch.stack([(per_p * w).sum(), (per_r * w).sum(), (per_f1 * w).sum()])
+        wrong[ARITHMETIC_F1] = torch.tensor([p, r, float(((per_p + per_r) / 2).mean())])
+    wrong[PERCENT] = 100 * expected
     return wrong
 
 
@@ -94,7 +114,7 @@ class _ReferenceHead(nn.Module):
         self.classifier = nn.Linear(d_model, n_classes)
 
     def forward(self, hidden: torch.Tensor, pool: str = "cls", tanh: bool = True) -> torch.Tensor:
-        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1]}[pool]
+        x = {"cls": hidden[:, 0], "mean": hidden.mean(1), "last": hidden[:, -1], "max": hidden.amax(1)}[pool]
         x = self.pooler(x)
         return self.classifier(torch.tanh(x) if tanh else x)
 
@@ -127,6 +147,9 @@ def check_cls_head(head_class: Callable) -> None:
             MEAN_POOLING: reference(hidden, pool="mean"),
             LAST_TOKEN: reference(hidden, pool="last"),
             NO_TANH: reference(hidden, tanh=False),
+            MAX_POOLING: reference(hidden, pool="max"),
+            RELU_NOT_TANH: reference.classifier(torch.relu(reference.pooler(hidden[:, 0]))),
+            PROBABILITIES: expected.softmax(-1),
         }
     expect_close(got, expected, what="logits", case="hidden states (4, 7, 16)", mistakes=mistakes)
     expect_true(got.requires_grad, "the logits do not carry gradients: the head must stay trainable")

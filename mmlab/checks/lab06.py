@@ -48,9 +48,11 @@ INVERTED = "an inverted mask (True where attention is blocked): True must mean '
 UPPER = "the future visible and the past hidden (triu instead of tril): query i may see keys j <= i"
 NO_PADDING = "padding ignored: keys j >= lengths[b] are padding and must be masked for every query"
 QUERY_PADDING = (
-    "padding masked on the query axis (rows) instead of the key axis (columns): a padded *key* must not be "
-    "attended to, so mask mask[b, :, j] for j >= lengths[b]"
+    "padding masked on the query axis (rows), alone or together with the keys (the two give the same mask "
+    "here): a padded query's row is then all False and its softmax is NaN. Mask only the keys (columns), "
+    "mask[b, :, j] for j >= lengths[b]"
 )
+LENGTH_INCLUSIVE = "padding off by one (j <= lengths[b]): key j is real when j < lengths[b]"
 
 
 def reference_batch_causal_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
@@ -73,6 +75,11 @@ def check_batch_causal_mask(student_fn: Callable) -> None:
             raise CheckFailed(
                 f"your mask for {case} has dtype {got.dtype}; it should be a boolean tensor (torch.bool)"
             )
+        if got.shape == (T, T) and len(lengths) > 1:
+            raise CheckFailed(
+                f"your mask for {case} has shape {(T, T)}: one mask for the whole batch. Each sequence has its "
+                f"own padding, so build one mask per sequence, shape (B, T, T) = {tuple(expected.shape)}"
+            )
         pos = torch.arange(T)
         real = pos[None, :] < lengths[:, None]  # (B, T)
         ones = torch.ones(T, T, dtype=torch.bool)
@@ -82,6 +89,7 @@ def check_batch_causal_mask(student_fn: Callable) -> None:
             UPPER: ones.triu()[None] & real[:, None, :],
             NO_PADDING: ones.tril()[None].expand(len(lengths), T, T),
             QUERY_PADDING: ones.tril()[None] & real[:, :, None],
+            LENGTH_INCLUSIVE: ones.tril()[None] & (pos[None, :] <= lengths[:, None])[:, None, :],
         }
         expect_close(
             got.float(),
@@ -100,6 +108,14 @@ ZERO_NOT_INF = (
     "removed logits set to 0 instead of -inf: a logit of 0 still gets probability after the softmax"
 )
 PROBS_NOT_LOGITS = "probabilities returned instead of logits: return the logits with the removed ones at -inf"
+SORTED_ORDER = (
+    "the logits returned in sorted order: keep each logit at its token's position in the vocabulary "
+    "(filter with masked_fill, or scatter the sorted values back)"
+)
+K_VALUES_ONLY = (
+    "only the k largest values (torch.topk(...).values), shape (B, k): return all V logits with the others "
+    "set to -inf"
+)
 K_BATCH_AXIS = "top-k taken over the batch axis (dim 0): take it over the vocabulary, the last axis"
 
 
@@ -111,6 +127,8 @@ def check_top_k_filter(student_fn: Callable) -> None:
         case = f"logits of shape {(B, V)}, k={k}"
         original = logits.clone()
         got = call(student_fn, logits, k, case=case)
+        if isinstance(got, torch.Tensor) and got.shape == (B, k) and k < V:
+            raise CheckFailed(f"your result for {case} has shape {(B, k)}: {K_VALUES_ONLY}")
         expect_true(
             torch.equal(logits, original), f"your function changed its input logits in place for {case}"
         )
@@ -124,6 +142,7 @@ def check_top_k_filter(student_fn: Callable) -> None:
             PROBS_NOT_LOGITS: expected.softmax(-1),
             K_BATCH_AXIS: logits.masked_fill(logits < kth_dim0, -math.inf),
         }
+        mistakes[SORTED_ORDER] = top_k_filter(logits.sort(-1, descending=True).values, k)
         if k < V:
             mistakes[K_OFF_BY_ONE_MORE] = top_k_filter(logits, k + 1)
         if k > 1:
@@ -186,6 +205,7 @@ def check_top_p_filter(student_fn: Callable) -> None:
             P_UNSORTED: _top_p_variant(logits, p, "unsorted"),
             ZERO_NOT_INF: logits.masked_fill(expected.isinf(), 0.0),
             PROBS_NOT_LOGITS: expected.softmax(-1),
+            SORTED_ORDER: top_p_filter(logits.sort(-1, descending=True).values, p),
         }
         expect_close(got, expected, what="filtered logits", case=case, mistakes=mistakes)
     sure = torch.tensor([[8.0, 0.0, 0.0, 0.0]])
@@ -207,6 +227,14 @@ TEMPERATURE_IGNORED = (
 GREEDY = (
     "temperature 0 not handled as greedy decoding: return logits.argmax(-1, keepdim=True) (dividing by 0 "
     "gives infinities)"
+)
+ALWAYS_GREEDY = (
+    "always the most likely token (argmax) at every temperature: above 0, draw from the softmax of "
+    "logits / temperature with torch.multinomial"
+)
+NO_GENERATOR = (
+    "the generator ignored: two calls with equally seeded generators drew different tokens; pass "
+    "generator=generator to torch.multinomial"
 )
 TEMPERATURE_MULTIPLIED = (
     "logits multiplied by the temperature: divide them by it (T < 1 sharpens, T > 1 flattens)"
@@ -256,6 +284,7 @@ def check_sample_token(student_fn: Callable) -> None:
             SAMPLED_FROM_LOGITS: (logits[0] - logits[0].min()).double() / (logits[0] - logits[0].min()).sum(),
             TEMPERATURE_MULTIPLIED: (logits[0] * temperature).softmax(-1).double(),
             TEMPERATURE_IGNORED: logits[0].softmax(-1).double(),
+            ALWAYS_GREEDY: F.one_hot(logits[0].argmax(), V).double(),
         }
         if temperature == 1.0:
             mistakes.pop(TEMPERATURE_MULTIPLIED), mistakes.pop(TEMPERATURE_IGNORED)
@@ -268,6 +297,11 @@ def check_sample_token(student_fn: Callable) -> None:
             atol=0.03,
             rtol=0,
         )
+    draws = [
+        call(student_fn, logits.expand(50, V).clone(), 1.0, generator=torch.Generator().manual_seed(3))
+        for _ in range(2)
+    ]
+    expect_true(torch.equal(draws[0], draws[1]), NO_GENERATOR)
 
 
 # ----------------------------------------------------------------------------- cached step
@@ -279,6 +313,11 @@ OLD_CACHE = "the old cache returned: return the caches with the new key and valu
 NEW_ONLY = "attention to the new token only: the new query must attend to every cached key and the new one"
 CACHE_ONLY = "attention to the cached keys only: append the new key and value first, then attend"
 STEP_NO_SCALE = "scores not scaled: divide q k^T by sqrt(hs)"
+STEP_SCALE_HS = "scores divided by hs instead of sqrt(hs): the scale is 1 / sqrt(hs)"
+STEP_WRONG_SOFTMAX = (
+    "a softmax over the wrong axis (dim=-2, the single query): the new query's weights over the T + 1 keys "
+    "must sum to 1, so take the softmax over the last axis"
+)
 
 
 def reference_cached_step(q_new, k_new, v_new, cache_k, cache_v):
@@ -328,7 +367,12 @@ def check_cached_step(student_fn: Callable) -> None:
         )
         expect_close(new_v, exp_v, what="cache_v", case=case)
         scores = q @ exp_k.transpose(-2, -1)
-        mistakes = {NEW_ONLY: v.clone(), STEP_NO_SCALE: scores.softmax(-1) @ exp_v}
+        mistakes = {
+            NEW_ONLY: v.clone(),
+            STEP_NO_SCALE: scores.softmax(-1) @ exp_v,
+            STEP_SCALE_HS: (scores / hs).softmax(-1) @ exp_v,
+            STEP_WRONG_SOFTMAX: (scores / math.sqrt(hs)).softmax(-2) @ exp_v,
+        }
         if T > 0:
             mistakes[CACHE_ONLY] = (q @ cache_k.transpose(-2, -1) / math.sqrt(hs)).softmax(-1) @ cache_v
         expect_close(out, exp_out, what="attention output", case=case, mistakes=mistakes)
@@ -365,6 +409,11 @@ EPS_OUTSIDE = (
     "eps added outside the square root: x / (sqrt(mean(x ** 2)) + eps) is not Llama's sqrt(mean + eps)"
 )
 NO_WEIGHT = "the learned gain (weight) missing: multiply the normalised x by weight"
+NO_SQRT = "the square root missing: divide by sqrt(mean(x ** 2) + eps), not by mean(x ** 2) + eps"
+VARIANCE = (
+    "the variance (x.var) instead of the mean square: RMSNorm does not subtract the mean, so use "
+    "x.pow(2).mean(-1, keepdim=True)"
+)
 ALL_AXES = "the mean taken over every element: take it over the last axis (the features) of each vector"
 
 
@@ -396,6 +445,11 @@ def check_rms_norm(student_fn: Callable) -> None:
             EPS_OUTSIDE: x / (mean_sq.sqrt() + eps) * weight,
             NO_WEIGHT: x * torch.rsqrt(mean_sq + eps),
             ALL_AXES: x * torch.rsqrt(x.pow(2).mean() + eps) * weight,
+            NO_SQRT: x / (mean_sq + eps) * weight,
+            VARIANCE: x * torch.rsqrt(x.var(-1, keepdim=True) + eps) * weight,
+            f"{VARIANCE} (the biased one, unbiased=False)": x
+            * torch.rsqrt(x.var(-1, keepdim=True, unbiased=False) + eps)
+            * weight,
         }
         expect_close(
             got, reference_rms_norm(x, weight, eps), what="normalised x", case=case, mistakes=mistakes
@@ -411,6 +465,12 @@ SILU_OF_PRODUCT = (
     "SiLU applied to the product: apply it to the gate alone, then multiply by the up projection"
 )
 GELU_NOT_SILU = "GELU instead of SiLU: Llama's gate uses SiLU (x * sigmoid(x))"
+SIGMOID_GATE = "a sigmoid instead of SiLU on the gate (that is GLU): SiLU(z) = z * sigmoid(z)"
+RELU_GATE = "ReLU instead of SiLU on the gate: Llama's gate uses SiLU (x * sigmoid(x))"
+NOT_TRANSPOSED = (
+    "weights used without .T: they are stored as nn.Linear stores them, (out, in), so a layer is "
+    "x @ w.T (or F.linear(x, w))"
+)
 NO_DOWN = "the down projection missing: the result goes back to width C through w_down"
 
 
@@ -437,7 +497,9 @@ def check_swiglu(student_fn: Callable) -> None:
         w_gate, w_up = (torch.randn(hidden, C, generator=gen) / C**0.5 for _ in range(2))
         w_down = torch.randn(C, hidden, generator=gen) / hidden**0.5
         case = f"x of shape {shape}, hidden width {hidden}"
-        got = call(student_fn, x, w_gate, w_up, w_down, case=case)
+        got = call(
+            student_fn, x, w_gate, w_up, w_down, case=case, hints={"cannot be multiplied": NOT_TRANSPOSED}
+        )
         gate, up = x @ w_gate.T, x @ w_up.T
         mistakes = {
             SWAPPED: (F.silu(up) * gate) @ w_down.T,
@@ -445,6 +507,8 @@ def check_swiglu(student_fn: Callable) -> None:
             SILU_OF_PRODUCT: F.silu(gate * up) @ w_down.T,
             GELU_NOT_SILU: (F.gelu(gate) * up) @ w_down.T,
             NO_DOWN: F.silu(gate) * up,
+            SIGMOID_GATE: (torch.sigmoid(gate) * up) @ w_down.T,
+            RELU_GATE: (torch.relu(gate) * up) @ w_down.T,
         }
         expected = reference_swiglu(x, w_gate, w_up, w_down)
         expect_close(got, expected, what="feed-forward output", case=case, mistakes=mistakes)

@@ -29,6 +29,26 @@ MASK_TEMPLATE = (
 )
 MASK_PADDING = "padding counted: positions with role PAD are not text at all"
 MASK_INVERTED = "the mask inverted: True must mark where the loss counts (the assistant's tokens)"
+MASK_USER = "the user's tokens marked instead of the assistant's: the loss counts on role ASSISTANT"
+MASK_SYSTEM = (
+    "the system prompt and the template's markers counted (everything but the user and padding): only "
+    "role ASSISTANT counts"
+)
+LOSS_DOUBLE_SOFTMAX = (
+    "a softmax before the cross-entropy: F.cross_entropy takes raw logits and applies log-softmax itself"
+)
+LOSS_SHIFT_BACKWARDS = (
+    "the targets shifted the wrong way (logits[:, 1:] against tokens[:, :-1]): position t predicts token "
+    "t + 1, so compare logits[:, :-1] with tokens[:, 1:]"
+)
+LOSS_PER_CHAT = (
+    "the mean of each chat's mean: every counted token weighs the same, so divide the total loss by the "
+    "total number of counted tokens (a long reply counts more than a short one)"
+)
+LOSS_NOT_TRANSPOSED = (
+    "logits passed to F.cross_entropy as (B, T, V): it expects the classes on dim 1, so use "
+    "logits.transpose(1, 2) or flatten to (B * T, V)"
+)
 LOSS_ALL_POSITIONS = "the mean over all positions: divide the summed loss by the number of counted (masked) tokens, not by B * T"
 LOSS_UNMASKED = "the loss counted on every token: multiply by the mask (or select the masked positions) first"
 LOSS_SUM = "a sum: return the mean over the counted tokens"
@@ -74,6 +94,8 @@ def check_assistant_loss_mask(assistant_loss_mask: Callable) -> None:
             MASK_TEMPLATE: (r == ASSISTANT) | (r == TEMPLATE),
             MASK_PADDING: (r == ASSISTANT) | (r == PAD),
             MASK_INVERTED: r != ASSISTANT,
+            MASK_USER: r == USER,
+            MASK_SYSTEM: (r != USER) & (r != PAD),
         }
         expect_close(got, expected, what="mask", case=case, mistakes=mistakes)
 
@@ -96,18 +118,29 @@ def check_masked_sft_loss(sft_loss: Callable) -> None:
     logits = torch.randn(B, T, 11, generator=g)
     tokens = torch.randint(0, 11, (B, T), generator=g)
     expected = reference_sft_loss(logits, tokens, mask)
-    got = call(sft_loss, logits.clone(), tokens.clone(), mask.clone(), case="a batch of 4 chats")
+    got = call(
+        sft_loss,
+        logits.clone(),
+        tokens.clone(),
+        mask.clone(),
+        case="a batch of 4 chats",
+        hints={"Expected target size": LOSS_NOT_TRANSPOSED},
+    )
     if isinstance(got, torch.Tensor) and got.dim() != 0:
         raise CheckFailed(f"your loss should be one number, got shape {tuple(got.shape)}")
     losses = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
     m = mask[:, 1:]
     unshifted = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")
+    backwards = F.cross_entropy(logits[:, 1:].transpose(1, 2), tokens[:, :-1], reduction="none")
     mistakes = {
         LOSS_ALL_POSITIONS: (losses * m).sum() / m.numel(),
         LOSS_UNMASKED: losses.mean(),
         LOSS_SUM: (losses * m).sum(),
         LOSS_SHIFT: (unshifted * mask).sum() / mask.sum(),
         LOSS_MASK_AT_INPUT: (losses * mask[:, :-1]).sum() / mask[:, :-1].sum(),
+        LOSS_DOUBLE_SOFTMAX: reference_sft_loss(logits.softmax(-1), tokens, mask),
+        LOSS_SHIFT_BACKWARDS: (backwards * mask[:, :-1]).sum() / mask[:, :-1].sum(),
+        LOSS_PER_CHAT: ((losses * m).sum(1) / m.sum(1)).mean(),
     }
     expect_close(got, expected, what="loss", case="a batch of 4 chats", mistakes=mistakes)
     # the defining property: a user token's label changes nothing
@@ -146,5 +179,24 @@ def check_render_chat(render: Callable) -> None:
             raise CheckFailed(
                 f"on {case}: every turn ends with a newline, and the generation prompt is exactly 'A:' at the end.\n"
                 f"  expected: {expected!r}\n  got:      {got!r}"
+            )
+        if got != expected and any(
+            f"{word}:" in got for word in ("User", "Assistant", "System", "user", "assistant", "system")
+        ):
+            raise CheckFailed(
+                f"on {case}: the role markers are 'S:', 'U:' and 'A:' (one letter), not the role's name.\n"
+                f"  expected: {expected!r}\n  got:      {got!r}"
+            )
+        if got != expected and got == expected.replace(": ", ":"):
+            raise CheckFailed(
+                f"on {case}: write a space after each role marker ('U: ...').\n  expected: {expected!r}"
+            )
+        if prompt and got + "A:" == expected:
+            raise CheckFailed(
+                f"on {case}: add_generation_prompt ignored: end the text with 'A:' when it is True"
+            )
+        if not prompt and got == expected + "A:":
+            raise CheckFailed(
+                f"on {case}: the generation prompt 'A:' goes at the end only when add_generation_prompt is True"
             )
         expect_true(got == expected, f"on {case}: expected {expected!r}, got {got!r}")

@@ -29,6 +29,11 @@ BT_NO_LOG = (
     "sigmoid without the log: the loss is the negative *log*-likelihood, -log sigmoid(r_chosen - r_rejected)"
 )
 BT_SUM = "a sum over the batch: return the mean, so the loss does not grow with the batch size"
+BT_NO_MINUS = "the log-likelihood without its minus sign: the loss is -log sigmoid(r_chosen - r_rejected), which is >= 0"
+BT_NO_SIGMOID = (
+    "the sigmoid left out (-(r_chosen - r_rejected)): the loss is -log sigmoid(r_chosen - r_rejected), "
+    "bounded below by 0, so one pair cannot push the rewards apart forever"
+)
 BT_PLUS = "r_chosen + r_rejected: the model is about the *difference* of the rewards, r_chosen - r_rejected"
 
 DPO_SWAPPED = (
@@ -40,6 +45,13 @@ DPO_BETA_OUTSIDE = (
     "sigmoid, -log sigmoid(beta * margin)"
 )
 DPO_NO_BETA = "beta left out: multiply the log-ratio margin by beta inside the sigmoid"
+DPO_NO_MINUS = (
+    "the log-sigmoid without its minus sign: the loss is -log sigmoid(beta * margin), which is >= 0"
+)
+DPO_SUM = "a sum over the batch: return the mean"
+DPO_DIVIDED = (
+    "the log-probabilities divided (log pi / log pi_ref): a log-ratio is a difference, log pi - log pi_ref"
+)
 DPO_NO_REFERENCE = (
     "the reference left out: DPO compares the policy's log-probabilities with the reference's, "
     "(log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))"
@@ -53,6 +65,11 @@ PPO_SIGN = "the objective, not the loss: PPO *maximises* mean(min(...)), so the 
 PPO_NO_CLIP = "no clipping: the clipped term clip(rho, 1 - clip, 1 + clip) * A is missing from the min"
 PPO_RATIO_INVERTED = "the ratio inverted: rho = exp(logp_new - logp_old) = pi_new / pi_old"
 PPO_NO_EXP = "the log-ratio used as the ratio: rho = exp(logp_new - logp_old)"
+PPO_CLIP_ADVANTAGE = (
+    "the advantage clipped instead of the ratio: the clipped term is clip(rho, 1 - clip, 1 + clip) * A"
+)
+PPO_FIXED_CLIP = "the clip argument ignored (0.2 written in): clip the ratio to [1 - clip, 1 + clip]"
+PPO_SUM = "a sum over the batch: return the mean, -mean(min(rho A, clip(rho) A))"
 PPO_LOG_DIVIDED = (
     "the log-probabilities divided (logp_new / logp_old): the ratio of probabilities is "
     "exp(logp_new - logp_old)"
@@ -69,6 +86,11 @@ GAE_NO_LAMBDA = "lam left out: later errors are discounted by gamma * lam, not b
 GAE_RETURNS = "returns instead of advantages (A_t + V(s_t)): return the advantages only"
 GAE_NO_BOOTSTRAP = (
     "the last value ignored: delta_{T-1} = r_{T-1} + gamma * values[T] - values[T-1] uses values[T]"
+)
+GAE_DELTA_SIGN = "a TD error with the wrong sign for the values: delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)"
+GAE_NOT_FLIPPED = (
+    "advantages listed backwards in time order: the loop runs from the last step to the first, so "
+    "reverse what you collected (or write A[t] into its own index)"
 )
 GAE_NO_GAMMA = "gamma left out of the TD error: delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)"
 
@@ -106,6 +128,8 @@ def check_bradley_terry_loss(bradley_terry_loss: Callable) -> None:
             BT_NO_LOG: -torch.sigmoid(r_w - r_l).mean(),
             BT_SUM: -F.logsigmoid(r_w - r_l).sum(),
             BT_PLUS: -F.logsigmoid(r_w + r_l).mean(),
+            BT_NO_MINUS: F.logsigmoid(r_w - r_l).mean(),
+            BT_NO_SIGMOID: -(r_w - r_l).mean(),
         }
         expect_close(got, expected, what="loss", case=case, mistakes=mistakes)
     r_w = torch.randn(4, generator=g, requires_grad=True)
@@ -139,6 +163,9 @@ def check_dpo_loss(dpo_loss: Callable) -> None:
             DPO_BETA_OUTSIDE: -beta * F.logsigmoid(margin).mean(),
             DPO_NO_BETA: -F.logsigmoid(margin).mean(),
             DPO_NO_REFERENCE: -F.logsigmoid(beta * (pw - pl)).mean(),
+            DPO_NO_MINUS: F.logsigmoid(beta * margin).mean(),
+            DPO_SUM: -F.logsigmoid(beta * margin).sum(),
+            DPO_DIVIDED: -F.logsigmoid(beta * (pw / rw - pl / rl)).mean(),
         }
         expect_close(got, expected, what="loss", case=case, mistakes=mistakes)
 
@@ -169,6 +196,8 @@ def check_ppo_clip_loss(ppo_clip_loss: Callable) -> None:
             PPO_MAX: -torch.maximum(ratio * adv, clipped).mean(),
             PPO_SIGN: torch.minimum(ratio * adv, clipped).mean(),
             PPO_NO_CLIP: -(ratio * adv).mean(),
+            PPO_CLIP_ADVANTAGE: -torch.minimum(ratio * adv, ratio * adv.clamp(1 - clip, 1 + clip)).mean(),
+            PPO_SUM: -torch.minimum(ratio * adv, clipped).sum(),
             PPO_RATIO_INVERTED: -torch.minimum(
                 inverted * adv, inverted.clamp(1 - clip, 1 + clip) * adv
             ).mean(),
@@ -177,6 +206,8 @@ def check_ppo_clip_loss(ppo_clip_loss: Callable) -> None:
                 (new / old) * adv, (new / old).clamp(1 - clip, 1 + clip) * adv
             ).mean(),
         }
+        if clip != 0.2:
+            mistakes[PPO_FIXED_CLIP] = reference_ppo_clip_loss(new, old, adv, 0.2)
         expect_close(got, expected, what="loss", case=case, mistakes=mistakes)
     new = torch.zeros(4, requires_grad=True)
     got = call(ppo_clip_loss, new, torch.zeros(4), torch.ones(4), case="logp_new that requires grad")
@@ -187,13 +218,22 @@ def check_ppo_clip_loss(ppo_clip_loss: Callable) -> None:
 
 
 def _gae_loop(
-    rewards, values, gamma, lam, *, forward=False, lam_on=True, bootstrap=True, gamma_in_delta=True
+    rewards,
+    values,
+    gamma,
+    lam,
+    *,
+    forward=False,
+    lam_on=True,
+    bootstrap=True,
+    gamma_in_delta=True,
+    delta_sign=1.0,
 ):
     T = rewards.shape[-1]
     next_values = values[1:].clone()
     if not bootstrap:
         next_values[-1] = 0.0
-    deltas = rewards + (gamma if gamma_in_delta else 1.0) * next_values - values[:-1]
+    deltas = rewards + delta_sign * ((gamma if gamma_in_delta else 1.0) * next_values - values[:-1])
     decay = gamma * lam if lam_on else gamma
     out = torch.zeros(T)
     running = torch.tensor(0.0)
@@ -230,5 +270,7 @@ def check_gae(gae: Callable) -> None:
             GAE_RETURNS: expected + values[:-1],
             GAE_NO_BOOTSTRAP: _gae_loop(rewards, values, gamma, lam, bootstrap=False),
             GAE_NO_GAMMA: _gae_loop(rewards, values, gamma, lam, gamma_in_delta=False),
+            GAE_DELTA_SIGN: _gae_loop(rewards, values, gamma, lam, delta_sign=-1.0),
+            GAE_NOT_FLIPPED: expected.flip(0),
         }
         expect_close(got, expected, what="advantages", case=case, mistakes=mistakes)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from mmlab.checks.framework import call, expect_close, lab_check
+from mmlab.checks.framework import CheckFailed, call, expect_close, lab_check
 from mmlab.models.fusion import concat_fusion, cross_attend, weighted_sum_fusion
 
 __all__ = ["check_concat_fusion", "check_cross_attend", "check_weighted_sum_fusion"]
@@ -38,6 +38,12 @@ def check_weighted_sum_fusion(student_fn: Callable) -> None:
                 stacked * logits[:, None, None]
             ).sum(0),
             "a plain average that ignores the learned weights": stacked.mean(0),
+            "weights from a sigmoid: each lies in (0, 1) but they need not sum to 1; use a softmax over the "
+            "modalities": (stacked * logits.sigmoid()[:, None, None]).sum(0),
+            "the mean of the weighted features (divided by the number of modalities again): the softmax "
+            "weights already sum to 1, so sum the weighted features": (
+                stacked * logits.softmax(0)[:, None, None]
+            ).mean(0),
             "weights divided by their sum instead of a softmax (not guaranteed positive)": (
                 stacked * (logits / logits.sum())[:, None, None]
             ).sum(0)
@@ -63,11 +69,19 @@ def check_concat_fusion(student_fn: Callable) -> None:
             "the features were stacked (a new axis) instead of concatenated": torch.stack(features, 1)
             if len({f.shape[1] for f in features}) == 1
             else None,
+            "the features joined in reverse order: keep the order of the list, torch.cat(features, dim=-1)": (
+                torch.cat(features[::-1], -1)
+            ),
             "the features were summed instead of concatenated": sum(features)
             if len({f.shape[1] for f in features}) == 1
             else None,
         }
         got = call(student_fn, [f.clone() for f in features], case=case)
+        if isinstance(got, torch.Tensor) and got.dim() == 1 and got.numel() == expected.numel():
+            raise CheckFailed(
+                f"your result for {case} is one long vector: you flattened the batch. Keep one row per "
+                "example and join the features along the last axis, torch.cat(features, dim=-1)"
+            )
         expect_close(got, expected, what="fused features", case=case, mistakes=mistakes)
 
 
@@ -91,6 +105,13 @@ def check_cross_attend(student_fn: Callable) -> None:
                 image, text
             ),
             "no scaling: divide the scores by sqrt(d) before the softmax": scores.softmax(-1) @ image,
+            "scores divided by d instead of sqrt(d)": (scores / 8).softmax(-1) @ image,
+            "masked patches set to 0 instead of -inf: a score of 0 still gets weight after the softmax": (
+                (text @ image.transpose(-2, -1) / math.sqrt(8)).masked_fill(~image_mask[:, None, :], 0.0)
+            ).softmax(-1)
+            @ image
+            if image_mask is not None
+            else None,
             "softmax over the queries (dim=-2) instead of over the image patches (dim=-1)": (
                 scores / math.sqrt(8)
             ).softmax(-2)
@@ -111,4 +132,9 @@ def check_cross_attend(student_fn: Callable) -> None:
             (text.clone(), image.clone()) if image_mask is None else (text.clone(), image.clone(), image_mask)
         )
         got = call(student_fn, *args, case=case)
+        if isinstance(got, torch.Tensor) and got.shape == scores.shape != expected.shape:
+            raise CheckFailed(
+                f"your result for {case} has the shape of the attention weights {tuple(scores.shape)}: "
+                "multiply the weights by the image values, weights @ image"
+            )
         expect_close(got, expected, what="attended text", case=case, mistakes=mistakes)

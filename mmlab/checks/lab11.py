@@ -39,6 +39,19 @@ WRONG_LABELS = (
     "labels that are not the diagonal: pair i is image i with text i, so the target of row i is i "
     "(labels = torch.arange(B))"
 )
+SOFTMAX_FIRST = (
+    "a softmax before the cross-entropy: F.cross_entropy takes the raw logits (logit_scale * similarities) "
+    "and applies the log-softmax itself"
+)
+SIGMOID_LOSS = (
+    "a sigmoid (binary) loss on each pair, as SigLIP does: CLIP's loss is a softmax cross-entropy over "
+    "each row (image to texts) and each column (text to images)"
+)
+PAIR_SUM = "the cross-entropies summed over the pairs: take their mean over the batch"
+PRED_COLUMNS = (
+    "embeddings normalised along dim=0 (over the batch): normalise each vector, F.normalize(x, dim=-1)"
+)
+PRED_KEEPDIM = "predictions of shape (N, 1): return one class index per image, shape (N,) (no keepdim)"
 PRED_NOT_NORMALISED = (
     "raw dot products instead of cosine similarities: normalise both embeddings (F.normalize(x, dim=-1)) "
     "before comparing, or a long image vector favours whichever class vector is longest"
@@ -61,6 +74,17 @@ def _loss_mistakes(img: torch.Tensor, txt: torch.Tensor, scale: float) -> dict[s
     logits = scale * sim
     wrong_labels = torch.zeros(B, dtype=torch.long)
     return {
+        SOFTMAX_FIRST: (_ce(logits.softmax(-1), labels) + _ce(logits.t().softmax(-1), labels)) / 2,
+        SIGMOID_LOSS: F.binary_cross_entropy_with_logits(logits, torch.eye(B)),
+        f"{SIGMOID_LOSS} (summed over each row)": F.binary_cross_entropy_with_logits(
+            logits, torch.eye(B), reduction="sum"
+        )
+        / B,
+        PAIR_SUM: (
+            F.cross_entropy(logits, labels, reduction="sum")
+            + F.cross_entropy(logits.t(), labels, reduction="sum")
+        )
+        / 2,
         ONE_DIRECTION_I2T: _ce(logits, labels),
         ONE_DIRECTION_T2I: _ce(logits.t(), labels),
         SUMMED: _ce(logits, labels) + _ce(logits.t(), labels),
@@ -122,11 +146,14 @@ def check_zero_shot_predict(student_predict: Callable) -> None:
     mistakes = {
         PRED_NOT_NORMALISED: raw.argmax(-1),
         PRED_DISTANCE: (F.normalize(images, dim=-1) @ F.normalize(classes, dim=-1).t()).argmin(-1),
+        PRED_COLUMNS: (F.normalize(images, dim=0) @ F.normalize(classes, dim=0).t()).argmax(-1),
     }
     case = "10 images of varying length, 4 classes (one with a long vector)"
     got = call(student_predict, images, classes, case=case)
     if isinstance(got, torch.Tensor) and got.shape == (4,):
         raise CheckFailed(f"on {case}: {PRED_WRONG_AXIS} (got shape (4,), expected (10,))")
+    if isinstance(got, torch.Tensor) and got.shape == (10, 1):
+        raise CheckFailed(f"on {case}: {PRED_KEEPDIM}")
     if isinstance(got, torch.Tensor) and got.dtype.is_floating_point and got.dim() == 2:
         raise CheckFailed(
             f"on {case}: return the predicted class index per image (N,), not the similarity matrix"
