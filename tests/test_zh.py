@@ -303,3 +303,12 @@ def test_readme_zh_links_every_translated_notebook_and_marks_the_rest_english():
             edition.kind == "chapters" and edition.source.stem <= "13"
         ):  # later chapters join the table with zh
             assert translated or english.relative_to(ROOT).as_posix() in links, english
+
+
+def test_notebooks_check_command_runs_the_chinese_check(course):
+    assert notebooks.main(["check"]) == 0
+    sidecar = course / "source" / "zh" / "chapters" / "99_demo.yml"
+    sidecar.write_text(sidecar.read_text().replace("第二节", "第 2 节"))  # the zh notebook is now out of date
+    assert notebooks.main(["check"]) == 1
+    assert notebooks.main(["zh"]) == 0  # rebuilds it, without running anything
+    assert notebooks.main(["check"]) == 0
