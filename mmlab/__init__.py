@@ -10,3 +10,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 __version__ = "0.1.0"
+
+from mmlab.i18n import get_language, set_language  # noqa: E402  (the Chinese notebooks' first call)
+
+__all__ = ["get_language", "set_language"]

@@ -14,6 +14,9 @@ Usage::
     python tools/notebooks.py build 01_cross_entropy # one chapter and/or lab, by name
     python tools/notebooks.py check                 # CI: notebooks agree with their sources
     python tools/notebooks.py links                 # badges and install cells after an address change
+    python tools/notebooks.py zh                    # only the Chinese edition (tools/zh.py), no execution
+
+``build``, ``check`` and ``links`` also build/check the Chinese notebooks (``zh/``, see ``tools/zh.py``).
 
 A code cell tagged ``strip-output`` (``# %% tags=["strip-output"]``) runs but is committed without
 outputs (used for demo launch cells: a dead localhost iframe helps nobody).
@@ -223,14 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["build", "check", "links"])
+    parser.add_argument("command", choices=["build", "check", "links", "zh"])
     parser.add_argument("names", nargs="*", help="notebook names or numbers (default: all)")
     args = parser.parse_args(argv)
-    if args.command == "links":
-        update_links()
-        return 0
+    import zh  # the Chinese edition, built from the notebooks this module writes
+
+    if args.command in ("links", "zh"):
+        if args.command == "links":
+            update_links()
+        problems = zh.build(args.names)
+        print("\n".join(problems)) if problems else None
+        return 1 if problems else 0
     if args.command == "check":
-        problems = check()
+        problems = check() + zh.check()
         for problem in problems:
             print(problem)
         print("notebooks agree with their sources" if not problems else f"{len(problems)} problem(s)")
@@ -239,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         build_chapter(source)
     for source in sources("labs", args.names):
         build_lab(source)
-    return 0
+    problems = zh.build(args.names)
+    print("\n".join(problems))
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
