@@ -30,6 +30,7 @@ __all__ = [
     "mel_filter_bank",
     "mel_to_hz",
     "power_spectrogram",
+    "spec_augment",
     "stft",
 ]
 
@@ -113,3 +114,32 @@ def log_mel(signal: torch.Tensor, config: FeatureConfig | None = None, log: bool
     bank = mel_filter_bank(config.sample_rate, config.n_fft, config.n_mels, config.f_min, config.f_max)
     mel = bank.to(power.device) @ power  # (n_mels, F) @ (..., F, T) -> (..., n_mels, T)
     return torch.log(mel + config.floor) if log else mel
+
+
+def spec_augment(
+    features: torch.Tensor,
+    lengths: torch.Tensor,
+    freq_masks: int = 2,
+    freq_width: int = 6,
+    time_masks: int = 2,
+    time_width: int = 12,
+) -> torch.Tensor:
+    """SpecAugment's masking (Park et al. 2019): zero ``freq_masks`` random bands of up to
+    ``freq_width`` mel channels and ``time_masks`` random stretches of up to ``time_width`` frames
+    in each example of ``features`` (B, n_mels, T). A model then cannot lean on any one band or
+    moment, which helps it generalise to voices it never heard. Draws from the global torch RNG."""
+    B, n_mels, T = features.shape
+    keep = torch.ones_like(features, dtype=torch.bool)
+    bands = torch.arange(n_mels, device=features.device)
+    frames = torch.arange(T, device=features.device)
+    for _ in range(freq_masks):
+        width = torch.randint(0, freq_width + 1, (B, 1), device=features.device)
+        start = (torch.rand(B, 1, device=features.device) * (n_mels - width + 1)).long()
+        keep &= ~((bands >= start) & (bands < start + width))[:, :, None]
+    for _ in range(time_masks):
+        width = torch.randint(0, time_width + 1, (B, 1), device=features.device)
+        start = (
+            torch.rand(B, 1, device=features.device) * (lengths[:, None] - width + 1).clamp(min=1)
+        ).long()
+        keep &= ~((frames >= start) & (frames < start + width))[:, None, :]
+    return features * keep
