@@ -114,3 +114,13 @@ def test_cache_gives_the_same_data_without_the_synthesiser(monkeypatch):
     for a, b in zip(first.train + first.held_out, again.train + again.held_out):
         assert a.text == b.text and a.voice == b.voice
         np.testing.assert_array_equal(a.audio, b.audio)
+
+
+def test_resynthesised_sets_the_noise_level():
+    data = make_speech_commands(repeats=1)
+    clean = speech.resynthesised(data.test[:3], None)
+    noisy = speech.resynthesised(data.test[:3], 0.0)
+    for u, c, n in zip(data.test, clean, noisy):
+        assert (c.text, c.voice, c.rate) == (u.text, u.voice, u.rate)
+        noise_db = 10 * np.log10(np.mean(c.audio**2) / np.mean((n.audio - c.audio) ** 2))
+        assert abs(noise_db) < 0.5

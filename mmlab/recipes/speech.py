@@ -28,6 +28,7 @@ __all__ = [
     "CommandSettings",
     "RecogniserSettings",
     "evaluate_recogniser",
+    "predict_intents",
     "speech_data",
     "speech_tensors",
     "transcribe",
@@ -181,6 +182,14 @@ def build_commands(s: CommandSettings) -> Job:
     model = command_classifier(len(intent_names()), tuple(s.channels), s.d_model)
     loader = dict_loader(train, s.batch_size, shuffle=True)
     return Job(model, CommandLoss(s.spec_augment), loader, dict_loader(test, 256), trainer_config(s))
+
+
+@torch.no_grad()
+def predict_intents(model: nn.Module, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The classifier's intent (index into :func:`intent_names`) for every utterance in ``tensors``."""
+    model.eval()
+    device = next(model.parameters()).device
+    return model(tensors["features"][:, None].to(device)).argmax(-1).cpu()
 
 
 @torch.no_grad()
