@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,6 +29,7 @@ __all__ = [
     "CommandSettings",
     "RecogniserSettings",
     "evaluate_recogniser",
+    "normalised_log_mel",
     "predict_intents",
     "speech_data",
     "speech_tensors",
@@ -87,27 +89,34 @@ def speech_data(repeats: int = 2, snr_low: float = 10.0, snr_high: float = 30.0)
     return make_speech_commands(repeats=repeats, snr_db=(snr_low, snr_high))
 
 
-def speech_tensors(
-    utterances: list[Utterance], n_mels: int = 40, log: bool = True, batch: int = 128
-) -> dict[str, torch.Tensor]:
-    """Utterances -> ``features`` (N, n_mels, T) normalised per utterance and zero on padding,
-    ``lengths`` (N,) in frames, ``targets`` (N, S) character ids, ``target_lengths`` (N,),
-    ``intents`` (N,) indices into :func:`intent_names`."""
+def normalised_log_mel(
+    audios: list[np.ndarray], n_mels: int = 40, log: bool = True, batch: int = 128
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """22,050 Hz float waveforms -> log-mel features (N, n_mels, T), each utterance shifted and scaled
+    to zero mean and unit variance over its real frames and zero on padding, and the lengths (N,)."""
     config = FeatureConfig(n_mels=n_mels)
-    lengths = torch.tensor([config.frames(len(u.audio)) for u in utterances])
+    lengths = torch.tensor([config.frames(len(a)) for a in audios])
     T = int(lengths.max())
-    features = torch.zeros(len(utterances), n_mels, T)
-    for start in range(0, len(utterances), batch):
-        chunk = utterances[start : start + batch]
-        audio = torch.zeros(len(chunk), (T - 1) * config.hop)
-        for i, u in enumerate(chunk):
-            audio[i, : len(u.audio)] = torch.from_numpy(u.audio[: audio.size(1)])
-        features[start : start + len(chunk)] = log_mel(audio, config, log=log)
+    features = torch.zeros(len(audios), n_mels, T)
+    for start in range(0, len(audios), batch):
+        chunk = audios[start : start + batch]
+        padded = torch.zeros(len(chunk), (T - 1) * config.hop)
+        for i, a in enumerate(chunk):
+            padded[i, : len(a)] = torch.from_numpy(np.asarray(a, dtype=np.float32)[: padded.size(1)])
+        features[start : start + len(chunk)] = log_mel(padded, config, log=log)
     mask = frame_mask(lengths, T)[:, None, :]  # (N, 1, T)
     n = mask.sum((1, 2), keepdim=True) * n_mels
     mean = (features * mask).sum((1, 2), keepdim=True) / n
     std = (((features - mean) * mask) ** 2).sum((1, 2), keepdim=True).div(n).sqrt()
-    features = (features - mean) / (std + 1e-5) * mask
+    return (features - mean) / (std + 1e-5) * mask, lengths
+
+
+def speech_tensors(
+    utterances: list[Utterance], n_mels: int = 40, log: bool = True
+) -> dict[str, torch.Tensor]:
+    """Utterances -> ``features`` and ``lengths`` (:func:`normalised_log_mel`), ``targets`` (N, S)
+    character ids, ``target_lengths`` (N,), ``intents`` (N,) indices into :func:`intent_names`."""
+    features, lengths = normalised_log_mel([u.audio for u in utterances], n_mels, log)
     targets = [VOCAB.encode(u.text) for u in utterances]
     S = max(len(t) for t in targets)
     return {
