@@ -116,11 +116,16 @@ def test_cache_gives_the_same_data_without_the_synthesiser(monkeypatch):
         np.testing.assert_array_equal(a.audio, b.audio)
 
 
-def test_resynthesised_sets_the_noise_level():
+def test_resynthesised_sets_the_noise_level(monkeypatch):
     data = make_speech_commands(repeats=1)
+    tone = 0.1 * np.sin(np.linspace(0, 3000, 30000)).astype(np.float32)  # quiet: nothing is clipped
+    asked = []
+    monkeypatch.setattr(speech, "synthesise", lambda *spec: asked.append(spec) or tone)
     clean = speech.resynthesised(data.test[:3], None)
     noisy = speech.resynthesised(data.test[:3], 0.0)
+    assert asked[:3] == [(u.text, u.voice, u.rate, u.pitch) for u in data.test[:3]]
     for u, c, n in zip(data.test, clean, noisy):
         assert (c.text, c.voice, c.rate) == (u.text, u.voice, u.rate)
-        noise_db = 10 * np.log10(np.mean(c.audio**2) / np.mean((n.audio - c.audio) ** 2))
-        assert abs(noise_db) < 0.5
+        np.testing.assert_array_equal(c.audio, tone)
+        noise_db = 10 * np.log10(np.mean(tone**2) / np.mean((n.audio - tone) ** 2))
+        assert abs(noise_db) < 0.2  # 0 dB: noise as loud as the voice
