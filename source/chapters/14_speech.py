@@ -172,7 +172,6 @@ for u in (data.train[0], data.test[5], data.held_out[0]):
 # 1e-3, the filter bank to 1e-5). Here, the STFT against `torch.stft`:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 features = FeatureConfig()
 x = torch.from_numpy(wave)
 print("frames:", tuple(frame(x, features.n_fft, features.hop).shape), "(frames, samples per frame)")
@@ -204,7 +203,6 @@ plt.show()
 # the longest in the set).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 train_x, test_x, held_x = split_tensors(settings)
 print("features:", tuple(train_x["features"].shape), "(utterances, mel bands, frames)")
 assert train_x["features"].shape[1] == features.n_mels
@@ -240,7 +238,6 @@ majority = (test_x["intents"] == majority_intent).float().mean().item()
 print(cnn)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print(f"held-out voices: CNN {cnn.summary('accuracy')}; majority baseline {majority:.3f}")
 assert cnn.mean("accuracy") > majority + 0.5  # clearly above the baseline, on every seed
 assert min(cnn.values("accuracy")) > 0.6
@@ -266,8 +263,8 @@ print(f"most frequent confusion: {names[i]!r} heard as {names[j]!r} ({int(wrong[
 # ## 5. What goes wrong: features without the log
 #
 # Skip the log and feed the mel *power*: a vowel is thousands of times more powerful than a
-# consonant, so after normalisation a few loud frames dominate and the quiet ones that tell
-# "fan" from "van" are squashed near zero. Same CNN, same steps, three seeds:
+# consonant, so after normalisation a few loud frames dominate and the quiet consonants that tell
+# "on" from "off" are squashed near zero. Same CNN, same steps, three seeds:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -286,7 +283,6 @@ print(f"the log is worth {margin:.3f} accuracy on unheard voices")
 # data. At this chapter's budget (150 steps, three seeds) it did not help the classifier:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 change = augmented.mean("accuracy") - cnn.mean("accuracy")
 print(f"SpecAugment changes held-out accuracy by {change:+.3f} (mean of three seeds)")
 assert change < 0.02  # no gain at this budget: said as measured
@@ -319,7 +315,6 @@ assert change < 0.02  # no gain at this budget: said as measured
 # (in log space); its value and gradient against `F.ctc_loss`:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 vocab = CharVocab()
 torch.manual_seed(0)
 logits = torch.randn(12, len(vocab), dtype=torch.float64, requires_grad=True)
@@ -377,7 +372,6 @@ for ref, hyp in list(zip(held_refs, held_hyps))[::3]:
 # less). `mmlab.error_rates` writes it out; `jiwer` is the library speech papers use.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 test_refs = [u.text for u in data.test]
 results = {}
 for name, tensors, refs in (("unheard voices", test_x, test_refs), ("unheard phrases", held_x, held_refs)):
@@ -401,7 +395,6 @@ assert held["wer"] < 0.35 and held["exact"] > 0.3  # phrases it never heard, by 
 # to its command only when every word is right:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 commands = [parse_command(h) for h in held_hyps]
 right = sum(c == (u.action, u.device, u.place) for c, u in zip(commands, data.held_out))
 print(f"commands fully understood on unheard phrases: {right} of {len(commands)}")
@@ -414,7 +407,6 @@ assert right == sum(h == r for h, r in zip(held_hyps, held_refs))
 # saw 10-30 dB):
 
 # %%
-# NBVAL_CHECK_OUTPUT
 noise = {}
 for snr in (None, 20.0, 10.0, 0.0, -10.0):
     noisy_x = speech_tensors(resynthesised(data.test, snr), settings.n_mels)
