@@ -205,28 +205,29 @@ def build_speech_demo(recogniser, title: str = "Speech: hear a command, answer i
 
     with gr.Blocks(title=title) as app:
         gr.Markdown(
-            f"### {title}\nRecord or upload a mono 16-bit WAV (up to {MAX_SECONDS:.0f} s), or type a "
-            "command and press **say it**: the recogniser transcribes it letter by letter (CTC, prefix "
-            "beam search) and the assistant answers out loud."
+            f"### {title}\nType a command and press **Say it**, or record or upload a mono 16-bit WAV "
+            f"(up to {MAX_SECONDS:.0f} s): the CTC recogniser transcribes it and the assistant answers."
         )
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(
-                    sources=["upload", "microphone"], type="filepath", format=None, label="your command",
-                    elem_id="audio",
-                )  # fmt: skip
-                listen_button = gr.Button("Recognise", variant="primary", elem_id="listen")
                 typed = gr.Textbox(
-                    label="or type a command", value="turn on the kitchen light", max_length=MAX_COMMAND_CHARS,
+                    label="type a command", value="turn on the kitchen light", max_length=MAX_COMMAND_CHARS,
                     elem_id="typed",
                 )  # fmt: skip
-                say_button = gr.Button("Say it", elem_id="say")
-                spoken = gr.Audio(label="what was said", type="numpy", interactive=False, elem_id="spoken")
+                say_button = gr.Button("Say it", variant="primary", elem_id="say")
                 message = gr.Markdown(elem_id="message")
+                audio = gr.Audio(
+                    sources=["upload", "microphone"], type="filepath", format=None, label="or record / upload",
+                    elem_id="audio",
+                )  # fmt: skip
+                listen_button = gr.Button("Recognise", elem_id="listen")
+                spoken = gr.Audio(label="what was said", type="numpy", interactive=False, elem_id="spoken")
             with gr.Column():
-                picture = gr.Image(label="waveform and log-mel", type="pil", format="png", elem_id="picture")
                 transcript = gr.Textbox(label="transcript", elem_id="transcript")
                 command = gr.Textbox(label="command", elem_id="command")
+                picture = gr.Image(
+                    label="waveform and log-mel", type="pil", format="png", elem_id="picture", height=220
+                )
                 reply = gr.Audio(label="the reply", type="numpy", interactive=False, elem_id="reply")
         outputs = [picture, transcript, command, reply, message]
         listen_button.click(listen, [audio], outputs, api_name="listen")
