@@ -320,16 +320,8 @@ DEMOS = {
     "translate": _translate,
     "speech": _speech,
 }
-PRIMARY = (
-    "explain",
-    "predict",
-    "generate",
-    "chat",
-    "ask",
-    "classify",
-    "run",
-    "say_it",
-)  # each demo's main endpoint
+# each demo's main endpoint
+PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it")
 GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
 
 
