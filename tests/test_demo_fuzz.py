@@ -88,7 +88,7 @@ def _upload(url: str, name: str, content: bytes) -> dict:
     return {"path": response.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 
 
-FILE_INPUTS = ("Image", "ImageEditor", "Sketchpad", "File", "MultimodalTextbox")
+FILE_INPUTS = ("Image", "ImageEditor", "Sketchpad", "File", "MultimodalTextbox", "Audio")
 
 
 def uploaded_files(url: str) -> list[dict]:
@@ -302,6 +302,13 @@ def _translate():
     )
 
 
+def _speech():
+    from mmlab.demos.speech import build_speech_demo
+    from mmlab.models.speech import CTCRecogniser, RecogniserConfig
+
+    return build_speech_demo(CTCRecogniser(RecogniserConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -311,8 +318,10 @@ DEMOS = {
     "sketch": _sketch,
     "vlm": _vlm,
     "translate": _translate,
+    "speech": _speech,
 }
-PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run")  # each demo's main endpoint
+# each demo's main endpoint
+PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it")
 GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
 
 

@@ -41,6 +41,7 @@ LAYOUT = {
         "#run",
         ("#message", "words in"),
     ),
+    "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
 }
 
 

@@ -79,6 +79,8 @@ SMALL = {
     "clip_shapes": {"n_train": 128, "n_test": 64},
     "bert": {"pair_samplings": 1, "vocab_size": 500},
     "finetune": {"n_train": 64, "n_test": 32},
+    "speech": {"repeats": 1},
+    "speech-commands": {"repeats": 1},
 }
 # Chapter 08's jobs: a tiny SFT stage (no pretraining, 3 steps) and a few preference pairs.
 TINY_SFT = {"sft_pretrain_steps": 0, "sft_steps": 3, "sft_conversations": 200}

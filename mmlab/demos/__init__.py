@@ -21,6 +21,7 @@ _BUILDERS = {
     "build_sketch_demo": "mmlab.demos.sketch",
     "build_vlm_demo": "mmlab.demos.vlm",
     "build_translate_demo": "mmlab.demos.translate",
+    "build_speech_demo": "mmlab.demos.speech",
 }
 
 __all__ = sorted(_BUILDERS)

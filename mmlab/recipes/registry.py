@@ -18,6 +18,7 @@ from mmlab.recipes import (
     lstm,
     seq2seq,
     sort,
+    speech,
     vit,
     vlm,
 )
@@ -46,6 +47,8 @@ JOBS: dict[str, Recipe] = {
         vlm.RECIPE,
         seq2seq.RECIPE,
         seq2seq.SUMMARISE_RECIPE,
+        speech.RECIPE,
+        speech.COMMANDS_RECIPE,
     )
 }
 
