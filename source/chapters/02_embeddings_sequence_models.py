@@ -85,6 +85,8 @@ CONFIG = dict(
     w2v_negatives=5,  # noise words K per pair
     w2v_steps=1500,
     w2v_batch=512,
+    w2v_lr=1e-2,  # Adam's learning rate for the word vectors
+    w2v_weight_decay=0.0,  # no decay: the vectors of rare words would shrink towards zero
 )
 CLF_SEEDS = (0, 1, 2)  # each classifier is trained once per seed
 DEVICE = str(device)
@@ -184,7 +186,7 @@ w2v = SkipGram(
 sampler = BatchSampler(RandomSampler(range(len(pairs))), CONFIG["w2v_batch"], drop_last=True)
 pair_loader = DataLoader(TensorDataset(pairs), batch_size=None, sampler=sampler)
 w2v_config = TrainConfig(
-    max_steps=CONFIG["w2v_steps"], lr=1e-2, weight_decay=0.0, log_every=50, device=DEVICE
+    max_steps=CONFIG["w2v_steps"], lr=CONFIG["w2v_lr"], weight_decay=CONFIG["w2v_weight_decay"], log_every=50, device=DEVICE
 )
 w2v_trainer = Trainer(w2v, skipgram_loss, pair_loader, None, w2v_config)
 w2v_history = w2v_trainer.fit()

@@ -228,7 +228,7 @@ def sentence_vector(model: nn.Module, sentence: str) -> torch.Tensor:
 
 with torch.no_grad():
     for positions in ("none", "sinusoidal"):
-        encoder = Transformer(TransformerConfig(d_model=32, n_heads=4, positions=positions)).eval()
+        encoder = Transformer(TransformerConfig(d_model=32, n_heads=4, positions=positions)).eval()  # illustration
         a, b = sentence_vector(encoder, "dog bites man"), sentence_vector(encoder, "man bites dog")
         gap = (a - b).abs().max()
         print(f"positions={positions!r:13}: largest difference between the two sentences {gap:.1e}")
@@ -271,7 +271,7 @@ assert torch.allclose((rope(q, 5) * rope(k, 2)).sum(), (rope(q, 40) * rope(k, 37
 # `nn.TransformerEncoderLayer` with the same weights:
 
 # %%
-config = TransformerConfig(d_model=32, n_heads=4, norm_first=True, activation="gelu")
+config = TransformerConfig(d_model=32, n_heads=4, norm_first=True, activation="gelu")  # illustration
 block = TransformerBlock(config).eval()
 torch_block = nn.TransformerEncoderLayer(
     32, 4, dim_feedforward=config.d_ff, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
