@@ -22,6 +22,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
 
 # %%
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -29,12 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmlab.data.multimodal import ANSWERS, QUESTION_TYPES, TensorLoader, make_vqa, vqa_tensors
+from mmlab.data.multimodal import ANSWERS, QUESTION_TYPES, TensorLoader, vqa_tensors
 from mmlab.device import get_device, seed_everything
 from mmlab.experiments import assert_beats, comparison_table, repeat
 from mmlab.models.fusion import (
     EarlyLateFusion,
-    FusionConfig,
     build_fusion_model,
     concat_fusion,
     cross_attend,
@@ -44,8 +44,10 @@ from mmlab.models.fusion import (
 )
 from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vision import count_parameters
+from mmlab.recipes.base import trainer_config
+from mmlab.recipes.fusion import encoder_run, fusion_config, vqa_datasets
 from mmlab.recipes.registry import resolve_settings
-from mmlab.train.trainer import TrainConfig, Trainer
+from mmlab.train.trainer import Trainer
 from mmlab.viz import show_images
 
 seed_everything(0)
@@ -53,17 +55,17 @@ device = get_device()
 print("device:", device)
 
 # %% [markdown]
-# All settings live here. On a GPU, raise `STEPS` and `N_TRAIN_SCENES` to push every model further.
-# `SEEDS` trains every model once per seed (the table then shows mean ± standard deviation and the
-# range); CI's one CPU thread has time for one seed, a laptop for three: `SEEDS = (0, 1, 2)`.
+# All settings live in the `fusion` recipe (mmlab/recipes/fusion.py): data, sizes, steps, learning
+# rates; every model below is trained with them (the recipe's own job trains the cross-attention
+# row: `python -m mmlab.train fusion`). `SCALE = "gpu"` takes its GPU preset (more scenes, wider
+# models, more steps). Every model is trained once per seed in `SEEDS`, and each comparison is
+# decided over those seeds (the table shows mean ± standard deviation and the range).
 
 # %%
 SCALE = "cpu"
-FUSION = resolve_settings("fusion", SCALE)  # the `fusion` recipe (mmlab/recipes/fusion.py): its cross-attention run
-SEED, SEEDS = 0, (0,)
-N_TRAIN_SCENES, N_TEST_SCENES = FUSION.n_train_scenes, FUSION.n_test_scenes  # each scene gets up to 4 questions
-ENCODER_STEPS, STEPS, BATCH_SIZE, LR = FUSION.encoder_steps, FUSION.max_steps, FUSION.batch_size, FUSION.lr
-HYBRID_STEPS = 50  # the early + late hybrid learns only its two weights
+FUSION = resolve_settings("fusion", SCALE)
+print(FUSION)
+SEEDS = (0, 1, 2)
 TRAINED = [  # each trained on its own, same data, steps and optimiser
     "question only",
     "image only",
@@ -93,10 +95,9 @@ MODELS = [*TRAINED[:6], HYBRID, TRAINED[6]]
 # and the image alone does not say which of its questions is being asked.
 
 # %%
-train_ds = make_vqa(N_TRAIN_SCENES, seed=SEED)
-test_ds = make_vqa(N_TEST_SCENES, seed=SEED + 1000)  # held-out scenes
+train_ds, test_ds = vqa_datasets(FUSION)  # the test questions are about held-out scenes
 train, test = vqa_tensors(train_ds), vqa_tensors(test_ds)
-print(f"{len(train_ds)} training questions on {N_TRAIN_SCENES} scenes, {len(test_ds)} test questions")
+print(f"{len(train_ds)} training questions on {FUSION.n_train_scenes} scenes, {len(test_ds)} test questions")
 show_images(
     [test_ds[i]["image"] for i in range(8)],
     titles=[f"{test_ds[i]['question']}\n{test_ds[i]['answer']}" for i in range(8)],
@@ -186,14 +187,15 @@ print("weighted sum, concatenation and cross-attention match their references (t
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-config = FusionConfig()
+config = fusion_config(FUSION)  # the sizes every fusion model shares
+print(config)
 encoder = RegionEncoder(config.image)
 encoder_trainer = Trainer(
     encoder,
     region_loss,
-    TensorLoader(train, 64, shuffle=True),
+    TensorLoader(train, FUSION.encoder_batch_size, shuffle=True),
     TensorLoader(test, 512),
-    TrainConfig(max_steps=ENCODER_STEPS, lr=5e-3),
+    encoder_run(FUSION),
 )
 region_accuracy = encoder_trainer.fit().last("accuracy")
 encoder = encoder.to("cpu").eval()
@@ -225,12 +227,13 @@ trained, predictions, models, seconds, parameters = {}, {}, {}, {}, {}
 
 
 def fit(model, steps: int) -> float:
+    loop = replace(trainer_config(FUSION), max_steps=steps, warmup_steps=min(FUSION.warmup_steps, steps // 5))
     trainer = Trainer(
         model,
         vqa_loss,
-        TensorLoader(train, BATCH_SIZE, shuffle=True),
+        TensorLoader(train, FUSION.batch_size, shuffle=True),
         TensorLoader(test, 1024),
-        TrainConfig(max_steps=steps, lr=LR, warmup_steps=min(20, steps // 5)),
+        loop,
     )
     trainer.fit()
     return trainer.train_seconds
@@ -242,10 +245,10 @@ def run(name: str, seed: int) -> dict[str, float]:
     if name == HYBRID:  # the two trained models of this seed, frozen; only the weights learn
         early, late = trained["early fusion", seed], trained["late: weighted sum of decisions", seed]
         model = EarlyLateFusion(config, encoder, early=early, late=late)
-        seconds[name, seed] = fit(model, HYBRID_STEPS)
+        seconds[name, seed] = fit(model, FUSION.hybrid_steps)
     else:
         model = build_fusion_model(name, config, encoder)
-        seconds[name, seed] = fit(model, STEPS)
+        seconds[name, seed] = fit(model, FUSION.max_steps)
     model = trained[name, seed] = model.to("cpu").eval()
     parameters[name] = count_parameters(model)  # trainable ones (the hybrid: its two weights)
     right = predict_answers(model, test) == test["answers"]
