@@ -284,8 +284,10 @@ for other in MODELS[2:]:
 
 # %% [markdown]
 # ### One change at a time
-# Each line below changes one thing between two rows of the table. The differences are what was
-# measured (mean over `SEEDS`); only the ones asserted above are claims.
+# Each line below changes one thing between two rows of the table: the difference of the means over
+# `SEEDS`, the larger standard deviation of the two rows, and the verdict: a step is a measured gain
+# (or loss) only when its difference is larger than that spread; otherwise the seeds cannot tell
+# the two rows apart.
 
 # %%
 steps_of_change = [
@@ -297,7 +299,9 @@ steps_of_change = [
 ]
 for before, after, change in steps_of_change:
     spread = max(results[before].std("accuracy"), results[after].std("accuracy"))
-    print(f"{change:42s} {acc[before]:.3f} -> {acc[after]:.3f}  ({acc[after] - acc[before]:+.3f}; std over seeds {spread:.3f})")
+    difference = acc[after] - acc[before]
+    verdict = "measured" if abs(difference) > spread else "within the seed spread"
+    print(f"{change:42s} {acc[before]:.3f} -> {acc[after]:.3f}  {difference:+.3f} (std {spread:.3f}): {verdict}")
 
 # %% [markdown]
 # Read it with care. In this budget the three late fusions land close together: joining features
