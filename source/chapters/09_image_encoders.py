@@ -276,5 +276,7 @@ assert share_on_shape > 1.5 * area_on_shape
 #   product per window); a CNN stacks them and shrinks the grid.
 # * A ViT turns the image into a sequence: patches -> vectors, plus [CLS] and learned positions, then
 #   the same Transformer blocks as for text. Without positions it cannot tell where a patch was.
-# * Chapter 10 uses an image encoder like these to answer questions about scenes, and compares ways
-#   of fusing what it sees with what is asked.
+# * Next: in **lab 09** you compute a convolution's output size, cut images into patches, add the
+#   [CLS] token and the positions and pool the image vector yourself, and check them against this
+#   chapter's ViT. Chapter 10 uses an image encoder like these to answer questions about scenes, and
+#   compares ways of fusing what it sees with what is asked.
