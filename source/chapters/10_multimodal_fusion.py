@@ -58,14 +58,18 @@ print("device:", device)
 # All settings live in the `fusion` recipe (mmlab/recipes/fusion.py): data, sizes, steps, learning
 # rates; every model below is trained with them (the recipe's own job trains the cross-attention
 # row: `python -m mmlab.train fusion`). `SCALE = "gpu"` takes its GPU preset (more scenes, wider
-# models, more steps). Every model is trained once per seed in `SEEDS`, and each comparison is
-# decided over those seeds (the table shows mean ± standard deviation and the range).
+# models, more steps). Every model that a claim below rests on is trained once per seed in `SEEDS`,
+# and each comparison is decided over those seeds (the table shows mean ± standard deviation and the
+# range). The two rows in `ONE_SEED` are shown, not claimed: they are trained on the first seed only,
+# to keep this notebook within its time budget on one CPU thread; set `ONE_SEED = ()` to train them
+# on every seed too (about 25 s more).
 
 # %%
 SCALE = "cpu"
 FUSION = resolve_settings("fusion", SCALE)
 print(FUSION)
 SEEDS = (0, 1, 2)
+ONE_SEED = ("late: weighted sum of features", "late: concatenation of features")
 TRAINED = [  # each trained on its own, same data, steps and optimiser
     "question only",
     "image only",
@@ -211,15 +215,17 @@ assert region_accuracy >= 0.95, region_accuracy
 # %% [markdown]
 # ## The experiment
 # Same data, same steps, same optimiser for every trained model; the hybrid reuses the trained
-# early-fusion model and the late model that sums decisions, and learns only the two weights that
-# combine their answers (the classic recipe: decisions of models trained apart). Every metric
-# comes from `mmlab.experiments.repeat`, once per seed in `SEEDS`. The bars we check afterwards:
+# early-fusion model and the late model that sums decisions of the same seed, and learns only the
+# two weights that combine their answers (the classic recipe: decisions of models trained apart).
+# Every metric comes from `mmlab.experiments.repeat`, once per seed in `SEEDS` (the `ONE_SEED` rows:
+# the first seed). The bars we check afterwards, with every seed:
 #
 # * each single modality stays at what its input allows: question only within 0.05 of the question
 #   prior; image only below the image ceiling (it sits between the majority-class rate and that ceiling);
 # * the best fusion model reaches at least 0.75 and beats both single modalities by at least 0.30,
-#   and cross-attention beats every late and early fusion by at least 0.15
-#   (`assert_beats`: the margin must also exceed the spread over seeds).
+#   and cross-attention beats every other fusion trained on all seeds (late by a weighted sum of
+#   decisions, early, hybrid) by at least 0.15 (`assert_beats`: the margin must also exceed the
+#   standard deviation over seeds).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -260,8 +266,9 @@ def run(name: str, seed: int) -> dict[str, float]:
 
 results = {}
 for name in MODELS:
-    results[name] = repeat(partial(run, name), SEEDS, label=name)
-    print(f"{name:32s} trained in {sum(seconds[name, s] for s in SEEDS):.1f} s ({len(SEEDS)} seed(s))")
+    seeds = SEEDS[:1] if name in ONE_SEED else SEEDS
+    results[name] = repeat(partial(run, name), seeds, label=name)
+    print(f"{name:32s} trained in {sum(seconds[name, s] for s in seeds):.1f} s ({len(seeds)} seed(s))")
 
 # %%
 print(comparison_table(list(results.values()), ["accuracy"]))
@@ -271,23 +278,26 @@ print(f"(shared frozen region encoder: {sum(p.numel() for p in encoder.parameter
 
 # %%
 acc = {name: r.mean("accuracy") for name, r in results.items()}
+claimed = [name for name in MODELS if len(results[name].seeds) == len(SEEDS)]  # trained on every seed
+assert len(SEEDS) >= 3 and {"question only", "image only", "cross-attention"} <= set(claimed)
 single = max(("question only", "image only"), key=acc.get)
-best = max(MODELS[2:], key=acc.get)
-assert abs(acc["question only"] - prior_rate) <= 0.05, (acc["question only"], prior_rate)
+best = max((name for name in claimed[2:]), key=acc.get)
+assert all(abs(a - prior_rate) <= 0.05 for a in results["question only"].values("accuracy")), prior_rate
 assert max(results["image only"].values("accuracy")) <= image_ceiling, (acc["image only"], image_ceiling)
 assert acc[best] >= 0.75, (best, acc[best])
 margin = assert_beats(results[best], results[single], "accuracy", min_margin=0.30)
 print(f"best fusion: {best} at {acc[best]:.3f}, {margin:.3f} above the best single modality ({single})")
-for other in MODELS[2:]:
+for other in claimed[2:]:
     if other != "cross-attention":
-        assert_beats(results["cross-attention"], results[other], "accuracy", min_margin=0.15)
+        lead = assert_beats(results["cross-attention"], results[other], "accuracy", min_margin=0.15)
+        print(f"cross-attention beats {other} by {lead:.3f} (more than 0.15 and than the seed spread)")
 
 # %% [markdown]
 # ### One change at a time
-# Each line below changes one thing between two rows of the table: the difference of the means over
-# `SEEDS`, the larger standard deviation of the two rows, and the verdict: a step is a measured gain
-# (or loss) only when its difference is larger than that spread; otherwise the seeds cannot tell
-# the two rows apart.
+# Each line below changes one thing between two rows of the table: the difference of the means, the
+# larger standard deviation over seeds of the two rows, and the verdict. We call a step a measured
+# change only when both rows ran on every seed and the difference is larger than 0.02 and than that
+# spread; otherwise the seeds cannot tell the two rows apart (or a row ran once, which decides nothing).
 
 # %%
 steps_of_change = [
@@ -297,21 +307,28 @@ steps_of_change = [
     ("early fusion", HYBRID, "early -> early + late decisions"),
     ("early fusion", "cross-attention", "one stream -> question attends to regions"),
 ]
+verdicts = {}
 for before, after, change in steps_of_change:
     spread = max(results[before].std("accuracy"), results[after].std("accuracy"))
     difference = acc[after] - acc[before]
-    verdict = "measured" if abs(difference) > spread else "within the seed spread"
-    print(f"{change:42s} {acc[before]:.3f} -> {acc[after]:.3f}  {difference:+.3f} (std {spread:.3f}): {verdict}")
+    if before not in claimed or after not in claimed:
+        verdicts[change] = "one run: no verdict"
+    elif abs(difference) > max(0.02, spread):
+        verdicts[change] = "measured gain" if difference > 0 else "measured loss"
+    else:
+        verdicts[change] = "within the seed spread"
+    print(f"{change:42s} {acc[before]:.3f} -> {acc[after]:.3f}  {difference:+.3f} (std {spread:.3f}): {verdicts[change]}")
 
 # %% [markdown]
-# Read it with care. In this budget the three late fusions land close together: joining features
-# instead of decisions, or concatenating instead of summing, does not buy a measurable gain here,
-# although concatenation *could* let the MLP combine "which shape was asked" with "what each region
-# holds". The image tower has already squeezed the four regions into one vector that does not know
-# the question, and the MLP would have to learn a lookup across them. The step from late to early
-# fusion, and from early to early + late, are differences of one run: early fusion's accuracy moves
-# between seeds by about as much (set `SEEDS = (0, 1, 2)` to see it). The step that is a finding,
-# asserted above, is cross-attention: the question's words choose what to read from each region.
+# Read it with care. The three late fusions land close together in their run: joining features
+# instead of decisions, or concatenating instead of summing, buys no gain there, although
+# concatenation *could* let the MLP combine "which shape was asked" with "what each region holds".
+# The image tower has already squeezed the four regions into one vector that does not know the
+# question, and the MLP would have to learn a lookup across them. That is one run, not a finding
+# (`ONE_SEED = ()` measures it on every seed). Early fusion moves a lot from seed to seed (its
+# standard deviation is in the table), and adding the late decisions to it (the hybrid) stays within
+# that spread. The step that is a finding, asserted above on every seed, is cross-attention: the
+# question's words choose what to read from each region.
 #
 # ## Where each fusion fails
 # Accuracy per question type. Chance within a type is 1/3 for colour, shape and count, 1/2 for relation.
@@ -336,8 +353,8 @@ plt.show()
 #   what was asked, so "the colour *of the triangle*" is out of its reach;
 # * **cross-attention** answers colour questions almost perfectly (at least 0.9 with every seed): the
 #   word "triangle" attends to the region holding the triangle and reads its colour. Shape questions
-#   ("what shape is the red one?") it answers better than every other fusion (asserted), but how
-#   well changes from seed to seed more than for colour;
+#   ("what shape is the red one?") it answers better than every other fusion trained on all seeds
+#   (asserted), but how well changes from seed to seed more than for colour;
 # * **relation** questions ("is the red shape left of the square?") need two regions *and* their
 #   positions compared. The numbers above say how far each model got in this budget; this is not a
 #   limit of fusion: chapter 12's VLM, a GPT reading the same generator's scenes, trains longer and
@@ -349,8 +366,9 @@ print(f"late model's learned modality weights (text, image): {ws.weights.numpy()
 print(f"hybrid's learned weights (early, late): {hybrid_model.weights.numpy().round(3)}")
 assert_beats(results["cross-attention"], results["late: weighted sum of decisions"], "colour", min_margin=0.2)
 assert min(results["cross-attention"].values("colour")) >= 0.9
-for other in MODELS[2:-1]:  # shape questions: cross-attention above every other fusion
-    assert_beats(results["cross-attention"], results[other], "shape", min_margin=0.05)
+for other in claimed[2:]:  # shape questions: cross-attention above every other fusion run on all seeds
+    if other != "cross-attention":
+        assert_beats(results["cross-attention"], results[other], "shape", min_margin=0.05)
 
 # %% [markdown]
 # A few test scenes with every model's answer (green: right, red: wrong):
@@ -401,15 +419,17 @@ plt.show()
 # shapes there. On the colour questions, accuracy should fall well below what the full image gave.
 
 # %%
-hidden = torch.zeros(len(test["answers"]), 4, dtype=torch.bool)
-hidden[:, :2] = True  # only the top row of the grid may be attended to
-with torch.no_grad():
-    masked_pred = xattn(test["regions"], test["questions"], test["question_mask"], hidden).argmax(-1)
+visible = torch.zeros(len(test["answers"]), 4, dtype=torch.bool)
+visible[:, :2] = True  # only the top row of the grid may be attended to
 colour = test["types"] == 0
-full = (predictions["cross-attention"] == test["answers"])[colour].float().mean().item()
-half = (masked_pred == test["answers"])[colour].float().mean().item()
-print(f"colour questions: {full:.3f} with the whole image, {half:.3f} with the bottom row hidden")
-assert full - half >= 0.2
+for seed in SEEDS:  # every trained cross-attention model
+    model = trained["cross-attention", seed]
+    with torch.no_grad():
+        masked_pred = model(test["regions"], test["questions"], test["question_mask"], visible).argmax(-1)
+    full = (predict_answers(model, test) == test["answers"])[colour].float().mean().item()
+    half = (masked_pred == test["answers"])[colour].float().mean().item()
+    print(f"seed {seed}: colour questions {full:.3f} with the whole image, {half:.3f} with the bottom row hidden")
+    assert full - half >= 0.2
 
 # %% [markdown]
 # ## Try it
@@ -430,16 +450,16 @@ demo = show(build_vqa_demo(xattn))
 #   and an image stream. The evidence here: the question-only row, a text Transformer, stays at the
 #   question prior, because nothing of the image reaches it.
 # * *"Concatenation always lets the modalities interact."* It allows it; whether training finds the
-#   interaction is an empirical question, and in the table above it did not, in this budget.
+#   interaction is an empirical question, and in the run above it did not, in this budget.
 #
 # ## Summary
 # * A task built so that neither modality alone suffices puts single-modality models at their
 #   priors: the question prior for the question, the majority class for the image.
 # * An additive weighted sum of decisions cannot express "the colour *of the triangle*".
-#   Concatenating features could in principle, but in this budget the three late fusions measure
-#   close together. Early fusion (one stream) lets the modalities interact too, but its gain here
-#   is within what seeds move; cross-attention (the question's words read the regions) beats every
-#   other fusion by a wide margin, and also shows where it looked.
+#   Concatenating features could in principle, but in this budget the three late fusions land close
+#   together. Early fusion (one stream) lets the modalities interact too, but it moves a lot from
+#   seed to seed; cross-attention (the question's words read the regions) beats every other fusion
+#   trained on all seeds by a wide margin, on every seed, and also shows where it looked.
 # * Hybrid fusion, in the textbook sense, combines early and late decisions; intermediate fusion
 #   (cross-attention, FiLM) joins the streams inside the network.
 # * Next: in **lab 10** you write weighted-sum fusion, concatenation fusion and one cross-attention
