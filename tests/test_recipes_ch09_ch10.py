@@ -106,7 +106,7 @@ def test_chapter_09_trains_what_the_vit_recipe_builds(monkeypatch):
 
 
 def test_chapter_10_trains_what_the_fusion_recipe_builds(monkeypatch):
-    chapter, runs = run_chapter_until("10_multimodal_fusion", "results[name] = repeat(", monkeypatch)
+    chapter, runs = run_chapter_until("10_multimodal_fusion", "train_rows(MODELS[5:])", monkeypatch)
     settings = resolve_settings("fusion")
     assert chapter["FUSION"] == settings
     encoder_run, runs = runs[0], list(runs[1:])
