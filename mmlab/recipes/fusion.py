@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from datasets import Dataset
 
 from mmlab.data.multimodal import make_vqa, vqa_tensors
 from mmlab.models.fusion import FusionConfig, build_fusion_model, vqa_loss
@@ -18,7 +19,7 @@ from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig, Trainer
 
-__all__ = ["FusionSettings", "RECIPE", "build"]
+__all__ = ["FusionSettings", "RECIPE", "build", "encoder_run", "fusion_config", "vqa_datasets"]
 
 
 @dataclass(repr=False)
@@ -35,6 +36,7 @@ class FusionSettings(Settings, TrainConfig):
     encoder_steps: int = 200
     encoder_lr: float = 5e-3
     encoder_batch_size: int = 64
+    hybrid_steps: int = 50  # the chapter's early + late hybrid learns only its two weights
     batch_size: int = 256
     max_steps: int = 400
     lr: float = 3e-3
@@ -59,19 +61,29 @@ MULTI_GPU = dict(batch_size=64)
 
 
 def fusion_config(s: FusionSettings) -> FusionConfig:
+    """The sizes every fusion model of the chapter shares."""
     return FusionConfig(d=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers, hidden=s.hidden)
+
+
+def vqa_datasets(s: FusionSettings) -> tuple[Dataset, Dataset]:
+    """The training and the held-out test questions (fixed seeds: every run sees the same scenes)."""
+    return make_vqa(s.n_train_scenes, seed=0), make_vqa(s.n_test_scenes, seed=1000)
+
+
+def encoder_run(s: FusionSettings) -> TrainConfig:
+    """The loop that trains the region encoder before the fusion models."""
+    return TrainConfig(max_steps=s.encoder_steps, lr=s.encoder_lr, progress=s.progress, device=s.device)
 
 
 def build(s: FusionSettings) -> Job:
     # The chapter reseeds before building each fusion model, after training the encoder: restore the
     # random state this job started from (the CLI's --seed) at that point, so the cpu run is the chapter's.
     start_state = torch.random.get_rng_state()
-    train = vqa_tensors(make_vqa(s.n_train_scenes, seed=0))
-    test = vqa_tensors(make_vqa(s.n_test_scenes, seed=1000))
+    train, test = (vqa_tensors(ds) for ds in vqa_datasets(s))
     config = fusion_config(s)
     encoder = RegionEncoder(config.image)
-    run = TrainConfig(max_steps=s.encoder_steps, lr=s.encoder_lr, progress=False, device=s.device)
-    Trainer(encoder, region_loss, dict_loader(train, s.encoder_batch_size, shuffle=True), None, run).fit()
+    loader = dict_loader(train, s.encoder_batch_size, shuffle=True)
+    Trainer(encoder, region_loss, loader, None, encoder_run(s)).fit()
     encoder = encoder.to("cpu").eval()
     with torch.no_grad():
         train["regions"], test["regions"] = encoder(train["images"]), encoder(test["images"])

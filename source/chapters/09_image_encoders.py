@@ -20,6 +20,7 @@ if IN_COLAB:  # a normal (not editable) install imports without restarting the r
     )
 
 # %%
+from dataclasses import replace
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -27,27 +28,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmlab.data.multimodal import (
-    KINDS,
-    TensorLoader,
-    image_tensors,
-    make_digit_captions,
-    make_shape_classification,
-)
+from mmlab.data.multimodal import KINDS, TensorLoader, image_tensors
 from mmlab.device import get_device, seed_everything
 from mmlab.experiments import assert_beats, comparison_table, repeat
 from mmlab.models.attention import record_attention
-from mmlab.models.vision import (
-    CNNConfig,
-    CNNEncoder,
-    ImageClassifier,
-    PatchEmbedding,
-    ViT,
-    ViTConfig,
-    count_parameters,
-)
+from mmlab.models.vision import PatchEmbedding, ViT, count_parameters
+from mmlab.recipes.base import trainer_config
 from mmlab.recipes.registry import resolve_settings
-from mmlab.train.trainer import TrainConfig, Trainer
+from mmlab.recipes.vit import build_classifier, image_classification_loss, image_datasets, vit_config
+from mmlab.train.trainer import Trainer
 from mmlab.viz import show_images
 
 seed_everything(0)
@@ -55,14 +44,23 @@ device = get_device()
 print("device:", device)
 
 # %% [markdown]
-# Settings in one place. On a GPU, raise `STEPS` and the ViT's `d_model`/`n_layers` to see it catch up.
+# Settings in one place: the `vit` recipe (mmlab/recipes/vit.py) holds every size, step count and
+# learning rate; each of the chapter's four runs (CNN or ViT, on digits or on shapes) is that recipe
+# with `encoder` and `data` set. `SCALE = "gpu"` takes the recipe's GPU preset (a wider, deeper ViT
+# trained longer on more shapes), where the ViT can catch up.
 
 # %%
 SCALE = "cpu"
-VIT = resolve_settings("vit", SCALE)  # the ViT's shapes run is the `vit` recipe (mmlab/recipes/vit.py)
 SEED = 0
-N_SHAPES_TRAIN, N_SHAPES_TEST = VIT.n_train, VIT.n_test
-STEPS, BATCH_SIZE, LR = VIT.max_steps, VIT.batch_size, VIT.lr
+
+
+def settings(kind: str, data: str):
+    """The recipe's settings of one run: kind "CNN" or "ViT", data "digits" or "shapes"."""
+    return resolve_settings("vit", SCALE, {"encoder": kind.lower(), "data": data})
+
+
+VIT = settings("ViT", "shapes")  # the recipe's default run: `python -m mmlab.train vit`
+print(VIT)
 
 # %% [markdown]
 # ## Images are tensors
@@ -72,14 +70,11 @@ STEPS, BATCH_SIZE, LR = VIT.max_steps, VIT.batch_size, VIT.lr
 # generated shapes (24 x 24 RGB, one circle, square or triangle in a random colour, size and place).
 
 # %%
-digits_ds = make_digit_captions(seed=SEED)
-shapes_train_ds = make_shape_classification(N_SHAPES_TRAIN, seed=SEED)
-shapes_test_ds = make_shape_classification(N_SHAPES_TEST, seed=SEED + 1)
-digits = image_tensors(digits_ds)
-digits_train = {k: v[:1400] for k, v in digits.items()}
-digits_test = {k: v[1400:] for k, v in digits.items()}
+digits_ds, digits_test_ds = image_datasets(settings("ViT", "digits"))
+shapes_train_ds, shapes_test_ds = image_datasets(VIT)
+digits_train, digits_test = image_tensors(digits_ds), image_tensors(digits_test_ds)
 shapes_train, shapes_test = image_tensors(shapes_train_ds), image_tensors(shapes_test_ds)
-print("digits:", tuple(digits["images"].shape), digits["images"].dtype)
+print("digits:", tuple(digits_train["images"].shape), digits_train["images"].dtype, f"(+ {len(digits_test_ds)} to test)")
 print(
     "shapes:",
     tuple(shapes_train["images"].shape),
@@ -118,7 +113,7 @@ plt.show()
 # `F.conv2d`:
 
 # %%
-x = digits["images"][:2]  # (2, 1, 8, 8)
+x = digits_train["images"][:2]  # (2, 1, 8, 8)
 kernel = torch.randn(4, 1, 3, 3)  # 4 filters
 windows = F.unfold(x, kernel_size=3, padding=1)  # (2, 1*3*3, 64): each column one 3x3 window
 ours = (kernel.flatten(1) @ windows).view(2, 4, 8, 8)
@@ -141,9 +136,11 @@ plt.show()
 # output summarises the image. Patch embedding checked against unfold + matmul:
 
 # %%
-embed = PatchEmbedding(in_channels=3, patch_size=4, d_model=8)
+vit_shapes = vit_config(VIT)  # the recipe's ViT for the shapes: 4 x 4 patches of a 24 x 24 RGB image
+patch = vit_shapes.patch_size
+embed = PatchEmbedding(in_channels=3, patch_size=patch, d_model=vit_shapes.d_model)
 x = shapes_train["images"][:2]
-patches = F.unfold(x, kernel_size=4, stride=4).transpose(1, 2)  # (2, 36, 48): 36 patches of 3*4*4 values
+patches = F.unfold(x, kernel_size=patch, stride=patch).transpose(1, 2)  # (2, 36, 48): 36 patches of 3*4*4 values
 assert torch.allclose(embed(x), patches @ embed.proj.weight.flatten(1).T + embed.proj.bias, atol=1e-5)
 print(
     f"a 24x24 image -> {patches.shape[1]} patches of {patches.shape[2]} numbers -> tokens {tuple(embed(x).shape[1:])}"
@@ -159,57 +156,44 @@ print(
 
 
 # %%
-def classify(model, batch):
-    logits = model(batch["images"])
-    return F.cross_entropy(logits, batch["labels"]), {
-        "accuracy": (logits.argmax(-1) == batch["labels"]).float().mean()
-    }
-
-
-def make(kind: str, data: str):
-    if data == "digits":
-        if kind == "CNN":
-            return ImageClassifier(CNNEncoder(CNNConfig(in_channels=1, image_size=8, strides=(1, 2))), 32, 10)
-        return ImageClassifier(ViT(ViTConfig(image_size=8, patch_size=2, in_channels=1)), 32, 10)
-    if kind == "CNN":
-        return ImageClassifier(CNNEncoder(CNNConfig()), 32, 3)
-    return ImageClassifier(ViT(ViTConfig()), 32, 3)
-
+print("CNN:", build_classifier(settings("CNN", "shapes")).encoder.config)
+print("ViT:", vit_shapes)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 results, trained = {}, {}
 splits = {"digits": (digits_train, digits_test), "shapes": (shapes_train, shapes_test)}
-for data, (train, test) in splits.items():
+
+
+def train_run(kind: str, data: str, seed: int):
+    """One model of the recipe's `kind` and `data`, trained with `seed`: (trained model, test accuracy)."""
+    seed_everything(seed)
+    run = settings(kind, data)
+    train, test = splits[data]
+    model = build_classifier(run)
+    trainer = Trainer(
+        model,
+        image_classification_loss,
+        TensorLoader(train, run.batch_size, shuffle=True),
+        TensorLoader(test, 512),
+        trainer_config(run),
+    )
+    accuracy = trainer.fit().last("accuracy")
+    print(f"{kind} on {data} (seed {seed}): trained in {trainer.train_seconds:.1f} s")
+    return model.to("cpu").eval(), accuracy
+
+
+for data in splits:
     for kind in ("CNN", "ViT"):
-        seed_everything(SEED)
-        model = make(kind, data)
-        trainer = Trainer(
-            model,
-            classify,
-            TensorLoader(train, BATCH_SIZE, shuffle=True),
-            TensorLoader(test, 512),
-            TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
-        )
-        history = trainer.fit()
-        results[kind, data] = (history.last("accuracy"), count_parameters(model))
-        trained[kind, data] = model.to("cpu").eval()
-        print(f"{kind} on {data}: trained in {trainer.train_seconds:.1f} s")
+        trained[kind, data], accuracy = train_run(kind, data, SEED)
+        results[kind, data] = (accuracy, count_parameters(trained[kind, data]))
 
 
 def shapes_run(kind: str, seed: int) -> dict[str, float]:
     """Test accuracy on the shapes of one model trained with `seed` (seed 0 is the run above)."""
     if seed == SEED:
         return {"accuracy": results[kind, "shapes"][0]}
-    seed_everything(seed)
-    trainer = Trainer(
-        make(kind, "shapes"),
-        classify,
-        TensorLoader(shapes_train, BATCH_SIZE, shuffle=True),
-        TensorLoader(shapes_test, 512),
-        TrainConfig(max_steps=STEPS, lr=LR, warmup_steps=20),
-    )
-    return {"accuracy": trainer.fit().last("accuracy")}
+    return {"accuracy": train_run(kind, "shapes", seed)[1]}
 
 
 shape_seeds = {kind: repeat(partial(shapes_run, kind), (SEED, SEED + 1, SEED + 2), label=kind) for kind in ("CNN", "ViT")}
@@ -238,10 +222,11 @@ print(f"the CNN leads the ViT on shapes by {cnn_lead:.3f} (mean over seeds)")
 
 # %%
 seed_everything(SEED)
-bag = ViT(ViTConfig(positions="none", cls_token=False)).eval()
+bag = ViT(replace(vit_shapes, positions="none", cls_token=False)).eval()  # the same ViT, no positions
 with_positions = trained["ViT", "shapes"].encoder
 x = shapes_test["images"][:4]
-swapped = torch.cat([x[..., 12:], x[..., :12]], dim=-1)  # left and right halves exchanged (whole patches)
+half = x.shape[-1] // 2  # 12 pixels: 3 whole patches
+swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # left and right halves exchanged
 with torch.no_grad():
     bag_change = (bag(x) - bag(swapped)).abs().max().item()
     pos_change = (with_positions(x) - with_positions(swapped)).abs().max().item()
@@ -262,11 +247,12 @@ x = shapes_test["images"][:6]
 with torch.no_grad(), record_attention(vit) as maps:
     predicted = vit(x).argmax(-1)
 cls_attention = maps[-1][:, :, 0, 1:].mean(1)  # (B, 36): [CLS] row, patches only
-heat = cls_attention.view(-1, 6, 6)
+grid = vit_shapes.image_size // patch  # 6 x 6 patches
+heat = cls_attention.view(-1, grid, grid)
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.4))
 for ax, image, h, p in zip(axes, x, heat, predicted):
     ax.imshow(image.permute(1, 2, 0))
-    ax.imshow(np.kron(h.numpy(), np.ones((4, 4))), alpha=0.5, cmap="magma")
+    ax.imshow(np.kron(h.numpy(), np.ones((patch, patch))), alpha=0.5, cmap="magma")
     ax.set_title(f"predicted: {KINDS[p]}", fontsize=9)
     ax.axis("off")
 plt.show()
@@ -276,7 +262,7 @@ all_x = shapes_test["images"]
 with torch.no_grad(), record_attention(vit) as maps:
     vit(all_x)
 weights = maps[-1][:, :, 0, 1:].mean(1)  # (N, 36)
-on_shape = F.max_pool2d(all_x.max(1, keepdim=True).values, 4).flatten(1) > 0.3  # (N, 36): patch holds colour
+on_shape = F.max_pool2d(all_x.max(1, keepdim=True).values, patch).flatten(1) > 0.3  # (N, 36): patch holds colour
 share_on_shape = (weights * on_shape).sum(1).mean().item()
 area_on_shape = on_shape.float().mean(1).mean().item()
 print(
@@ -290,5 +276,7 @@ assert share_on_shape > 1.5 * area_on_shape
 #   product per window); a CNN stacks them and shrinks the grid.
 # * A ViT turns the image into a sequence: patches -> vectors, plus [CLS] and learned positions, then
 #   the same Transformer blocks as for text. Without positions it cannot tell where a patch was.
-# * Chapter 10 uses an image encoder like these to answer questions about scenes, and compares ways
-#   of fusing what it sees with what is asked.
+# * Next: in **lab 09** you compute a convolution's output size, cut images into patches, add the
+#   [CLS] token and the positions and pool the image vector yourself, and check them against this
+#   chapter's ViT. Chapter 10 uses an image encoder like these to answer questions about scenes, and
+#   compares ways of fusing what it sees with what is asked.
