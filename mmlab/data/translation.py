@@ -14,9 +14,11 @@ translation:
 Each :class:`Pair` also records which source word each target content word translates (the
 alignment), so the chapter can measure whether cross-attention looks at the right word.
 
-The summarisation set maps a paragraph of four scene sentences to the one sentence that names the
-two objects on the table: the summary must *select* (two sentences of four) and *compress* (drop
-the adjectives and places).
+The summarisation set maps a paragraph of three scene sentences to the one sentence that names the
+two objects on the table: the summary must *select* (the two sentences about the table, wherever they
+are) and *compress* (drop the adjectives and places). Which objects to name is decided by the
+paragraph alone, so a summariser that writes the same sentence for every paragraph names the right
+objects only by chance (:func:`named_objects` reads them back).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "TranslationVocab",
     "make_summaries",
     "make_translation_data",
+    "named_objects",
     "summary_pair",
     "translate_rule",
 ]
@@ -228,8 +231,14 @@ def summary_pair(objects: Sequence[tuple[str | None, str, str, str]]) -> Pair:
     return Pair(" ".join(sentences), summary)
 
 
+def named_objects(text: str) -> list[str]:
+    """The nouns ``text`` names, in order (singular or plural): what a summary says is on the table."""
+    singular = {plural: noun for noun, (plural, _, _) in NOUNS.items()}
+    return [singular.get(w, w) for w in text.split() if w in NOUNS or w in singular]
+
+
 def make_summaries(
-    n_train: int = 2000, n_test: int = 200, seed: int = 0, n_sentences: int = 4
+    n_train: int = 5000, n_test: int = 200, seed: int = 0, n_sentences: int = 3
 ) -> tuple[list[Pair], list[Pair]]:
     """Paragraphs of ``n_sentences`` scene sentences, exactly two of them "on the table", and their
     one-sentence summaries. Test paragraphs whose two table objects form an ordered pair of nouns
