@@ -58,7 +58,8 @@ class SummariseSettings(TranslateSettings):
     n_train: int = 5000  # paragraph/summary pairs
     n_sentences: int = 3  # per paragraph, two of them about objects on the table
     max_len: int = 32
-    max_steps: int = 300
+    n_layers: int = 1  # one layer each side is enough (and half the time of two)
+    max_steps: int = 200
     init_std: float | None = None  # 0.02 leaves this narrow model writing one sentence for every input
 
 
