@@ -425,12 +425,14 @@ summary_runs = {name: Repeats(name, list(SEEDS)) for name in ("summariser", *sum
 for seed in SEEDS:
     written = translate(summarisers[seed], summary_vocab, paragraphs, max_new_tokens=16)
     summary_runs["summariser"].runs.append(summary_scores(written))
-    for name, baseline in summary_baselines(summary_test, seed=seed).items():  # random words: a new draw per seed
+    # the random words are a new draw for each seed
+    for name, baseline in summary_baselines(summary_test, seed=seed).items():
         summary_runs[name].runs.append(summary_scores(baseline))
     if seed == 0:
         summaries = written
 print(summary_test[1].source, "\n  reference: ", summary_test[1].target, "\n  summariser:", summaries[1])
-print(comparison_table(list(summary_runs.values()), ["rouge1", "rouge2", "rougeL", "objects right"], digits=2))
+summary_metrics = ["rouge1", "rouge2", "rougeL", "objects right"]
+print(comparison_table(list(summary_runs.values()), summary_metrics, digits=2))
 for name in ("lead sentence", "random words", "first two objects"):
     objects = assert_beats(summary_runs["summariser"], summary_runs[name], "objects right", min_margin=0.3)
     rouge_l = assert_beats(summary_runs["summariser"], summary_runs[name], "rougeL", min_margin=3.0)
@@ -466,7 +468,8 @@ stuck_scores = summary_scores(stuck)
 most_written = Counter(stuck).most_common(1)[0][0]
 print(f"distinct summaries for {len(paragraphs)} paragraphs: {len(set(stuck))}, most often {most_written!r}")
 print("  ".join(f"{k} {v:.2f}" for k, v in stuck_scores.items()))
-blind_loss = (math.log(8) + math.log(7)) / 10  # guessing both objects of 8, 7 choices; the other 8 tokens are sure
+# the input-blind best: guess the two objects among 8, then 7; the other 8 tokens are always the same
+blind_loss = (math.log(8) + math.log(7)) / 10
 final_loss = collapsed_history.series("loss")[1][-1]
 print(f"final training loss {final_loss:.3f}; a model that ignores the paragraph can reach {blind_loss:.3f}")
 assert len(set(stuck)) <= 3 and stuck_scores["objects right"] < 0.2 and final_loss > blind_loss - 0.02
