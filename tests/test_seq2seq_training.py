@@ -2,14 +2,20 @@
 
 from collections import Counter
 
+import pytest
 import torch
 
 from mmlab.data.translation import (
+    CHINESE_COLOURS,
+    CHINESE_NOUNS,
+    CHINESE_SIZES,
+    NOUNS,
     make_summaries,
     make_translation_data,
     named_objects,
     summary_pair,
     translate_rule,
+    translate_rule_zh,
 )
 from mmlab.decoding import GPTState, generate
 from mmlab.models.gpt import GPT
@@ -34,6 +40,28 @@ def test_rules_reorder_agree_and_spell_numbers():
     assert pair.target == "quatre vingt dix sept petites boîtes vertes sont sous le lit"
     assert pair.alignment == ((4, 2), (5, 4), (6, 3))
     assert translate_rule(1, None, "white", "cat", "on the table").target == "le chat blanc est sur la table"
+
+
+def test_chinese_puts_the_place_first_and_counts_with_measure_words():
+    pair = translate_rule_zh(2, "small", "red", "cat", "on the table")
+    assert pair.source == "two small red cats are on the table"
+    assert pair.target == "桌子 上 有 两 只 小 红 猫"  # "on the table there are two (animal) small red cat"
+    assert pair.alignment == ((5, 1), (6, 2), (7, 3))
+    assert translate_rule_zh(1, None, "white", "book", "behind the door").target == "门 后 有 一 本 白 书"
+    assert (
+        translate_rule_zh(22, None, "blue", "car", "in the garden").target == "花园 里 有 二 十 二 辆 蓝 车"
+    )
+    chinese = {**CHINESE_COLOURS, **CHINESE_SIZES}
+    for noun, (word, _) in CHINESE_NOUNS.items():
+        chinese[noun] = chinese[NOUNS[noun][0]] = word
+    data = make_translation_data(300, 30, lang="zh")
+    assert [p.source for p in data.train] == [p.source for p in make_translation_data(300, 30).train]
+    for p in data.train + data.test + data.held_out:
+        source, target = p.source.split(), p.target.split()
+        assert not data.vocab.unknown(p.target) and len(p.alignment) in (2, 3)
+        assert all(chinese[source[s]] == target[t] for t, s in p.alignment)
+    with pytest.raises(ValueError, match="lang"):
+        make_translation_data(10, 2, lang="de")
 
 
 def test_summaries_select_and_compress():
