@@ -120,6 +120,9 @@ def test_jobs_build_both_architectures():
     assert isinstance(build_job("translate", overrides={"n_train": 50, "n_test": 10}).model, Seq2Seq)
     job = build_job("translate", overrides={"n_train": 50, "n_test": 10, "arch": "gpt"})
     assert isinstance(job.model, GPT) and job.model.num_parameters() >= 49_000
+    chinese = build_job("translate", overrides={"n_train": 50, "n_test": 10, "lang": "zh"}).model
+    vocab = make_translation_data(50, 10, lang="zh").vocab
+    assert chinese.config.vocab_size == vocab.vocab_size != make_translation_data(50, 10).vocab.vocab_size
 
 
 def test_trained_translator_helpers_agree():

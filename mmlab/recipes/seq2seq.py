@@ -35,6 +35,7 @@ class TranslateSettings(Settings, TrainConfig):
 
     n_train: int = 3000  # generated sentence pairs
     n_test: int = 200
+    lang: str = "fr"  # target language: "fr", or "zh" (Chinese: place first, measure words)
     arch: str = "seq2seq"  # or "gpt": the decoder-only model reading "source <sep> target"
     d_model: int = 32
     n_heads: int = 4
@@ -116,7 +117,7 @@ def decoder_only_model(vocab: TranslationVocab, s: TranslateSettings) -> GPT:
 
 def build(s: TranslateSettings) -> Job:
     """The translator (``arch="gpt"``: the decoder-only comparison) and its data."""
-    data = make_translation_data(s.n_train, s.n_test)
+    data = make_translation_data(s.n_train, s.n_test, lang=s.lang)
     train, test = data.tensors(data.train), data.tensors(data.test)
     if s.arch == "gpt":
         pad, sep = data.vocab.pad_id, data.vocab.sep_id

@@ -33,7 +33,7 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import torch
 
-from mmlab.data.translation import HELD_OUT_PAIRS, make_translation_data, translate_rule
+from mmlab.data.translation import HELD_OUT_PAIRS, make_translation_data, translate_rule, translate_rule_zh
 from mmlab.device import get_device, seed_everything
 from mmlab.experiments import Repeats, assert_beats, comparison_table
 from mmlab.models.seq2seq import export_to_bart
@@ -94,6 +94,22 @@ held_out_words = {f"{colour} {noun}" for colour, noun in HELD_OUT_PAIRS}
 assert not any(w in p.source for p in data.train for w in held_out_words)  # never seen in training
 assert all(any(w in p.source or w + "s" in p.source for w in held_out_words) for p in data.held_out)
 assert not {p.source for p in data.test} & {p.source for p in data.train}
+
+# %% [markdown]
+# The same scenes render in Chinese, with other difficulties: the place comes **first** ("on the
+# table there is ..."), every count takes a **measure word** chosen by the noun (个 for a ball, 只
+# for an animal, 本 for a book, 辆 for a vehicle), "two" before a measure word is 两 rather than 二,
+# and nouns have no plural. The chapter trains on French; `make_translation_data(lang="zh")` (or
+# `python -m mmlab.train translate --set lang=zh`) gives the Chinese corpus, same sentences, same splits:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+chinese = make_translation_data(settings["n_train"], settings["n_test"], lang="zh")
+assert [p.source for p in chinese.train] == [p.source for p in data.train]
+two_boxes = translate_rule_zh(2, "small", "green", "box", "under the bed")
+for pair in (chinese.train[0], chinese.train[3], two_boxes):
+    print(f"  {pair.source:<45} -> {pair.target}")
+print(f"English-Chinese vocabulary: {chinese.vocab.vocab_size} words")
 
 # %% [markdown]
 # ## 2. The model: an encoder, a decoder, and cross-attention between them
