@@ -1,4 +1,4 @@
-"""Generated parallel text for chapter 13: English to French translation and scene summaries.
+"""Generated parallel text for chapter 13: English to French (or Chinese) translation and scene summaries.
 
 Everything is produced offline from a seed by a small rule system with the difficulties of real
 translation:
@@ -11,12 +11,21 @@ translation:
   "ninety seven" -> "quatre vingt dix sept", "seventy one" -> "soixante et onze");
 * **held-out compositions**: some colour-noun pairs never occur in training, only in a test split.
 
+The same scenes also render in Chinese (``lang="zh"``, :func:`translate_rule_zh`), with other
+difficulties: the **place comes first** in an existential sentence ("the red ball is on the table"
+-> "桌子 上 有 一 个 红 球", "on the table there is one red ball"), every count takes a **measure
+word** chosen by the noun (个 for a ball, 只 for a cat, 本 for a book, 辆 for a car), "two" before a
+measure word is 两, not 二, and nouns do not mark the plural. Chinese words are separated by
+spaces (the segmentation is given), number words one character a token.
+
 Each :class:`Pair` also records which source word each target content word translates (the
 alignment), so the chapter can measure whether cross-attention looks at the right word.
 
-The summarisation set maps a paragraph of four scene sentences to the one sentence that names the
-two objects on the table: the summary must *select* (two sentences of four) and *compress* (drop
-the adjectives and places).
+The summarisation set maps a paragraph of three scene sentences to the one sentence that names the
+two objects on the table: the summary must *select* (the two sentences about the table, wherever they
+are) and *compress* (drop the adjectives and places). Which objects to name is decided by the
+paragraph alone, so a summariser that writes the same sentence for every paragraph names the right
+objects only by chance (:func:`named_objects` reads them back).
 """
 
 from __future__ import annotations
@@ -35,8 +44,10 @@ __all__ = [
     "TranslationVocab",
     "make_summaries",
     "make_translation_data",
+    "named_objects",
     "summary_pair",
     "translate_rule",
+    "translate_rule_zh",
 ]
 
 PAD, BOS, EOS, UNK, SEP = "<pad>", "<s>", "</s>", "<unk>", "<sep>"
@@ -69,11 +80,33 @@ PLACES = {
     "in the garden": "dans le jardin",
     "behind the door": "derrière la porte",
 }
+# Chinese: noun -> (noun, measure word); colours, sizes and places (the place reads first)
+CHINESE_NOUNS = {
+    "ball": ("球", "个"),
+    "cube": ("方块", "块"),
+    "cat": ("猫", "只"),
+    "box": ("盒子", "个"),
+    "dog": ("狗", "只"),
+    "cup": ("杯子", "个"),
+    "book": ("书", "本"),
+    "car": ("车", "辆"),
+}
+CHINESE_COLOURS = {"red": "红", "blue": "蓝", "green": "绿", "black": "黑", "white": "白"}
+CHINESE_SIZES = {"small": "小", "big": "大"}
+CHINESE_PLACES = {
+    "on the table": "桌子 上",
+    "under the bed": "床 下",
+    "near the window": "窗户 旁边",
+    "in the garden": "花园 里",
+    "behind the door": "门 后",
+}
 # colour-noun pairs that training never shows: the test of composition
 HELD_OUT_PAIRS = (("blue", "cat"), ("green", "box"), ("white", "car"), ("black", "ball"), ("red", "book"))
 
 
 def _number_words(n: int, lang: str) -> list[str]:
+    if lang == "zh":  # Chinese numerals are written as num2words' Japanese ones; 两 counts two things
+        return ["两"] if n == 2 else list(num2words(n, lang="ja"))
     return num2words(n, lang=lang).replace("-", " ").split()
 
 
@@ -110,11 +143,35 @@ def translate_rule(count: int, size: str | None, colour: str, noun: str, place: 
     return Pair(" ".join(src), " ".join(tgt), tuple(sorted(alignment)))
 
 
-def _random_pair(rng: random.Random, allowed: Sequence[tuple[str, str]], max_count: int) -> Pair:
+def translate_rule_zh(count: int, size: str | None, colour: str, noun: str, place: str) -> Pair:
+    """The English sentence and its Chinese translation: place, 有 ("there is"), the count (一 for
+    "the": Chinese has no articles), the noun's measure word, size, colour, noun."""
+    source = translate_rule(count, size, colour, noun, place).source
+    number = 1 if count == 1 else len(_number_words(count, "en"))  # source words before the adjectives
+    chinese, measure = CHINESE_NOUNS[noun]
+    tgt = [*CHINESE_PLACES[place].split(), "有", *_number_words(count, "zh"), measure]
+    alignment = []
+    for english, word in (
+        (size, CHINESE_SIZES.get(size or "")),
+        (colour, CHINESE_COLOURS[colour]),
+        (noun, chinese),
+    ):
+        if english:
+            alignment.append((len(tgt), number + len(alignment)))
+            tgt.append(word)
+    return Pair(source, " ".join(tgt), tuple(alignment))
+
+
+RULES = {"fr": translate_rule, "zh": translate_rule_zh}
+
+
+def _random_pair(
+    rng: random.Random, allowed: Sequence[tuple[str, str]], max_count: int, lang: str = "fr"
+) -> Pair:
     colour, noun = rng.choice(allowed)
     count = 1 if rng.random() < 0.4 else rng.randint(2, max_count)
     size = rng.choice([None, *SIZES])
-    return translate_rule(count, size, colour, noun, rng.choice(list(PLACES)))
+    return RULES[lang](count, size, colour, noun, rng.choice(list(PLACES)))
 
 
 class TranslationVocab:
@@ -185,28 +242,44 @@ class TranslationData:
 
 
 def make_translation_data(
-    n_train: int = 3000, n_test: int = 200, seed: int = 0, max_count: int = 99
+    n_train: int = 3000, n_test: int = 200, seed: int = 0, max_count: int = 99, lang: str = "fr"
 ) -> TranslationData:
-    """English-French pairs: ``train`` and ``test`` over the seen colour-noun pairs (no test
-    sentence occurs in training), ``held_out`` over :data:`HELD_OUT_PAIRS` only."""
+    """English-French (``lang="zh"``: English-Chinese) pairs: ``train`` and ``test`` over the seen
+    colour-noun pairs (no test sentence occurs in training), ``held_out`` over :data:`HELD_OUT_PAIRS`
+    only."""
+    if lang not in RULES:
+        raise ValueError(f"lang must be one of {sorted(RULES)}, not {lang!r}")
     rng = random.Random(seed)
     all_pairs = [(c, n) for c in COLOURS for n in NOUNS]
     seen = [p for p in all_pairs if p not in HELD_OUT_PAIRS]
-    train = [_random_pair(rng, seen, max_count) for _ in range(n_train)]
+    train = [_random_pair(rng, seen, max_count, lang) for _ in range(n_train)]
     train_sources = {p.source for p in train}
     test: list[Pair] = []
     while len(test) < n_test:
-        pair = _random_pair(rng, seen, max_count)
+        pair = _random_pair(rng, seen, max_count, lang)
         if pair.source not in train_sources:
             test.append(pair)
-    held_out = [_random_pair(rng, HELD_OUT_PAIRS, max_count) for _ in range(n_test)]
+    held_out = [_random_pair(rng, HELD_OUT_PAIRS, max_count, lang) for _ in range(n_test)]
+    if lang == "zh":
+        target_words = [
+            *(w for n in range(1, max_count + 1) for w in _number_words(n, "zh")),
+            *(w for pair in CHINESE_NOUNS.values() for w in pair),
+            *CHINESE_COLOURS.values(),
+            *CHINESE_SIZES.values(),
+        ]
+    else:
+        target_words = [
+            *(w for n in range(1, max_count + 1) for w in _number_words(n, "fr")),
+            *(w for plural, french, _ in NOUNS.values() for w in (french, french + "s")),
+            *(w for forms in (*COLOURS.values(), *SIZES.values()) for w in forms),
+        ]
     words = [
         *(w for p in (*train, *test, *held_out) for w in (*p.source.split(), *p.target.split())),
-        *(w for n in range(1, max_count + 1) for w in _number_words(n, "en") + _number_words(n, "fr")),
-        *(w for noun, (plural, french, _) in NOUNS.items() for w in (noun, plural, french, french + "s")),
-        *(w for forms in (*COLOURS.values(), *SIZES.values()) for w in forms),
+        *(w for n in range(1, max_count + 1) for w in _number_words(n, "en")),
+        *(w for noun, (plural, _, _) in NOUNS.items() for w in (noun, plural)),
         *COLOURS,
         *SIZES,
+        *target_words,
         "and",
         ".",
     ]
@@ -228,8 +301,14 @@ def summary_pair(objects: Sequence[tuple[str | None, str, str, str]]) -> Pair:
     return Pair(" ".join(sentences), summary)
 
 
+def named_objects(text: str) -> list[str]:
+    """The nouns ``text`` names, in order (singular or plural): what a summary says is on the table."""
+    singular = {plural: noun for noun, (plural, _, _) in NOUNS.items()}
+    return [singular.get(w, w) for w in text.split() if w in NOUNS or w in singular]
+
+
 def make_summaries(
-    n_train: int = 2000, n_test: int = 200, seed: int = 0, n_sentences: int = 4
+    n_train: int = 5000, n_test: int = 200, seed: int = 0, n_sentences: int = 3
 ) -> tuple[list[Pair], list[Pair]]:
     """Paragraphs of ``n_sentences`` scene sentences, exactly two of them "on the table", and their
     one-sentence summaries. Test paragraphs whose two table objects form an ordered pair of nouns

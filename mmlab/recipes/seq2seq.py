@@ -25,6 +25,7 @@ __all__ = [
     "build_summariser",
     "decoder_only_model",
     "seq2seq_model",
+    "summary_data",
 ]
 
 
@@ -34,6 +35,7 @@ class TranslateSettings(Settings, TrainConfig):
 
     n_train: int = 3000  # generated sentence pairs
     n_test: int = 200
+    lang: str = "fr"  # target language: "fr", or "zh" (Chinese: place first, measure words)
     arch: str = "seq2seq"  # or "gpt": the decoder-only model reading "source <sep> target"
     d_model: int = 32
     n_heads: int = 4
@@ -41,6 +43,7 @@ class TranslateSettings(Settings, TrainConfig):
     gpt_layers: int = 3  # the decoder-only model: at least the encoder-decoder's parameters
     gpt_width: int = 36
     max_len: int = 24
+    init_std: float | None = 0.02  # initial weights' std; None: d_model ** -0.5
     batch_size: int = 64
     max_steps: int = 300
     lr: float = 5e-3
@@ -53,9 +56,12 @@ class TranslateSettings(Settings, TrainConfig):
 class SummariseSettings(TranslateSettings):
     """Chapter 13's summariser (``summary_settings`` in its config cell)."""
 
-    n_train: int = 2000  # paragraph/summary pairs
-    max_len: int = 48
-    max_steps: int = 100  # it learns the summary's form, not the selection (the chapter shows it)
+    n_train: int = 5000  # paragraph/summary pairs
+    n_sentences: int = 3  # per paragraph, two of them about objects on the table
+    max_len: int = 32
+    n_layers: int = 1  # one layer each side is enough (and half the time of two)
+    max_steps: int = 200
+    init_std: float | None = None  # 0.02 leaves this narrow model writing one sentence for every input
 
 
 GPU = dict(
@@ -91,6 +97,7 @@ def seq2seq_model(vocab: TranslationVocab, s: TranslateSettings) -> Seq2Seq:
             pad_id=vocab.pad_id,
             bos_id=vocab.bos_id,
             eos_id=vocab.eos_id,
+            init_std=s.d_model**-0.5 if s.init_std is None else s.init_std,
         )
     )
 
@@ -110,7 +117,7 @@ def decoder_only_model(vocab: TranslationVocab, s: TranslateSettings) -> GPT:
 
 def build(s: TranslateSettings) -> Job:
     """The translator (``arch="gpt"``: the decoder-only comparison) and its data."""
-    data = make_translation_data(s.n_train, s.n_test)
+    data = make_translation_data(s.n_train, s.n_test, lang=s.lang)
     train, test = data.tensors(data.train), data.tensors(data.test)
     if s.arch == "gpt":
         pad, sep = data.vocab.pad_id, data.vocab.sep_id
@@ -125,10 +132,15 @@ def build(s: TranslateSettings) -> Job:
     return Job(model, loss, train_loader, dict_loader(test, 256), trainer_config(s))
 
 
+def summary_data(s: SummariseSettings) -> tuple[list[Pair], list[Pair], TranslationVocab]:
+    """The summariser's train and test paragraphs and their vocabulary."""
+    train, test = make_summaries(s.n_train, s.n_test, n_sentences=s.n_sentences)
+    return train, test, TranslationVocab.from_texts(p.source + " " + p.target for p in train + test)
+
+
 def build_summariser(s: SummariseSettings) -> Job:
     """The encoder-decoder summariser of scene paragraphs and its data."""
-    train, test = make_summaries(s.n_train, s.n_test)
-    vocab = TranslationVocab.from_texts(p.source + " " + p.target for p in train + test)
+    train, test, vocab = summary_data(s)
 
     def tensors(pairs: Sequence[Pair]) -> dict[str, torch.Tensor]:
         return {
