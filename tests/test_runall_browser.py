@@ -39,6 +39,7 @@ CHAPTER_DEMO = {
     "11_clip": "sketch",
     "12_vision_language_model": "vlm",
     "13_encoder_decoder": "translate",
+    "14_speech": "speech",
 }
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {
