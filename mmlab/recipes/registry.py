@@ -15,6 +15,7 @@ from mmlab.recipes import (
     finetuning,
     fusion,
     gpt,
+    imagegen,
     lstm,
     seq2seq,
     sort,
@@ -45,6 +46,7 @@ JOBS: dict[str, Recipe] = {
         vlm.RECIPE,
         seq2seq.RECIPE,
         seq2seq.SUMMARISE_RECIPE,
+        imagegen.RECIPE,
     )
 }
 
