@@ -15,6 +15,7 @@ from mmlab.recipes import (
     finetuning,
     fusion,
     gpt,
+    imagegen,
     lstm,
     seq2seq,
     sort,
@@ -49,6 +50,7 @@ JOBS: dict[str, Recipe] = {
         seq2seq.SUMMARISE_RECIPE,
         speech.RECIPE,
         speech.COMMANDS_RECIPE,
+        imagegen.RECIPE,
     )
 }
 
