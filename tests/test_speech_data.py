@@ -12,7 +12,7 @@ from mmlab.data.speech import (
     SAMPLE_RATE,
     TEST_VOICES,
     TRAIN_VOICES,
-    add_noise,
+    add_noise_at_snr,
     all_commands,
     command_text,
     intent_names,
@@ -85,7 +85,7 @@ def test_grammar_and_intents():
 def test_add_noise_hits_the_snr():
     rng = np.random.default_rng(0)
     clean = np.sin(np.linspace(0, 500, 50000)).astype(np.float32)
-    noisy = add_noise(clean, 10.0, rng)
+    noisy = add_noise_at_snr(clean, 10.0, rng)
     snr = 10 * np.log10(np.mean(clean**2) / np.mean((noisy - clean) ** 2))
     assert abs(snr - 10.0) < 0.2
 

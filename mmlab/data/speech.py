@@ -36,7 +36,7 @@ __all__ = [
     "Espeak",
     "SpeechCommands",
     "Utterance",
-    "add_noise",
+    "add_noise_at_snr",
     "all_commands",
     "cache_dir",
     "command_text",
@@ -230,7 +230,7 @@ def _speak_all(specs: list[tuple[str, str, int, int]], cache: bool) -> list[np.n
     return waves
 
 
-def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+def add_noise_at_snr(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     """``audio`` plus white noise at a signal-to-noise ratio of ``snr_db`` decibels."""
     power = float(np.mean(audio.astype(np.float64) ** 2)) + 1e-12
     noise = rng.standard_normal(len(audio), dtype=np.float32) * np.float32(
@@ -254,7 +254,7 @@ def _utterances(
         audio = wave.astype(np.float32) / 32768.0
         audio = audio * rng.uniform(0.3, 1.0)  # a random gain: near or far from the microphone
         if snr_db is not None:
-            audio = np.clip(add_noise(audio, rng.uniform(*snr_db), rng), -1.0, 1.0)
+            audio = np.clip(add_noise_at_snr(audio, rng.uniform(*snr_db), rng), -1.0, 1.0)
         out.append(Utterance(text, action, device, place, voice, rate, pitch, audio))
     return out
 
@@ -289,6 +289,6 @@ def resynthesised(utterances: list[Utterance], snr_db: float | None, seed: int =
     for u in utterances:
         audio = synthesise(u.text, u.voice, u.rate, u.pitch)
         if snr_db is not None:
-            audio = np.clip(add_noise(audio, snr_db, rng), -1.0, 1.0)
+            audio = np.clip(add_noise_at_snr(audio, snr_db, rng), -1.0, 1.0)
         out.append(replace(u, audio=audio))
     return out

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mmlab.data.speech import SAMPLE_RATE, add_noise, parse_command, synthesise
+from mmlab.data.speech import SAMPLE_RATE, add_noise_at_snr, parse_command, synthesise
 from mmlab.demos.core import DemoInputError, check_text, friendly_error
 
 __all__ = ["build_speech_demo", "read_wav", "recognise", "render_audio", "say"]
@@ -122,7 +122,7 @@ def say(text: str, voice: str = "en-us+m7", noisy: bool = True) -> np.ndarray:
     (the synthesiser itself keeps a little state from one call to the next)."""
     samples = synthesise(text, voice=voice, rate=170)
     if noisy:
-        samples = np.clip(add_noise(samples, DEMO_SNR_DB, np.random.default_rng(0)), -1.0, 1.0)
+        samples = np.clip(add_noise_at_snr(samples, DEMO_SNR_DB, np.random.default_rng(0)), -1.0, 1.0)
     return samples
 
 
