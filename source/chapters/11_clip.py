@@ -234,23 +234,38 @@ plt.show()
 # identical, so their text embeddings are identical: for image $i$ whose caption appears $m_i$ times in
 # the batch, the best the model can do is spread its probability evenly over the $m_i$ copies, giving
 # $-\log(1/m_i) = \log m_i$. These repeats are *false negatives*: the loss calls them wrong although
-# they are right. The floor is the batch average of $\log m_i$, which we compute from the data and
-# compare with the loss the model reached.
+# they are right. The floor is the batch average of $\log m_i$, which we compute from the data over
+# 200 random batches and compare with the trained model's loss on the same batches. (The last
+# training batch's loss can sit below the average floor when that batch happened to hold fewer
+# repeats; the loss averaged over the same batches cannot.)
 
 # %%
 train_labels = labels[train_idx]
+batches = [torch.randperm(len(train_labels))[:BATCH] for _ in range(200)]  # random batches of the training set
 floors = []
-for _ in range(200):  # random batches of the training set
-    batch = train_labels[torch.randperm(len(train_labels))[:BATCH]]
+for rows in batches:
+    batch = train_labels[rows]
     counts = (batch[:, None] == batch[None, :]).sum(1).float()  # m_i: copies of each caption
     floors.append(counts.log().mean())
 floor = torch.stack(floors).mean().item()
-final = history.last("loss", "train")
+
+
+@torch.no_grad()
+def loss_on_batches(model: CLIP) -> float:
+    """The model's CLIP loss averaged over ``batches`` (the floor's random batches)."""
+    text = model.text_encoder.prepare([captions[i] for i in train_idx.tolist()])
+    images = tensors["images"][train_idx]
+    losses = [clip_training_loss(model.eval(), {"images": images[r], "text": text[r]})[0] for r in batches]
+    return torch.stack(losses).mean().item()
+
+
+final = loss_on_batches(clip)
 print(
-    f"loss floor from repeated captions: {floor:.3f}; final training loss: {final:.3f}; "
-    f"random start would be ln {BATCH} = {math.log(BATCH):.3f}"
+    f"loss floor from repeated captions: {floor:.3f}; trained model's loss on the same batches: {final:.3f} "
+    f"(last training batch {history.last('loss', 'train'):.3f}); random start would be ln {BATCH} = "
+    f"{math.log(BATCH):.3f}"
 )
-assert floor - 0.05 < final < floor + 0.5
+assert floor - 1e-4 <= final < floor + 0.5
 
 # %% [markdown]
 # And a second failure, on purpose: fix the temperature at $\tau = 1$. The logits are cosines in
@@ -269,18 +284,18 @@ hot_clip, hot = train_clip(
     learn_temperature=False,
 )
 hot_floors = []
-for _ in range(200):
-    batch = train_labels[torch.randperm(len(train_labels))[:BATCH]]
+for rows in batches:
+    batch = train_labels[rows]
     m = (batch[:, None] == batch[None, :]).sum(1).float()  # copies of each caption in the batch
     hot_floors.append(-(math.e / (m * math.e + (BATCH - m) * math.exp(-1 / 9))).log().mean())
-hot_floor, hot_final = torch.stack(hot_floors).mean().item(), hot.last("loss", "train")
+hot_floor, hot_final = torch.stack(hot_floors).mean().item(), loss_on_batches(hot_clip)
 hot_zero_shot = zero_shot_accuracy(hot_clip, test_idx, digits, [TEMPLATE])
-print(f"fixed tau = 1: final loss {hot_final:.3f}, its floor {hot_floor:.3f}; learned tau: {final:.3f}")
+print(f"fixed tau = 1: loss {hot_final:.3f}, its floor {hot_floor:.3f}; learned tau: {final:.3f}")
 print(f"zero-shot accuracy: fixed tau = 1 {hot_zero_shot:.3f}; learned tau {acc_single:.3f}")
 assert hot_final > final + 1.0 and hot_final >= hot_floor - 0.01
 
 # %% [markdown]
-# Read the two lines together. The fixed-$\tau$ run ends at its floor (within 0.05, asserted), so its
+# Read the two lines together. The fixed-$\tau$ run ends near its floor (within 0.1, asserted), so its
 # loss cannot say how good the model is; the zero-shot accuracy depends only on which caption has
 # the highest cosine, a ranking the temperature does not change, and here it clears the same 0.90
 # bar as the learned-temperature model (asserted). The high loss comes from a softmax that cannot
@@ -288,7 +303,7 @@ assert hot_final > final + 1.0 and hot_final >= hot_floor - 0.01
 # not a finding.)
 
 # %%
-assert hot_final - hot_floor < 0.05 and hot_zero_shot >= ZERO_SHOT_BAR
+assert hot_final - hot_floor < 0.1 and hot_zero_shot >= ZERO_SHOT_BAR
 
 # %% [markdown]
 # ## 6. Digits it never saw, and a pretrained text tower
