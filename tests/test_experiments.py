@@ -45,7 +45,11 @@ def test_comparison_table_is_markdown():
 def test_select_compares_two_metrics_of_the_same_runs():
     runs = repeat(lambda seed: {"seen": 0.9 + 0.01 * seed, "unseen": 0.3}, seeds=(0, 1, 2), label="model")
     seen, unseen = runs.select("seen", "seen classes"), runs.select("unseen", "unseen classes")
-    assert seen.label == "seen classes" and seen.seeds == [0, 1, 2] and seen.values("value") == runs.values("seen")
+    assert (
+        seen.label == "seen classes"
+        and seen.seeds == [0, 1, 2]
+        and seen.values("value") == runs.values("seen")
+    )
     assert round(assert_beats(seen, unseen, "value", min_margin=0.5), 2) == 0.61
     with pytest.raises(AssertionError):
         assert_beats(unseen, seen, "value")
