@@ -60,6 +60,11 @@ class Repeats:
             f"({min(values):.{digits}f}-{max(values):.{digits}f})"
         )
 
+    def select(self, metric: str, label: str, name: str = "value") -> Repeats:
+        """One metric of these runs, renamed ``name``, as a setting of its own: so two metrics of
+        the same runs (e.g. accuracy on seen and on unseen classes) can go to :func:`assert_beats`."""
+        return Repeats(label, list(self.seeds), [{name: value} for value in self.values(metric)])
+
     def __repr__(self) -> str:
         metrics = list(self.runs[0]) if self.runs else []
         body = ", ".join(f"{m}={self.summary(m)}" for m in metrics)

@@ -263,14 +263,30 @@ def _vqa():
     return build_vqa_demo(HybridFusion(FusionConfig(), mode="cross_attention").eval())
 
 
-def _sketch():
-    from mmlab.demos.sketch import build_sketch_demo
+def _digits_clip():
     from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer
     from mmlab.models.vision import CNNConfig
 
     tok = CaptionTokenizer([f"a handwritten {w}" for w in ("zero", "one", "seven")], max_len=6)
     image = CNNConfig(in_channels=1, image_size=8, channels=(8,), strides=(2,), d_out=16)
-    return build_sketch_demo(CLIP(CLIPConfig(image, embed_dim=8), TextTransformer(tok, 16, 2, 1)).eval())
+    return CLIP(CLIPConfig(image, embed_dim=8), TextTransformer(tok, 16, 2, 1)).eval()
+
+
+def _sketch():
+    from mmlab.demos.sketch import build_sketch_demo
+
+    return build_sketch_demo(_digits_clip())
+
+
+def _sketch_tabs():  # chapter 11's app: a tab per model
+    from mmlab.demos.sketch import build_sketch_demo
+    from mmlab.models.clip import CLIP, CaptionTokenizer, CLIPConfig, TextTransformer
+    from mmlab.models.vision import CNNConfig
+
+    tok = CaptionTokenizer([f"a large {c} {k}" for c in ("red", "blue") for k in ("circle", "square")], 6)
+    image = CNNConfig(in_channels=3, image_size=16, channels=(8,), strides=(2,), d_out=16)
+    shapes = CLIP(CLIPConfig(image, embed_dim=8), TextTransformer(tok, 16, 2, 1)).eval()
+    return build_sketch_demo({"digits": _digits_clip(), "shapes": shapes})
 
 
 def _vlm():
@@ -316,6 +332,7 @@ DEMOS = {
     "chat": _chat,
     "vqa": _vqa,
     "sketch": _sketch,
+    "sketch_tabs": _sketch_tabs,
     "vlm": _vlm,
     "translate": _translate,
     "speech": _speech,

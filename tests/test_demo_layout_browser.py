@@ -35,6 +35,11 @@ LAYOUT = {
     "chat": (["#chatbot", "#message_box textarea"], "chat", ("#chatbot", "What colour is grass?")),
     "vqa": (["#question", "#ask", "#message", "#answers"], "#ask", ("#message", "%")),
     "sketch": (["#sketch", "#names", "#classify", "#probs", "#message"], "#classify", ("#message", "blank")),
+    "sketch_tabs": (
+        ["#sketch", "#names", "#classify", "#probs", "#message"],
+        "#classify",
+        ("#message", "blank"),
+    ),
     "vlm": (["#question", "#ask", "#answer", "#caption"], "#ask", ("#answer input", "")),
     "translate": (
         ["#text textarea", "#run", "#output textarea", "#message"],

@@ -40,3 +40,16 @@ def test_lower_is_better_and_errors():
 def test_comparison_table_is_markdown():
     table = comparison_table([repeat(lambda s: {"acc": 0.5}, label="base")], ["acc"])
     assert table.splitlines()[2] == "| base | 3 | 0.500 ± 0.000 (0.500-0.500) |"
+
+
+def test_select_compares_two_metrics_of_the_same_runs():
+    runs = repeat(lambda seed: {"seen": 0.9 + 0.01 * seed, "unseen": 0.3}, seeds=(0, 1, 2), label="model")
+    seen, unseen = runs.select("seen", "seen classes"), runs.select("unseen", "unseen classes")
+    assert (
+        seen.label == "seen classes"
+        and seen.seeds == [0, 1, 2]
+        and seen.values("value") == runs.values("seen")
+    )
+    assert round(assert_beats(seen, unseen, "value", min_margin=0.5), 2) == 0.61
+    with pytest.raises(AssertionError):
+        assert_beats(unseen, seen, "value")

@@ -219,7 +219,8 @@ def test_train_vlm_runs_every_stage():
     tiny.update({f.name: 2 for f in fields(VLMSettings) if f.name.endswith("_steps")})
     model, results = train_vlm(VLMSettings(**tiny))
     expected = {"majority", "region", "text_only", "stage0_vqa", "stage1_caption", "stage1_vqa"}
-    expected |= {"word_match", "stage2_caption", "stage2_vqa", "captions_right"}
+    expected |= {"word_match", "word_match_filled", "untrained_caption", "stage2_caption", "stage2_vqa"}
+    expected |= {"shuffled_vqa", "captions_right"}
     assert set(results) == expected
     assert all(0 <= v <= 1 for k, v in results.items() if k != "captions_right")
     assert isinstance(model.caption(torch.rand(3, 24, 24)), str)

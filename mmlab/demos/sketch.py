@@ -1,6 +1,6 @@
 """Sketch demo: draw a digit or a shape, see a CLIP's zero-shot probabilities over class names you type.
 
-The app adapts to the model's image tower. A 1-channel model (chapter 11's digits CLIP) gets a black
+The app adapts to the model's image tower (or offers one tab per model, as chapter 11's does). A 1-channel model (chapter 11's digits CLIP) gets a black
 brush and the ten digit words; a 3-channel model (the shapes CLIP) gets a thick brush in the data
 set's red, green and blue, and the nine "colour kind" names with the template "a large {}".
 
@@ -189,17 +189,10 @@ def classify_sketch(clip_model, value: Any, class_names: Any, template: str = "{
     return {n: float(p) for n, p in zip(names, probs)}
 
 
-def build_sketch_demo(clip_model, class_names: list[str] | None = None, template: str | None = None):
-    """A Gradio app: a Sketchpad, editable class names and a template, and the zero-shot probabilities.
-
-    Args:
-        clip_model: a trained :class:`mmlab.models.clip.CLIP` (its image config says the input size
-            and whether it sees grey digits or coloured shapes).
-        class_names: the names shown at the start (default: :func:`sketch_defaults`, the ten digit
-            words for a 1-channel model, the nine "colour kind" names for a 3-channel one).
-        template: how a class name becomes a sentence (default: ``"a handwritten {}"`` for a
-            1-channel model, ``"a large {}"`` for a 3-channel one).
-    """
+def _sketch_panel(clip_model, class_names: list[str] | None, template: str | None, suffix: str = ""):
+    """The controls of one model (inside the current Blocks or Tab): a Sketchpad, editable class names
+    and template, a Classify button and the probabilities. Element ids and the endpoint's api name end
+    in ``suffix``. Returns the callback."""
     import gradio as gr
 
     from mmlab.data.multimodal import COLOURS, RGB
@@ -229,31 +222,67 @@ def build_sketch_demo(clip_model, class_names: list[str] | None = None, template
         except Exception as err:  # shown in the app, never a traceback
             return None, friendly_error(err)
 
-    with gr.Blocks(title="Zero-shot sketch") as app:
-        gr.Markdown(f"## Draw, then see CLIP's zero-shot guess\n{how}")
-        with gr.Row():
-            pad = gr.Sketchpad(
-                label="drawing",
-                type="numpy",
-                image_mode="RGBA",
-                elem_id="sketch",
-                height=360,
-                width=360,
-                brush=brush,
+    gr.Markdown(how)
+    with gr.Row():
+        pad = gr.Sketchpad(
+            label="drawing",
+            type="numpy",
+            image_mode="RGBA",
+            elem_id=f"sketch{suffix}",
+            height=360,
+            width=360,
+            brush=brush,
+        )
+        with gr.Column():
+            names_box = gr.Textbox(
+                names,
+                label="class names (comma-separated)",
+                elem_id=f"names{suffix}",
+                max_length=MAX_NAMES * (MAX_NAME_CHARS + 2),
             )
-            with gr.Column():
-                names_box = gr.Textbox(
-                    names,
-                    label="class names (comma-separated)",
-                    elem_id="names",
-                    max_length=MAX_NAMES * (MAX_NAME_CHARS + 2),
-                )
-                template_box = gr.Textbox(
-                    template, label="prompt template", elem_id="template", max_length=MAX_TEMPLATE_CHARS
-                )
-                button = gr.Button("Classify", elem_id="classify")
-                label = gr.Label(num_top_classes=5, label="zero-shot probabilities", elem_id="probs")
-                message = gr.Markdown(elem_id="message")
-        button.click(classify, [pad, names_box, template_box], [label, message], api_name="classify")
-    app.classify = classify  # the callback, for tests without a server
+            template_box = gr.Textbox(
+                template, label="prompt template", elem_id=f"template{suffix}", max_length=MAX_TEMPLATE_CHARS
+            )
+            button = gr.Button("Classify", elem_id=f"classify{suffix}")
+            label = gr.Label(num_top_classes=5, label="zero-shot probabilities", elem_id=f"probs{suffix}")
+            message = gr.Markdown(elem_id=f"message{suffix}")
+    button.click(classify, [pad, names_box, template_box], [label, message], api_name=f"classify{suffix}")
+    return classify
+
+
+def build_sketch_demo(clip_model, class_names: list[str] | None = None, template: str | None = None):
+    """A Gradio app: a Sketchpad, editable class names and a template, and the zero-shot probabilities.
+
+    Args:
+        clip_model: a trained :class:`mmlab.models.clip.CLIP` (its image config says the input size
+            and whether it sees grey digits or coloured shapes), or a dict ``{tab name: CLIP}`` for one
+            app with a tab per model (chapter 11: ``{"digits": ..., "shapes": ...}``; each tab starts
+            with its model's defaults, and the tabs after the first have element ids and an endpoint
+            ending in ``_<tab name>``, e.g. ``/classify_shapes``).
+        class_names: the names shown at the start (default: :func:`sketch_defaults`, the ten digit
+            words for a 1-channel model, the nine "colour kind" names for a 3-channel one).
+        template: how a class name becomes a sentence (default: ``"a handwritten {}"`` for a
+            1-channel model, ``"a large {}"`` for a 3-channel one).
+    """
+    import gradio as gr
+
+    tabs = clip_model if isinstance(clip_model, dict) else None
+    if tabs is not None:
+        if not tabs or not all(isinstance(k, str) and k.isidentifier() for k in tabs):
+            raise ValueError(f"tab names must be identifiers (e.g. 'digits'), got {list(tabs)}")
+        if class_names is not None or template is not None:
+            raise ValueError(
+                "with one tab per model, each tab starts with its model's own names and template"
+            )
+    with gr.Blocks(title="Zero-shot sketch") as app:
+        if tabs is None:  # (with tabs, the tab names head the app: room for the probabilities)
+            gr.Markdown("## Draw, then see CLIP's zero-shot guess")
+            callbacks = [_sketch_panel(clip_model, class_names, template)]
+        else:
+            callbacks = []
+            with gr.Tabs():
+                for i, (name, model) in enumerate(tabs.items()):
+                    with gr.Tab(name, elem_id=f"tab_{name}"):
+                        callbacks.append(_sketch_panel(model, None, None, "" if i == 0 else f"_{name}"))
+    app.classify = callbacks[0]  # the (first tab's) callback, for tests without a server
     return app

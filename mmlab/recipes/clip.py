@@ -1,7 +1,8 @@
 """Chapter 11's recipes: ``clip``, a mini-CLIP (CNN image tower, word Transformer text tower) on
 digit/caption pairs, and ``clip_shapes``, the same on one coloured shape per 16 x 16 image ("a small
 red triangle"), whose ``exclude`` leaves (colour, kind) pairs out of training as the chapter's second
-run does."""
+run does. Chapter 11 builds its models with the same builders (:func:`digits_image`,
+:func:`shapes_image`, :func:`text_tower`, :func:`build_clip`) from these settings."""
 
 from __future__ import annotations
 
@@ -18,7 +19,18 @@ from mmlab.models.vision import CNNConfig
 from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["CLIPSettings", "CLIPShapesSettings", "RECIPE", "SHAPES_RECIPE", "build", "build_shapes"]
+__all__ = [
+    "CLIPSettings",
+    "CLIPShapesSettings",
+    "RECIPE",
+    "SHAPES_RECIPE",
+    "build",
+    "build_clip",
+    "build_shapes",
+    "digits_image",
+    "shapes_image",
+    "text_tower",
+]
 
 
 @dataclass(repr=False)
@@ -68,29 +80,49 @@ MULTI_GPU = dict(batch_size=32)
 ALIASES = {"text_d_model": "d_model"}
 
 
-def _towers(s: CLIPSettings, captions: list[str], channels: int, size: int, **image) -> CLIP:
-    text_tower = TextTransformer(
+def digits_image(s: CLIPSettings) -> CNNConfig:
+    """The digits image tower: chapter 09's CNN on 8 x 8 grey images."""
+    return CNNConfig(
+        in_channels=1, image_size=8, channels=tuple(s.image_channels), strides=(1, 2), d_out=s.image_d_out
+    )
+
+
+def shapes_image(s: CLIPShapesSettings) -> CNNConfig:
+    """The shapes image tower on 16 x 16 colour images, pooled over the whole grid (out_grid=1): a shape
+    is the same shape wherever it sits."""
+    return CNNConfig(
+        in_channels=3,
+        image_size=16,
+        channels=tuple(s.image_channels),
+        strides=(1, 2),
+        d_out=s.image_d_out,
+        pool="mean",
+        out_grid=1,
+    )
+
+
+def text_tower(s: CLIPSettings, captions: list[str]) -> TextTransformer:
+    """A word Transformer trained from scratch, whose vocabulary is the words of ``captions``."""
+    return TextTransformer(
         CaptionTokenizer(captions, max_len=s.max_len),
         d_model=s.d_model,
         n_heads=s.text_heads,
         n_layers=s.text_layers,
     )
-    cnn = CNNConfig(
-        in_channels=channels,
-        image_size=size,
-        channels=tuple(s.image_channels),
-        strides=(1, 2),
-        d_out=s.image_d_out,
-        **image,
-    )
-    return CLIP(CLIPConfig(cnn, embed_dim=s.embed_dim), text_tower)
+
+
+def build_clip(s: CLIPSettings, image: CNNConfig, text_encoder, **config) -> CLIP:
+    """A CLIP of the image tower ``image`` and ``text_encoder`` (:func:`text_tower`, or chapter 11's
+    frozen MiniLM) in a shared space of width ``embed_dim``; ``config``: other :class:`CLIPConfig`
+    fields (e.g. a fixed temperature)."""
+    return CLIP(CLIPConfig(image, embed_dim=s.embed_dim, **config), text_encoder)
 
 
 def build(s: CLIPSettings) -> Job:
     data = make_digit_captions(seed=0)
     tensors = image_tensors(data)
     captions, n_train = list(data["caption"]), s.n_train
-    model = _towers(s, captions[:n_train], channels=1, size=8)
+    model = build_clip(s, digits_image(s), text_tower(s, captions[:n_train]))
     text = model.text_encoder.prepare(captions)  # (N, max_len) word ids
     train = {"images": tensors["images"][:n_train], "text": text[:n_train]}
     test = {"images": tensors["images"][n_train:], "text": text[n_train:]}
@@ -110,8 +142,7 @@ def build_shapes(s: CLIPShapesSettings) -> Job:
     train_data = make_shape_captions(s.n_train, seed=0, exclude=exclude)
     test_data = make_shape_captions(s.n_test, seed=1)
     captions = list(train_data["caption"])
-    # max-pooled over the whole grid: a shape is the same shape wherever it sits
-    model = _towers(s, captions, channels=3, size=16, pool="mean", out_grid=1)
+    model = build_clip(s, shapes_image(s), text_tower(s, captions))
     prepare = model.text_encoder.prepare
     train = {"images": shape_caption_tensors(train_data)["images"], "text": prepare(captions)}
     test = {"images": shape_caption_tensors(test_data)["images"], "text": prepare(list(test_data["caption"]))}

@@ -18,6 +18,7 @@ returns the model and its measured results; chapter 12 calls the steps one by on
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -49,13 +50,16 @@ __all__ = [
     "VLMData",
     "VLMSettings",
     "align_projector",
+    "align_untrained",
     "build_model",
     "caption_word_accuracy",
     "first_rows",
     "captions_right",
+    "filled_word_match",
     "load_vlm_data",
     "majority_rate",
     "pretrain_language_model",
+    "shuffled_accuracy",
     "train_region_namer",
     "train_text_only",
     "train_vlm",
@@ -87,7 +91,6 @@ class VLMSettings(RunSettings):
     tune_lr: float = 2e-3
     warmup_steps: int = 30
     seed: int = 0
-    progress: bool = False  # the stages' progress bars
 
 
 # more scenes, a wider GPT, longer stages
@@ -268,6 +271,38 @@ def tune(model: MiniVLM, rows: dict[str, torch.Tensor], settings: VLMSettings) -
     return _fit(model, vlm_loss, rows, settings.tune_steps, settings.tune_lr, settings)
 
 
+def align_untrained(
+    model: MiniVLM, data: VLMData, caption_rows: dict[str, torch.Tensor], settings: VLMSettings
+) -> MiniVLM:
+    """The control of stage 1: a new model whose GPT skipped stage 0 (its initial weights), with
+    ``model``'s image encoder, gets the same projector-only stage. Returns it."""
+    untrained = build_model(data, settings)
+    untrained.image_encoder.load_state_dict(model.image_encoder.state_dict())
+    align_projector(untrained, caption_rows, settings)
+    return untrained
+
+
+def shuffled_accuracy(model: MiniVLM, data: VLMData, seed: int = 0) -> tuple[float, float]:
+    """The wrong-picture control: held-out question accuracy when each question gets the patch
+    features of another, randomly chosen question's scene. Returns it and the share of questions
+    whose picture came from another scene."""
+    perm = torch.randperm(len(data.test_cols["question"]), generator=torch.Generator().manual_seed(seed))
+    moved = (data.test_t["scene_ids"][perm] != data.test_t["scene_ids"]).float().mean().item()
+    accuracy = answer_accuracy(
+        model, data.test_features[perm], data.test_cols["question"], data.test_cols["answer"]
+    )
+    return accuracy, moved
+
+
+def filled_word_match(model: MiniVLM, data: VLMData) -> float:
+    """:func:`~mmlab.models.vlm.nearest_word_match` on the held-out cells that hold a shape (one row
+    per scene): how often a projected patch's nearest token is its cell's word."""
+    first = first_rows(data.test_t)
+    words = data.test_words[first]
+    filled = words[:, :, 0] != data.tokenizer.stoi["<empty>"]  # (N, P)
+    return nearest_word_match(model, data.test_features[first], words, cells=filled)
+
+
 @torch.no_grad()
 def caption_word_accuracy(model: MiniVLM, caption_rows: dict[str, torch.Tensor]) -> float:
     """Next-word accuracy on held-out captions (each word predicted from the image and the words before)."""
@@ -293,20 +328,25 @@ def captions_right(model: MiniVLM, data: VLMData, n: int = 100) -> tuple[int, li
     return right, generated, scenes
 
 
-def train_vlm(settings: VLMSettings | None = None) -> tuple[MiniVLM, dict[str, float]]:
-    """Every step of chapter 12 (defaults: :class:`VLMSettings`).
+def train_vlm(
+    settings: VLMSettings | None = None, data: VLMData | None = None
+) -> tuple[MiniVLM, dict[str, float]]:
+    """Every step of chapter 12 (defaults: :class:`VLMSettings`), with its controls.
 
+    ``data``: :func:`load_vlm_data` of these settings, when already loaded (it is not changed).
     Returns the trained model and its held-out results: ``majority``, ``text_only``, ``region``,
     ``stage0_vqa`` (the language model reading the scene in words), ``stage1_caption``,
-    ``stage1_vqa``, ``word_match``, ``stage2_caption``, ``stage2_vqa`` and ``captions_right``
-    (out of 100).
+    ``stage1_vqa``, ``untrained_caption`` (stage 1 on a GPT that skipped stage 0), ``word_match``
+    and ``word_match_filled`` (after stage 1), ``stage2_caption``, ``stage2_vqa``, ``shuffled_vqa``
+    (stage 2 with another scene's picture) and ``captions_right`` (out of 100).
     """
     settings = settings or VLMSettings()
     seed_everything(settings.seed)
-    data = load_vlm_data(settings)
+    data = dataclasses.replace(data) if data is not None else load_vlm_data(settings)  # features are per run
     model = build_model(data, settings)
     results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
     train_rows, test_rows = data.rows("train"), data.rows("test")
+    captions_only = {k: v[train_rows["kind"] == 1] for k, v in train_rows.items()}
     test_captions = {k: v[test_rows["kind"] == 1] for k, v in test_rows.items()}
     questions, answers = data.test_cols["question"], data.test_cols["answer"]
 
@@ -317,14 +357,19 @@ def train_vlm(settings: VLMSettings | None = None) -> tuple[MiniVLM, dict[str, f
     seed_everything(settings.seed)
     pretrain_language_model(model, train_rows, settings)
     results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
-    align_projector(model, {k: v[train_rows["kind"] == 1] for k, v in train_rows.items()}, settings)
+    align_projector(model, captions_only, settings)
     results["stage1_caption"] = caption_word_accuracy(model, test_captions)
     results["stage1_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
     first = first_rows(data.test_t)
     results["word_match"] = nearest_word_match(model, data.test_features[first], data.test_words[first])
+    results["word_match_filled"] = filled_word_match(model, data)
+    seed_everything(settings.seed)
+    untrained = align_untrained(model, data, captions_only, settings)
+    results["untrained_caption"] = caption_word_accuracy(untrained, test_captions)
     tune(model, train_rows, settings)
     results["stage2_caption"] = caption_word_accuracy(model, test_captions)
     results["stage2_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
+    results["shuffled_vqa"] = shuffled_accuracy(model, data)[0]
     results["captions_right"] = captions_right(model, data)[0]
     return model, results
 
