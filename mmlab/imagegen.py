@@ -29,7 +29,7 @@ from mmlab.models.vision import CNNConfig, CNNEncoder
 __all__ = [
     "CodeTokens",
     "Judge",
-    "build_clip",
+    "build_caption_clip",
     "clip_score",
     "code_gpt",
     "code_gpt_loss",
@@ -43,7 +43,7 @@ __all__ = [
 CAPTION_LEN = 5  # "a red circle top left"
 
 
-def build_clip(embed_dim: int = 32, d_model: int = 32, image_size: int = 16) -> CLIP:
+def build_caption_clip(embed_dim: int = 32, d_model: int = 32, image_size: int = 16) -> CLIP:
     """Chapter 11's CLIP for placed shapes: a CNN that keeps where things are (flatten pooling) and a
     word Transformer over the 36 captions' words."""
     captions = [placed_caption(*c) for c in all_combinations()]

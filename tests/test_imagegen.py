@@ -8,7 +8,7 @@ from mmlab.imagegen import (
     CAPTION_LEN,
     CodeTokens,
     Judge,
-    build_clip,
+    build_caption_clip,
     clip_score,
     code_gpt,
     code_gpt_loss,
@@ -20,7 +20,7 @@ from mmlab.imagegen import (
 
 
 def tokens(k=8):
-    return CodeTokens(build_clip().text_encoder.tokenizer, k)
+    return CodeTokens(build_caption_clip().text_encoder.tokenizer, k)
 
 
 def test_rows_put_codes_after_the_words():
@@ -81,7 +81,7 @@ def test_faithfulness_counts_all_three_attributes():
 
 def test_clip_helpers():
     torch.manual_seed(0)
-    clip = build_clip()
+    clip = build_caption_clip()
     data = make_placed_shapes(6, seed=0)
     scores = clip_score(clip, data["images"], data["captions"])
     assert scores.shape == (6,) and scores.abs().max() <= 1 + 1e-5

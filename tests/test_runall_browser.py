@@ -172,24 +172,44 @@ def _run_all(driver, url: str, stem: str) -> None:
         time.sleep(2)
 
 
-def _scroll_to_a_bar(driver) -> bool:
-    """Scroll to the first cell with a widget output; True when its bar is then drawn."""
+def _scroll_to_cell(driver, index_js: str) -> None:
+    """Scroll the notebook to the cell at ``index_js`` (a JavaScript expression; -1 is the last)."""
     driver.execute_script(
-        """const panel = window.jupyterapp.shell.currentWidget;
-        for (const cell of panel.content.widgets) {
-          const outputs = cell.model.type === 'code' ? cell.model.outputs : null;
-          for (let i = 0; outputs && i < outputs.length; i++) {
-            const data = outputs.get(i).toJSON().data;
-            if (data && data['application/vnd.jupyter.widget-view+json']) {
-              panel.content.scrollToItem(panel.content.widgets.indexOf(cell)); return;
-            }
-          }
-        }"""
+        f"""const notebook = window.jupyterapp.shell.currentWidget.content;
+        let index = {index_js};
+        if (index < 0) index += notebook.widgets.length;
+        notebook.scrollToItem(index);"""
     )
-    time.sleep(2)
-    from selenium.webdriver.common.by import By
 
-    return bool(driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress"))
+
+# the index of the first cell with a widget output (a progress bar)
+FIRST_BAR = """(() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+  for (let c = 0; c < cells.length; c++) {
+    const outputs = cells[c].model.type === 'code' ? cells[c].model.outputs : null;
+    for (let i = 0; outputs && i < outputs.length; i++) {
+      const data = outputs.get(i).toJSON().data;
+      if (data && data['application/vnd.jupyter.widget-view+json']) return c;
+    }
+  }
+  return 0;
+})()"""
+
+
+def _a_bar_is_drawn(driver) -> bool:
+    """Scroll to the first cell with a progress bar and wait for the bar to be drawn."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _scroll_to_cell(driver, FIRST_BAR)
+    try:
+        WebDriverWait(driver, TIMEOUT_S).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress")
+        )
+        return True
+    except TimeoutException:
+        return False
 
 
 def _ask(driver, name: str) -> None:
@@ -220,16 +240,22 @@ def _ask(driver, name: str) -> None:
 def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     _run_all(driver, lab, stem)
     try:
         # JupyterLab may detach cells far from view, so the bars are counted in its model, and one
         # drawn bar is looked for in the page
         assert driver.execute_script(NOTEBOOK_STATE)["widgets"], f"{stem}: training showed no progress bar"
-        drawn = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress")
-        assert drawn or _scroll_to_a_bar(driver), f"{stem}: a progress bar is in the notebook but not drawn"
+        assert _a_bar_is_drawn(driver), f"{stem}: a progress bar is in the notebook but not drawn"
+        _scroll_to_cell(driver, "-1")  # the demo is shown near the end; cells far from view may be detached
+        try:
+            WebDriverWait(driver, TIMEOUT_S).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
+            )
+        except TimeoutException:
+            pytest.fail(f"{stem}: Run All left no demo frame in the notebook")
         frames = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
-        assert frames, f"{stem}: Run All left no demo frame in the notebook"
         for index, frame in enumerate(frames):  # every demo Run All left behind must answer
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", frame)
             driver.switch_to.frame(frame)

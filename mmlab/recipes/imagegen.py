@@ -27,7 +27,7 @@ from mmlab.diffusion import NoiseSchedule, diffusion_loss, sample
 from mmlab.imagegen import (
     CodeTokens,
     Judge,
-    build_clip,
+    build_caption_clip,
     code_gpt,
     code_gpt_loss,
     faithfulness,
@@ -151,7 +151,7 @@ def train_judge(s: ImageGenSettings) -> Judge:
 
 def train_clip(train: dict, s: ImageGenSettings) -> nn.Module:
     """Chapter 11's CLIP on the training images and captions."""
-    clip = build_clip(embed_dim=s.embed_dim)
+    clip = build_caption_clip(embed_dim=s.embed_dim)
     text = clip.text_encoder.prepare(train["captions"])
     train_stage(clip, clip_training_loss, {"images": train["images"], "text": text}, s.clip_steps, s)
     return clip
