@@ -1,7 +1,8 @@
 # mmlab: two commands.
 #   make lab    install the course into .venv and open JupyterLab on chapters/ (127.0.0.1 only)
 #   make test   install the test extras too, then lint, unit tests and every notebook (as CI does)
-# Other targets: make notebooks (rebuild notebooks from source/), make bench, make doctor, make clean.
+# Other targets: make notebooks (rebuild notebooks from source/), make runall (Run All of each demo chapter
+# in JupyterLab, slow), make bench, make doctor, make clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,7 +17,7 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO
 NBVAL_FLAGS := -p no:python --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
                --nbval-cell-timeout=600 -n 2 --dist loadscope --runxfail --durations=0
 
-.PHONY: lab test install install-test lint unit nbval notebooks check-notebooks browser bench doctor clean
+.PHONY: lab test install install-test lint unit runall nbval notebooks check-notebooks browser bench doctor clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +51,11 @@ check-notebooks: install-test
 	$(PY) tools/notebooks.py check
 
 unit: install-test
-	$(TEST_ENV) $(PY) -m pytest tests -n 2 --durations=15
+	$(TEST_ENV) $(PY) -m pytest tests -n 2 --durations=15 -m "not runall"
+
+# Run All of every chapter with a demo, in JupyterLab in headless Chromium (slow; not in make test).
+runall: install-test browser
+	$(TEST_ENV) $(PY) -m pytest tests/test_runall_browser.py -n 2 -m runall
 
 nbval: install-test
 	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest $(NBVAL_FLAGS) chapters labs
