@@ -41,7 +41,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/chapters $(AS_ROOT)
 
-test: install-test browser lint check-notebooks unit nbval
+test: install-test browser lint check-notebooks unit nbval runall
 
 lint: install-test
 	$(VENV)/bin/ruff check mmlab tests tools bench source
@@ -53,9 +53,10 @@ check-notebooks: install-test
 unit: install-test
 	$(TEST_ENV) $(PY) -m pytest tests -n 2 --durations=15 -m "not runall"
 
-# Run All of every chapter with a demo, in JupyterLab in headless Chromium (slow; not in make test).
+# Run All of every chapter with a demo, in JupyterLab in headless Chromium: the slowest phase, run
+# last and alone (two chapters at once, one torch thread each, as nbval runs them).
 runall: install-test browser
-	$(TEST_ENV) $(PY) -m pytest tests/test_runall_browser.py -n 2 -m runall
+	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest tests/test_runall_browser.py -n 2 -m runall --durations=0
 
 nbval: install-test
 	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest $(NBVAL_FLAGS) chapters labs
