@@ -115,7 +115,7 @@ show_images(
 plt.show()
 
 # %% [markdown]
-# Two reference rates on the test set, computed from the answers alone:
+# Three reference rates on the test set, computed from the answers alone:
 #
 # * the **majority-class rate**: always say the most common answer;
 # * the **question prior**: for each question text, say its most common *training* answer. It is
