@@ -8,7 +8,7 @@ peak where that peak is known. Then the Trainer-vs-bare-loop overhead and the wr
 Markdown table in ``bench/RESULTS.md`` headed by the machine they came from.
 
     python -m bench [--steps 40] [--jobs gpt sort] [--device cpu|cuda]
-    python -m bench --scale gpu [--steps 50] [--jobs gpt sft]    # on a CUDA GPU
+    python -m bench --scale gpu [--steps 50] [--jobs gpt sft] [--compile both|off|on]   # on a CUDA GPU
 
 ``--scale gpu`` (the default where CUDA is available, so ``make bench`` on a GPU machine runs it)
 times every job at its gpu preset on CUDA, each without and with ``torch.compile``, and reports
@@ -160,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a setting of every job (tests use it to run the gpu machinery tiny on a CPU)",
     )
+    parser.add_argument(
+        "--compile",
+        choices=["both", "off", "on"],
+        default="both",
+        help="--scale gpu: time each job without and with torch.compile (both), or only one way",
+    )
     args = parser.parse_args(argv)
     if args.scale == "gpu":
         return gpu_suite(args)
@@ -200,7 +206,7 @@ def gpu_suite(args: argparse.Namespace) -> int:
         "jobs": [],
     }
     for name in args.jobs:
-        for compile in (False, True):
+        for compile in {"both": (False, True), "off": (False,), "on": (True,)}[args.compile]:
             row = run_job(name, args.steps, args.device, "gpu", compile, args.overrides)
             row.setdefault("compile", compile)
             results["jobs"].append(row)
