@@ -132,9 +132,11 @@ def markdown(results: dict) -> str:
         "`reward` and `dpo` start from a one-step SFT model (the step time does not depend on it).",
         "",
     ]
-    side_by_side = HERE / "vs_nanogpt.md"  # written by `python -m bench.vs_nanogpt --record`
-    if side_by_side.exists():
-        lines += [side_by_side.read_text()]
+    # notes kept when the table is rewritten: vs_nanogpt.md (`python -m bench.vs_nanogpt --record`) and
+    # sft_gpu_preset.md (issue 16's slow sft gpu preset, measured with `python -m bench.sft_stages`)
+    for note in ("vs_nanogpt.md", "sft_gpu_preset.md"):
+        if (HERE / note).exists():
+            lines += [(HERE / note).read_text()]
     return "\n".join(lines)
 
 
