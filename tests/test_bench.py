@@ -115,3 +115,18 @@ def test_sft_stages_times_both_training_stages_tiny_on_the_cpu(capsys):
     assert 8 * 5 <= row["finetune"]["tokens_per_step"] <= 8 * 24  # batch x (width - 1), width <= block + 1
     for stage in ("pretrain", "finetune"):
         assert row[stage]["ms_per_step"] > 0 and row[stage]["gflop_per_step"] > 0
+
+
+def test_the_cpu_table_keeps_the_hand_written_notes():
+    results = {
+        "date": "today",
+        "steps": 1,
+        "machine": {"processor": "x86_64", "platform": "Linux", "torch": "2", "device": "cpu", "cpu threads": "1"},
+        "jobs": [],
+        "trainer_overhead": {"repeats": 1, "ratio": 1.0, "ratio_median_of_pairs": 1.0, "ratio_min": 1.0, "ratio_max": 1.0},
+        "attention": {"written_out_ms": 2.0, "sdpa_ms": 1.0, "ratio": 2.0},
+    }  # fmt: skip
+    table = suite.markdown(results)
+    assert "## sft gpu preset" in table and table.index("## sft gpu preset") > table.index(
+        "| job | chapter |"
+    )
