@@ -132,3 +132,16 @@ def test_pretraining_loader_gathers_whole_batches_without_a_row_loop(monkeypatch
     assert len(got) == len(expected) and got[0][0].shape == (batch_size, 16)
     for (x, y), (x_ref, y_ref) in zip(got, expected):
         assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_the_sft_job_names_its_two_stages_before_their_progress_bars(capsys):
+    from mmlab.align.instruction_tuning import build
+    from mmlab.recipes.registry import resolve_settings
+
+    tiny = dict(
+        n_layers=1, n_heads=2, d_model=16, batch_size=8, n_conversations=300, pretrain_steps=3, max_steps=7
+    )
+    build(resolve_settings("sft", "gpu", {**tiny, "device": "cpu", "progress": True}))
+    assert "sft: 3 pretraining steps on the world corpus" in capsys.readouterr().out
+    build(resolve_settings("sft", "gpu", {**tiny, "device": "cpu", "progress": False}))
+    assert capsys.readouterr().out == ""
