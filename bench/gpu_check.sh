@@ -4,11 +4,11 @@
 #   bash bench/gpu_check.sh            # PY=python OUT=bench/gpu-check STEPS=20 by default
 #
 # 1. the sft job stage by stage (bench.sft_stages): data builds, then ms/step of the pretraining and
-#    the fine-tuning stages with their FLOPs (60 s at most);
+#    the fine-tuning stages with their FLOPs (50 s at most);
 # 2. the sft job as the issue ran it: `python -m mmlab.train sft --scale gpu --set max_steps=200`,
-#    whose 2,000 pretraining steps come before the 200 fine-tuning steps (90 s at most);
+#    whose 2,000 pretraining steps come before the 200 fine-tuning steps (80 s at most);
 # 3. every job's gpu preset for STEPS timed steps without torch.compile (python -m bench, 230 s at most);
-# 4. gpt and sft with torch.compile (90 s at most).
+# 4. gpt and sft with torch.compile (80 s at most).
 # Each part has its own time limit, so the whole stays under 8 minutes even if one part hangs; rows
 # are printed as they come, so a part cut short still leaves its finished rows in its log.
 # Everything goes to OUT: one log per part, and results-gpu.json / RESULTS-gpu.md per bench run.
@@ -37,8 +37,8 @@ part() {  # part NAME LIMIT_S COMMAND...: run COMMAND under a time limit, loggin
 mkdir -p "$OUT/eager" "$OUT/compiled"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
 
-part sft_stages 60 "$PY" -m bench.sft_stages --scale gpu --device cuda --steps 50 --warmup 5
-part sft_cli 90 "$PY" -m mmlab.train sft --scale gpu --set max_steps=200 --out "$OUT/sft-run"
-part all_jobs_eager 230 "$PY" -m bench --scale gpu --compile off --steps "$STEPS" --out "$OUT/eager"
-part compiled 90 "$PY" -m bench --scale gpu --compile on --steps "$STEPS" --jobs gpt sft --out "$OUT/compiled"
+part sft_stages 50 "$PY" -m bench.sft_stages --scale gpu --device cuda --steps 50 --warmup 5
+part sft_cli 80 "$PY" -m mmlab.train sft --scale gpu --set max_steps=200 --out "$OUT/sft-run"
+part all_jobs_eager 220 "$PY" -m bench --scale gpu --compile off --steps "$STEPS" --out "$OUT/eager"
+part compiled 80 "$PY" -m bench --scale gpu --compile on --steps "$STEPS" --jobs gpt sft --out "$OUT/compiled"
 echo "== done in $((SECONDS - start)) s; logs and tables in $OUT"
