@@ -7,7 +7,7 @@
 #    the fine-tuning stages with their FLOPs (50 s at most);
 # 2. the sft job as the issue ran it: `python -m mmlab.train sft --scale gpu --set max_steps=200`,
 #    whose 2,000 pretraining steps come before the 200 fine-tuning steps (80 s at most);
-# 3. every job's gpu preset for STEPS timed steps without torch.compile (python -m bench, 230 s at most);
+# 3. every job's gpu preset for STEPS timed steps without torch.compile (python -m bench, 220 s at most);
 # 4. gpt and sft with torch.compile (80 s at most).
 # Each part has its own time limit, so the whole stays under 8 minutes even if one part hangs; rows
 # are printed as they come, so a part cut short still leaves its finished rows in its log.
