@@ -67,6 +67,16 @@ def time_stage(model: GPT, loss_fn, loader, config: TrainConfig, warmup: int, st
     }
 
 
+def _report(stage: str, r: dict) -> dict:
+    print(
+        f"  {stage}: {r['ms_per_step']:.1f} ms/step ({r['cpu_ms_per_step']:.1f} ms of CPU time), "
+        f"{r['tokens_per_step']:.0f} tokens and {r['gflop_per_step']:.1f} GFLOP a step, "
+        f"{r['gflop_per_s']:.1f} GFLOP/s",
+        flush=True,
+    )
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,30 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     s = resolve_settings("sft", args.scale, {**dict(args.overrides), "device": args.device})
     loop = dict(progress=False, device=args.device, compile=args.compile)
     row: dict = {"job": "sft", "scale": args.scale, "device": args.device, "compile": args.compile}
+    print(
+        f"sft at the {args.scale} preset on {args.device} (each line as soon as it is measured):", flush=True
+    )
     tokenizer, instructions = chat_tokenizer(), make_instructions(seed=0)
     corpus, row["corpus_build_s"] = _timed(lambda: world_corpus_loader(tokenizer, instructions, s.batch_size))
     model = GPT(s.model)
     row["params"] = model.num_parameters()
     pretrain = TrainConfig(lr=s.pretrain_lr, warmup_steps=s.pretrain_warmup_steps, **loop)
-    row["pretrain"] = time_stage(model, next_token_loss, corpus, pretrain, args.warmup, args.steps)
+    row["pretrain"] = _report(
+        "pretrain", time_stage(model, next_token_loss, corpus, pretrain, args.warmup, args.steps)
+    )
     build = lambda: conversation_loaders(  # noqa: E731
         tokenizer, instructions, s.n_conversations, s.system_fraction, s.block_size, s.batch_size
     )
     (train_loader, _), row["conversations_build_s"] = _timed(build)
+    print(f"  building {s.n_conversations:,} conversations: {row['conversations_build_s']:.1f} s", flush=True)
     finetune = TrainConfig(lr=s.lr, warmup_steps=s.warmup_steps, **loop)
-    row["finetune"] = time_stage(model, sft_loss, train_loader, finetune, args.warmup, args.steps)
-    print(json.dumps(row))
-    print(
-        f"sft at the {args.scale} preset on {args.device}: data builds: corpus {row['corpus_build_s']:.1f} s, "
-        f"conversations {row['conversations_build_s']:.1f} s"
+    row["finetune"] = _report(
+        "finetune", time_stage(model, sft_loss, train_loader, finetune, args.warmup, args.steps)
     )
-    for stage in ("pretrain", "finetune"):
-        r = row[stage]
-        print(
-            f"  {stage}: {r['ms_per_step']:.1f} ms/step ({r['cpu_ms_per_step']:.1f} ms of CPU time), "
-            f"{r['tokens_per_step']:.0f} tokens and "
-            f"{r['gflop_per_step']:.1f} GFLOP a step, {r['gflop_per_s']:.1f} GFLOP/s"
-        )
+    print(json.dumps(row))
     return 0
 
 

@@ -109,7 +109,7 @@ def test_sft_stages_times_both_training_stages_tiny_on_the_cpu(capsys):
     for assignment in tiny:
         argv += ["--set", assignment]
     assert sft_stages.main(argv) == 0
-    row = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["scale"] == "gpu" and row["device"] == "cpu"
     assert row["pretrain"]["tokens_per_step"] == 8 * 16  # batch x 16-token windows
     assert 8 * 5 <= row["finetune"]["tokens_per_step"] <= 8 * 24  # batch x (width - 1), width <= block + 1
