@@ -8,7 +8,7 @@ peak where that peak is known. Then the Trainer-vs-bare-loop overhead and the wr
 Markdown table in ``bench/RESULTS.md`` headed by the machine they came from.
 
     python -m bench [--steps 40] [--jobs gpt sort] [--device cpu|cuda]
-    python -m bench --scale gpu [--steps 50] [--jobs gpt sft]    # on a CUDA GPU
+    python -m bench --scale gpu [--steps 50] [--jobs gpt sft] [--compile both|off|on]   # on a CUDA GPU
 
 ``--scale gpu`` (the default where CUDA is available, so ``make bench`` on a GPU machine runs it)
 times every job at its gpu preset on CUDA, each without and with ``torch.compile``, and reports
@@ -132,9 +132,11 @@ def markdown(results: dict) -> str:
         "`reward` and `dpo` start from a one-step SFT model (the step time does not depend on it).",
         "",
     ]
-    side_by_side = HERE / "vs_nanogpt.md"  # written by `python -m bench.vs_nanogpt --record`
-    if side_by_side.exists():
-        lines += [side_by_side.read_text()]
+    # notes kept when the table is rewritten: vs_nanogpt.md (`python -m bench.vs_nanogpt --record`) and
+    # sft_gpu_preset.md (issue 16's slow sft gpu preset, measured with `python -m bench.sft_stages`)
+    for note in ("vs_nanogpt.md", "sft_gpu_preset.md"):
+        if (HERE / note).exists():
+            lines += [(HERE / note).read_text()]
     return "\n".join(lines)
 
 
@@ -159,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="override a setting of every job (tests use it to run the gpu machinery tiny on a CPU)",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=["both", "off", "on"],
+        default="both",
+        help="--scale gpu: time each job without and with torch.compile (both), or only one way",
     )
     args = parser.parse_args(argv)
     if args.scale == "gpu":
@@ -200,7 +208,7 @@ def gpu_suite(args: argparse.Namespace) -> int:
         "jobs": [],
     }
     for name in args.jobs:
-        for compile in (False, True):
+        for compile in {"both": (False, True), "off": (False,), "on": (True,)}[args.compile]:
             row = run_job(name, args.steps, args.device, "gpu", compile, args.overrides)
             row.setdefault("compile", compile)
             results["jobs"].append(row)

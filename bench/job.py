@@ -1,6 +1,9 @@
 """Benchmark one training job in this process and print one JSON line (used by ``python -m bench``).
 
 python -m bench.job gpt --steps 40 [--device cpu] [--scale gpu] [--compile] [--set n_layer=2]
+
+``--device`` defaults to CUDA where there is one (as ``python -m bench`` does), so a gpu preset is not
+timed on the CPU by accident.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job", choices=sorted(JOBS))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scale", choices=["cpu", "gpu"], default="cpu", help="the job's preset")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--set", dest="overrides", action="append", type=parse_assignment, default=[])

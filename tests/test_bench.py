@@ -83,3 +83,50 @@ def test_gpu_suite_times_each_job_without_and_with_compile(monkeypatch, tmp_path
     table = (tmp_path / "RESULTS-gpu.md").read_text()
     assert "| gpt | False | 1,000 | 50.00 | 20.0 | 800 | 10 | 20.0% |" in table
     assert "| gpt | True |" in table and "25.0%" in table
+
+
+def test_gpu_suite_can_time_one_way_only(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run_job(name, steps, device, scale, compile, overrides):
+        calls.append((name, compile))
+        return {"job": name, "params": 1, "steps_per_s": 1.0, "peak_memory_mb": 1.0, "compile": compile}
+
+    monkeypatch.setattr(suite, "run_job", fake_run_job)
+    base = ["--scale", "gpu", "--device", "cpu", "--jobs", "gpt", "sft", "--out", str(tmp_path)]
+    assert suite.main([*base, "--compile", "off"]) == 0
+    assert calls == [("gpt", False), ("sft", False)]
+    calls.clear()
+    assert suite.main([*base, "--compile", "on"]) == 0
+    assert calls == [("gpt", True), ("sft", True)]
+
+
+def test_sft_stages_times_both_training_stages_tiny_on_the_cpu(capsys):
+    from bench import sft_stages
+
+    tiny = ["n_layers=1", "n_heads=2", "d_model=16", "batch_size=8", "n_conversations=200"]
+    argv = ["--scale", "gpu", "--device", "cpu", "--steps", "2", "--warmup", "1"]
+    for assignment in tiny:
+        argv += ["--set", assignment]
+    assert sft_stages.main(argv) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["scale"] == "gpu" and row["device"] == "cpu"
+    assert row["pretrain"]["tokens_per_step"] == 8 * 16  # batch x 16-token windows
+    assert 8 * 5 <= row["finetune"]["tokens_per_step"] <= 8 * 24  # batch x (width - 1), width <= block + 1
+    for stage in ("pretrain", "finetune"):
+        assert row[stage]["ms_per_step"] > 0 and row[stage]["gflop_per_step"] > 0
+
+
+def test_the_cpu_table_keeps_the_hand_written_notes():
+    results = {
+        "date": "today",
+        "steps": 1,
+        "machine": {"processor": "x86_64", "platform": "Linux", "torch": "2", "device": "cpu", "cpu threads": "1"},
+        "jobs": [],
+        "trainer_overhead": {"repeats": 1, "ratio": 1.0, "ratio_median_of_pairs": 1.0, "ratio_min": 1.0, "ratio_max": 1.0},
+        "attention": {"written_out_ms": 2.0, "sdpa_ms": 1.0, "ratio": 2.0},
+    }  # fmt: skip
+    table = suite.markdown(results)
+    assert "## sft gpu preset" in table and table.index("## sft gpu preset") > table.index(
+        "| job | chapter |"
+    )

@@ -97,3 +97,51 @@ def test_pipeline_learns_the_answers():
     assert again.model is not result.model  # cached, but callers get their own copy
     for a, b in zip(again.model.parameters(), result.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_pretraining_loader_gathers_whole_batches_without_a_row_loop(monkeypatch):
+    """The gpu preset's pretraining batches (256 rows) come from one gather each: no per-row
+    ``__getitem__`` and collate in the hot loop (that Python loop cost as much as a GPU step), and the
+    batches are the plain per-row DataLoader's, in the same order, over two epochs."""
+    from torch.utils.data import DataLoader
+
+    from mmlab.align.sft import WindowBatches, world_corpus, world_corpus_loader
+    from mmlab.data.chat import make_instructions
+    from mmlab.data.lm import NextTokenDataset
+    from mmlab.recipes.registry import resolve_settings
+
+    batch_size = resolve_settings("sft", "gpu").batch_size
+    tok, instructions = chat_tokenizer(), make_instructions(seed=0)
+    ids = tok.encode(world_corpus(instructions["train"], seed=0))
+    plain = DataLoader(
+        NextTokenDataset(ids, 16, stride=3),
+        batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    expected = [batch for _ in range(2) for batch in plain]
+
+    rows_read = []
+    original = NextTokenDataset.__getitem__
+    monkeypatch.setattr(
+        WindowBatches, "__getitem__", lambda self, i: rows_read.append(i) or original(self, i)
+    )
+    loader = world_corpus_loader(tok, instructions, batch_size, seed=0)
+    got = [batch for _ in range(2) for batch in loader]
+    assert rows_read == []  # whole batches only
+    assert len(got) == len(expected) and got[0][0].shape == (batch_size, 16)
+    for (x, y), (x_ref, y_ref) in zip(got, expected):
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_the_sft_job_names_its_two_stages_before_their_progress_bars(capsys):
+    from mmlab.align.instruction_tuning import build
+    from mmlab.recipes.registry import resolve_settings
+
+    tiny = dict(
+        n_layers=1, n_heads=2, d_model=16, batch_size=8, n_conversations=300, pretrain_steps=3, max_steps=7
+    )
+    build(resolve_settings("sft", "gpu", {**tiny, "device": "cpu", "progress": True}))
+    assert "sft: 3 pretraining steps on the world corpus" in capsys.readouterr().out
+    build(resolve_settings("sft", "gpu", {**tiny, "device": "cpu", "progress": False}))
+    assert capsys.readouterr().out == ""

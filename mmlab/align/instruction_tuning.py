@@ -122,6 +122,11 @@ def _fine_tuning(s: SFTSettings, model: GPT, tokenizer, instructions, seed: int)
 
 def build(s: SFTSettings, seed: int = 0) -> Job:
     """The pretrained GPT (the pretraining stage runs here) and the fine-tuning stage's data and loss."""
+    if s.progress and s.pretrain_steps:  # two progress bars follow: say which is which
+        print(
+            f"sft: {s.pretrain_steps} pretraining steps on the world corpus (pretrain_steps=0 skips them), "
+            f"then {s.n_conversations:,} conversations are generated for the {s.max_steps} fine-tuning steps"
+        )
     model, tokenizer, instructions, _ = _pretrained(s, seed)
     return _fine_tuning(s, model, tokenizer, instructions, seed)
 

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mmlab.device import seed_everything
+from mmlab.device import get_device, seed_everything
 from mmlab.recipes.registry import JOBS, SCALES, resolve_settings
 from mmlab.train.checkpoint import CheckpointError
 from mmlab.train.runs import save_run
@@ -106,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f"--resume {args.resume}: no checkpoint file there")
     overrides.setdefault("resume", args.resume)
     settings = resolve_settings(args.job, args.scale, overrides)
+    if (
+        args.scale != "cpu" and get_device(settings.device).type == "cpu"
+    ):  # a gpu preset costs seconds a step here
+        print(
+            f"warning: {args.job} --scale {args.scale} runs on the CPU (no GPU found, or device=cpu); "
+            "its preset is sized for a GPU",
+            file=sys.stderr,
+        )
     job = JOBS[args.job].build(settings)
     trainer = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config)
     history = trainer.fit()
