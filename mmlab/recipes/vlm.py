@@ -12,7 +12,9 @@ The image encoder is a CNN trained for a moment to name what is in each cell
 (:func:`train_region_namer`, the stand-in for LLaVA's CLIP encoder) and frozen; its patch features
 are computed once. :func:`train_text_only` trains the ablation that never sees image information.
 :func:`train_vlm` runs everything from :class:`VLMSettings` (whose defaults are chapter 12's) and
-returns the model and its measured results; chapter 12 calls the steps one by one.
+returns the model and its measured results; chapter 12 calls the steps one by one, then repeats
+what comes after stage 0 with two more seeds on the same :class:`Foundation` (LLaVA's runs share
+their pretrained image encoder and language model).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
     "RECIPE",
+    "Foundation",
     "VLMData",
     "VLMSettings",
     "align_projector",
@@ -60,6 +63,8 @@ __all__ = [
     "majority_rate",
     "pretrain_language_model",
     "shuffled_accuracy",
+    "train_foundation",
+    "train_on_foundation",
     "train_region_namer",
     "train_text_only",
     "train_vlm",
@@ -328,35 +333,64 @@ def captions_right(model: MiniVLM, data: VLMData, n: int = 100) -> tuple[int, li
     return right, generated, scenes
 
 
-def train_vlm(
-    settings: VLMSettings | None = None, data: VLMData | None = None
-) -> tuple[MiniVLM, dict[str, float]]:
-    """Every step of chapter 12 (defaults: :class:`VLMSettings`), with its controls.
+@dataclass(repr=False)
+class Foundation:
+    """What every run of chapter 12 starts from, trained once: the frozen region namer (LLaVA's CLIP)
+    and the stage-0 language model (LLaVA's Vicuna). LLaVA's runs all start from the same two
+    pretrained models and vary what it trains itself, the projector and the tuning; so do the
+    chapter's seeds (:func:`train_on_foundation`).
 
-    ``data``: :func:`load_vlm_data` of these settings, when already loaded (it is not changed).
-    Returns the trained model and its held-out results: ``majority``, ``text_only``, ``region``,
-    ``stage0_vqa`` (the language model reading the scene in words), ``stage1_caption``,
+    ``untrained``: the model after the region namer, its GPT at its initial weights (the text-only
+    ablation and the untrained-GPT control start from it); ``pretrained``: the same after stage 0;
+    ``data``: the data with this namer's patch features; ``results``: ``majority``, ``region`` and
+    ``stage0_vqa``.
+    """
+
+    untrained: MiniVLM
+    pretrained: MiniVLM
+    data: VLMData
+    results: dict[str, float]
+
+
+def train_foundation(settings: VLMSettings | None = None, data: VLMData | None = None) -> Foundation:
+    """The region namer and stage 0 with ``settings.seed`` (``data``: :func:`load_vlm_data` of these
+    settings when already loaded; it is not changed)."""
+    settings = settings or VLMSettings()
+    seed_everything(settings.seed)
+    data = (
+        dataclasses.replace(data) if data is not None else load_vlm_data(settings)
+    )  # features are per namer
+    model = build_model(data, settings)
+    results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    untrained = copy.deepcopy(model)
+    seed_everything(settings.seed)
+    pretrain_language_model(model, data.rows("train"), settings)
+    questions, answers = data.test_cols["question"], data.test_cols["answer"]
+    results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
+    return Foundation(untrained, model, data, results)
+
+
+def train_on_foundation(foundation: Foundation, settings: VLMSettings) -> tuple[MiniVLM, dict[str, float]]:
+    """Everything chapter 12 trains after stage 0, with its controls, from a copy of ``foundation``
+    with ``settings.seed`` (the foundation is not changed).
+
+    Returns the trained model and its held-out results: ``text_only``, ``stage1_caption``,
     ``stage1_vqa``, ``untrained_caption`` (stage 1 on a GPT that skipped stage 0), ``word_match``
     and ``word_match_filled`` (after stage 1), ``stage2_caption``, ``stage2_vqa``, ``shuffled_vqa``
     (stage 2 with another scene's picture) and ``captions_right`` (out of 100).
     """
-    settings = settings or VLMSettings()
-    seed_everything(settings.seed)
-    data = dataclasses.replace(data) if data is not None else load_vlm_data(settings)  # features are per run
-    model = build_model(data, settings)
-    results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    data = foundation.data
     train_rows, test_rows = data.rows("train"), data.rows("test")
     captions_only = {k: v[train_rows["kind"] == 1] for k, v in train_rows.items()}
     test_captions = {k: v[test_rows["kind"] == 1] for k, v in test_rows.items()}
     questions, answers = data.test_cols["question"], data.test_cols["answer"]
 
     seed_everything(settings.seed)
-    blind = train_text_only(model, train_rows, settings)
-    results["text_only"] = answer_accuracy(blind, None, questions, answers)
+    blind = train_text_only(foundation.untrained, train_rows, settings)
+    results = {"text_only": answer_accuracy(blind, None, questions, answers)}
 
     seed_everything(settings.seed)
-    pretrain_language_model(model, train_rows, settings)
-    results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
+    model = copy.deepcopy(foundation.pretrained)
     align_projector(model, captions_only, settings)
     results["stage1_caption"] = caption_word_accuracy(model, test_captions)
     results["stage1_vqa"] = answer_accuracy(model, data.test_features, questions, answers)
@@ -372,6 +406,21 @@ def train_vlm(
     results["shuffled_vqa"] = shuffled_accuracy(model, data)[0]
     results["captions_right"] = captions_right(model, data)[0]
     return model, results
+
+
+def train_vlm(
+    settings: VLMSettings | None = None, data: VLMData | None = None
+) -> tuple[MiniVLM, dict[str, float]]:
+    """Every step of chapter 12 (defaults: :class:`VLMSettings`), with its controls: the foundation
+    (:func:`train_foundation`) and what is trained on it (:func:`train_on_foundation`), one seed.
+
+    ``data``: :func:`load_vlm_data` of these settings, when already loaded (it is not changed).
+    Returns the trained model and the results of both functions in one dict.
+    """
+    settings = settings or VLMSettings()
+    foundation = train_foundation(settings, data)
+    model, results = train_on_foundation(foundation, settings)
+    return model, {**foundation.results, **results}
 
 
 RECIPE = Recipe(
