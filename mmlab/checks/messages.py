@@ -1,0 +1,183 @@
+"""Check messages in the learner's language (issue 21): English in the checks, Chinese in a catalog.
+
+Lab checks (:mod:`mmlab.checks.lab01` ...) write their messages in English, as before. Each lab's
+Chinese lives in ``mmlab/checks/zh/labNN.py``: a dict ``ZH`` keyed by the English text exactly as
+the check's source spells it, an f-string's fields written as in the source
+(``"parameter {name} after the step": "更新后的参数 {name}"``); a field may move inside the
+Chinese sentence but keeps its name.
+
+When :func:`mmlab.get_language` is ``"zh"``, :func:`translate` turns an English message (already
+formatted) into Chinese: an exact entry first, otherwise the entry whose English template matches
+the whole message, with each field's value translated in turn (so a named mistake inside a longer
+sentence is translated too). A message with no entry stays in English.
+
+:func:`source_messages` lists every message a check module can produce (each string literal and
+f-string with a space in it, or passed as ``what=`` / ``case=``, docstrings and the
+``hints`` keys matched against PyTorch's own errors excepted); texts that are data for the
+learner's function, never shown, are listed in the zh module's ``NOT_MESSAGES``. ``tests/test_checks_zh.py`` fails,
+naming file, line and text, for any message without its Chinese; ``python -m mmlab.checks.messages
+labNN`` prints the missing entries as lines to paste into the catalog.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmlab.i18n import get_language
+
+__all__ = ["Message", "catalog", "localize", "missing", "source_messages", "translate"]
+
+CHECKS = Path(__file__).parent
+FIELD = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")  # an escaped brace, or a field {expression}
+DATA_KEYWORDS = ("hints",)  # keyword arguments whose dict keys are matched against errors, not shown
+
+
+@dataclass(frozen=True)
+class Message:
+    """One English message template in a check module's source."""
+
+    module: str  # "lab01"
+    line: int
+    text: str  # as in the source: f-string fields as {expression}, literal braces doubled
+
+
+def _template(node: ast.Constant | ast.JoinedStr) -> str:
+    if isinstance(node, ast.Constant):
+        return node.value.replace("{", "{{").replace("}", "}}")
+    parts = []
+    for value in node.values:
+        if isinstance(value, ast.Constant):
+            parts.append(value.value.replace("{", "{{").replace("}", "}}"))
+        else:
+            parts.append("{" + ast.unparse(value.value) + "}")
+    return "".join(parts)
+
+
+def source_messages(module: str) -> list[Message]:
+    """Every message template in ``mmlab/checks/<module>.py`` (see the module docstring)."""
+    tree = ast.parse((CHECKS / f"{module}.py").read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    shown: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            skip.add(id(body[0].value))  # a docstring
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(inner) for inner in ast.walk(node) if inner is not node)
+        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            skip.add(id(node.left))  # `"leaf Variable" in str(err)`: PyTorch's text, not ours
+        if isinstance(node, ast.keyword) and node.arg in DATA_KEYWORDS and isinstance(node.value, ast.Dict):
+            skip.update(id(key) for key in node.value.keys)
+        if isinstance(node, ast.keyword) and node.arg in ("what", "case"):
+            shown.add(id(node.value))
+    found = []
+    for node in ast.walk(tree):
+        is_text = isinstance(node, ast.JoinedStr) or (
+            isinstance(node, ast.Constant) and isinstance(node.value, str)
+        )
+        if is_text and id(node) not in skip:
+            text = _template(node)
+            if " " in text or id(node) in shown:
+                found.append(Message(module, node.lineno, text))
+    return sorted(found, key=lambda m: m.line)
+
+
+def _lab_modules() -> list[str]:
+    return sorted(path.stem for path in CHECKS.glob("lab*.py"))
+
+
+def _zh_module(module: str) -> object | None:
+    try:
+        return importlib.import_module(f"mmlab.checks.zh.{module}")
+    except ModuleNotFoundError:
+        return None  # a new lab not translated yet: its messages stay English (the test says so)
+
+
+@functools.cache
+def catalog() -> dict[str, str]:
+    """English template -> Chinese template, from every ``mmlab/checks/zh/labNN.py``."""
+    merged: dict[str, str] = {}
+    for module in _lab_modules():
+        merged.update(getattr(_zh_module(module), "ZH", {}))
+    return merged
+
+
+def missing(module: str) -> list[Message]:
+    """The messages of ``module`` with no Chinese in the catalog (texts listed in the zh module's
+    ``NOT_MESSAGES``, data handed to the learner's function, excepted)."""
+    known = catalog()
+    data = getattr(_zh_module(module), "NOT_MESSAGES", set())
+    return [m for m in source_messages(module) if m.text not in known and m.text not in data]
+
+
+def _unescape(template: str) -> str:
+    return template.replace("{{", "{").replace("}}", "}")
+
+
+@functools.cache
+def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]]]]:
+    """Exact entries by their English text, and a pattern for each entry that has fields."""
+    exact: dict[str, str] = {}
+    patterns = []
+    for english, chinese in catalog().items():
+        if not any(match.group(1) for match in FIELD.finditer(english)):
+            exact[_unescape(english)] = _unescape(chinese)
+            continue
+        names: list[str] = []
+        regex, last = [], 0
+        for match in FIELD.finditer(english):
+            regex.append(re.escape(english[last : match.start()]))
+            if match.group(1) is None:
+                regex.append(re.escape(match.group(0)[0]))
+            else:
+                regex.append(f"(?P<f{len(names)}>.+?)")
+                names.append(match.group(1))
+            last = match.end()
+        regex.append(re.escape(english[last:]))
+        literal = len(FIELD.sub("", english))
+        patterns.append((literal, re.compile("".join(regex), re.DOTALL), chinese, names))
+    patterns.sort(key=lambda p: -p[0])  # the most specific template first
+    return exact, [(pattern, chinese, names) for _, pattern, chinese, names in patterns]
+
+
+def translate(text: str) -> str:
+    """``text`` in Chinese when the catalog has it (see the module docstring), else unchanged."""
+    exact, patterns = _index()
+    if text in exact:
+        return exact[text]
+    for pattern, chinese, names in patterns:
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        values = {name: translate(match.group(f"f{i}")) for i, name in enumerate(names)}
+
+        def fill(field: re.Match[str], values: dict[str, str] = values) -> str:
+            return field.group(0)[0] if field.group(1) is None else values.get(field.group(1), field.group(0))
+
+        return FIELD.sub(fill, chinese)
+    return text
+
+
+def localize(text: str) -> str:
+    """``text`` translated when the learner chose Chinese, else unchanged."""
+    return translate(text) if get_language() == "zh" else text
+
+
+def _main(modules: list[str]) -> int:
+    """Print the missing entries of each lab (all labs when none is named), ready to paste."""
+    gaps = 0
+    for module in modules or _lab_modules():
+        for message in missing(module):
+            gaps += 1
+            print(f"    {message.text!r}: '',  # mmlab/checks/{module}.py:{message.line}")
+    return 1 if gaps else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
