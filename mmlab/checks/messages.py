@@ -6,7 +6,7 @@ the check's source spells it, an f-string's fields written as in the source
 (``"parameter {name} after the step": "更新后的参数 {name}"``); a field may move inside the
 Chinese sentence but keeps its name.
 
-When :func:`mmlab.get_language` is ``"zh"``, :func:`translate` turns an English message (already
+When :func:`mmlab.get_language` is ``"zh"``, :func:`to_chinese` turns an English message (already
 formatted) into Chinese: an exact entry first, otherwise the entry whose English template matches
 the whole message, with each field's value translated in turn (so a named mistake inside a longer
 sentence is translated too). A message with no entry stays in English.
@@ -31,9 +31,13 @@ from pathlib import Path
 
 from mmlab.i18n import get_language
 
-__all__ = ["Message", "catalog", "localize", "missing", "source_messages", "translate"]
+__all__ = ["Message", "catalog", "localize", "missing", "source_messages", "spaced", "to_chinese"]
 
 CHECKS = Path(__file__).parent
+CJK_THEN_LATIN = re.compile(
+    r"(?<=[\u4e00-\u9fff])(?=[A-Za-z0-9(\[`])|(?<=[A-Za-z0-9)\]`])(?=[\u4e00-\u9fff])"
+)
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]{2,}")  # a field naming a module constant (B, T: sizes)
 FIELD = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")  # an escaped brace, or a field {expression}
 DATA_KEYWORDS = ("hints",)  # keyword arguments whose dict keys are matched against errors, not shown
 
@@ -124,11 +128,17 @@ def _unescape(template: str) -> str:
 def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]]]]:
     """Exact entries by their English text, and a pattern for each entry that has fields."""
     exact: dict[str, str] = {}
-    patterns = []
+    templates = []
     for english, chinese in catalog().items():
-        if not any(match.group(1) for match in FIELD.finditer(english)):
+        if any(match.group(1) for match in FIELD.finditer(english)):
+            templates.append((english, chinese))
+        else:
             exact[_unescape(english)] = _unescape(chinese)
-            continue
+    # A constant's value may itself contain the text around the field ("... (ignored by the loss) ...
+    # (100% of the tokens ...)"), so a constant's field matches only the exact entries, longest first.
+    constant = "|".join(re.escape(text) for text in sorted(exact, key=len, reverse=True))
+    patterns = []
+    for english, chinese in templates:
         names: list[str] = []
         regex, last = [], 0
         for match in FIELD.finditer(english):
@@ -136,7 +146,8 @@ def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]
             if match.group(1) is None:
                 regex.append(re.escape(match.group(0)[0]))
             else:
-                regex.append(f"(?P<f{len(names)}>.+?)")
+                value = constant if CONSTANT.fullmatch(match.group(1)) else ".+?"
+                regex.append(f"(?P<f{len(names)}>{value})")
                 names.append(match.group(1))
             last = match.end()
         regex.append(re.escape(english[last:]))
@@ -146,7 +157,7 @@ def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]
     return exact, [(pattern, chinese, names) for _, pattern, chinese, names in patterns]
 
 
-def translate(text: str) -> str:
+def to_chinese(text: str) -> str:
     """``text`` in Chinese when the catalog has it (see the module docstring), else unchanged."""
     exact, patterns = _index()
     if text in exact:
@@ -155,7 +166,7 @@ def translate(text: str) -> str:
         match = pattern.fullmatch(text)
         if match is None:
             continue
-        values = {name: translate(match.group(f"f{i}")) for i, name in enumerate(names)}
+        values = {name: to_chinese(match.group(f"f{i}")) for i, name in enumerate(names)}
 
         def fill(field: re.Match[str], values: dict[str, str] = values) -> str:
             return field.group(0)[0] if field.group(1) is None else values.get(field.group(1), field.group(0))
@@ -164,9 +175,15 @@ def translate(text: str) -> str:
     return text
 
 
+def spaced(text: str) -> str:
+    """A space between Chinese characters and Latin letters or digits (as Chinese technical prose
+    writes ``你的 softmax``), where a field's value was put next to the Chinese around it."""
+    return CJK_THEN_LATIN.sub(" ", text)
+
+
 def localize(text: str) -> str:
     """``text`` translated when the learner chose Chinese, else unchanged."""
-    return translate(text) if get_language() == "zh" else text
+    return to_chinese(text) if get_language() == "zh" else text
 
 
 def _main(modules: list[str]) -> int:

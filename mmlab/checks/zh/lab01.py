@@ -74,7 +74,7 @@ ZH = {
     "after your step, {name} is no longer a leaf tensor that requires grad: update its values in place under torch.no_grad() rather than assigning a computed tensor.": "你的一步之后，{name} 不再是需要梯度的叶子张量：请在 torch.no_grad() 下原地更新它的值，而不是赋给它一个计算得到的张量。",
     "parameter whose .grad is None": ".grad 为 None 的参数",
     "a parameter that took no part in the loss (it must not change)": "没有参与计算损失的参数（它不能改变）",
-    "nn.Linear(4, 3).parameters() with lr=0.5": "nn.Linear(4, 3).parameters()，lr=0.5",
+    "nn.Linear(4, 3).parameters() with lr=0.5": "nn.Linear(4, 3).parameters()，学习率 lr=0.5",
     "Linear.{name} after your step": "你更新一步之后的 Linear.{name}",
     "lr=0.5, compared with torch.optim.SGD": "lr=0.5，与 torch.optim.SGD 比较",
 }

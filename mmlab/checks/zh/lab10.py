@@ -16,7 +16,7 @@ ZH = {
     "the features joined in reverse order: keep the order of the list, torch.cat(features, dim=-1)": "特征按相反顺序拼接：保持列表的顺序，torch.cat(features, dim=-1)",
     "the features were summed instead of concatenated": "特征被相加而不是拼接",
     "your result for {case} is one long vector: you flattened the batch. Keep one row per example and join the features along the last axis, torch.cat(features, dim=-1)": "对于{case}，你的结果是一个长向量：你把批次展平了。每个样本保留一行，并沿最后一维拼接特征，torch.cat(features, dim=-1)",
-    "no mask": "没有掩码",
+    "no mask": "不带掩码的输入",
     "a mask hiding the last 2 patches of the first image": "遮住第一张图像最后 2 个图像块的掩码",
     "queries and keys swapped: the text must give the queries, the image the keys and values": "查询和键弄反了：文本提供查询，图像提供键和值",
     "no scaling: divide the scores by sqrt(d) before the softmax": "没有缩放：在 softmax 之前把分数除以 sqrt(d)",
