@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlab.checks import messages
+from mmlab import messages
 from mmlab.checks.framework import CheckFailed
 from mmlab.checks.lab01 import check_softmax
 from mmlab.checks.lab05 import check_precision_recall_f1
@@ -30,10 +30,10 @@ def chinese():
 
 
 def test_every_check_message_has_its_chinese():
-    gaps = [m for lab in LABS for m in messages.missing(lab)]
+    gaps = [m for lab in LABS for m in messages.missing("checks", lab)]
     assert not gaps, (
         f"{len(gaps)} check message(s) have no Chinese. Add each to the ZH dict of "
-        "mmlab/checks/zh/<lab>.py (English key exactly as below; `python -m mmlab.checks.messages <lab>` "
+        "mmlab/checks/zh/<lab>.py (English key exactly as below; `python -m mmlab.messages checks <lab>` "
         "prints them ready to paste):\n"
         + "\n".join(f"  mmlab/checks/{m.module}.py:{m.line}: {m.text!r}" for m in gaps)
     )
@@ -43,7 +43,7 @@ def test_every_check_message_has_its_chinese():
 def test_catalog_matches_the_source(lab):
     """No stale entry (its English changed or went), and each Chinese keeps its English's fields."""
     module = pytest.importorskip(f"mmlab.checks.zh.{lab}")
-    source = {m.text for m in messages.source_messages(lab)}
+    source = {m.text for m in messages.source_messages("checks", lab)}
     stale = [
         english for english in [*module.ZH, *getattr(module, "NOT_MESSAGES", ())] if english not in source
     ]
@@ -115,8 +115,8 @@ def test_every_known_wrong_answer_gets_a_chinese_message(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     failures = json.loads(record.read_text(encoding="utf-8"))
     assert len(failures) > 300  # every lab's named mistakes
-    english = [text for text in messages.catalog() if "{" not in text and len(text.split()) >= 4]
-    english = [text for text in english if messages.catalog()[text] != text]
+    english = [text for text in messages.catalog("checks") if "{" not in text and len(text.split()) >= 4]
+    english = [text for text in english if messages.catalog("checks")[text] != text]
     bad = [
         f.get("zh") for f in failures
         if not CJK.search(f["zh"]) or any(text in f["zh"] for text in english)

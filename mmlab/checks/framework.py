@@ -15,7 +15,7 @@ returns; when the learner's output matches one of them, the message says so.
 Messages follow the learner's language (:func:`mmlab.set_language`): this module writes its own
 sentences in both languages side by side (:func:`_say`); the checks' English texts (what, case,
 mistake descriptions, ``expect_true`` and ``CheckFailed`` messages) are translated through the
-catalog of :mod:`mmlab.checks.messages`.
+catalog of :mod:`mmlab.messages`.
 
 In Jupyter a failed check shows its message alone (no traceback: the only frame would be this
 file, which reads as "the course is broken"). A check's result is a :class:`CheckResult`, true when
@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from mmlab.checks.messages import localize, spaced
 from mmlab.i18n import get_language
+from mmlab.messages import localize, spaced
 
 __all__ = [
     "CheckFailed",

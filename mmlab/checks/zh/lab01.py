@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 01 (:mod:`mmlab.checks.lab01`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 01 (:mod:`mmlab.checks.lab01`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "softmax over the wrong axis": "在错误的维度上做 softmax",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 02 (:mod:`mmlab.checks.lab02`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 02 (:mod:`mmlab.checks.lab02`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "the centre word counted as its own context: skip offset 0 (j != i)": "中心词被算作了它自己的上下文：跳过偏移 0（j != i）",

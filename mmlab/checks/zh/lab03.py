@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 03 (:mod:`mmlab.checks.lab03`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 03 (:mod:`mmlab.checks.lab03`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "attention without the 1/sqrt(d_k) scale: divide the scores Q K^T by sqrt(d_k)": "注意力缺少 1/sqrt(d_k) 缩放：要把分数 Q K^T 除以 sqrt(d_k)",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 04 (:mod:`mmlab.checks.lab04`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 04 (:mod:`mmlab.checks.lab04`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "special tokens were chosen ([CLS], [SEP] or [PAD] changed or given a label): positions where special_mask is True must never be chosen; set their probability to 0 before drawing": "选中了特殊词元（[CLS]、[SEP] 或 [PAD] 被改动或被赋了标签）：special_mask 为 True 的位置绝不能被选中；抽样之前把它们的概率设为 0",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 05 (:mod:`mmlab.checks.lab05`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 05 (:mod:`mmlab.checks.lab05`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "macro and micro averaging mixed up: macro = per-class values, then their mean (each class counts the same); micro = pool the counts of all classes first (then precision = recall = F1 = accuracy)": "宏平均和微平均弄混了：宏平均 = 先算每个类别的值，再取平均（每个类别同等重要）；微平均 = 先把所有类别的计数合在一起（于是精确率 = 召回率 = F1 = 准确率）",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 06 (:mod:`mmlab.checks.lab06`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 06 (:mod:`mmlab.checks.lab06`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "a mask that lets token t see token t+1: use tril() (diagonal 0), keys j <= i only": "掩码让词元 t 看到了词元 t+1：请用 tril()（diagonal 0），只允许键 j <= i",

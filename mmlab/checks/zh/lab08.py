@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 08 (:mod:`mmlab.checks.lab08`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 08 (:mod:`mmlab.checks.lab08`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "chosen and rejected swapped: the loss is -log sigmoid(r_chosen - r_rejected), small when the chosen reply scores higher": "chosen 和 rejected 弄反了：损失是 -log sigmoid(r_chosen - r_rejected)，被选回复得分更高时损失更小",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 09 (:mod:`mmlab.checks.lab09`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 09 (:mod:`mmlab.checks.lab09`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "the + 1 is missing: n = floor((size + 2 * padding - kernel_size) / stride) + 1": "缺少 + 1：n = floor((size + 2 * padding - kernel_size) / stride) + 1",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 10 (:mod:`mmlab.checks.lab10`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 10 (:mod:`mmlab.checks.lab10`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "2 modalities": "2 种模态",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 11 (:mod:`mmlab.checks.lab11`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 11 (:mod:`mmlab.checks.lab11`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "only the image-to-text direction (cross-entropy over the rows): CLIP's loss is the mean of both directions, also text-to-image (the columns, logits.T)": "只有图像到文本一个方向（在行上做交叉熵）：CLIP 的损失是两个方向的平均，还有文本到图像（列，logits.T）",

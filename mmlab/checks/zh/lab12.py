@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 12 (:mod:`mmlab.checks.lab12`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 12 (:mod:`mmlab.checks.lab12`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "the text before the image: the image tokens come first ([image tokens; text embeddings]), so every text position can attend to the whole picture under the causal mask": "文本放在了图像前面：图像词元在前（[图像词元; 文本嵌入]），这样在因果掩码下每个文本位置都能关注整张图",

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 13 (:mod:`mmlab.checks.lab13`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 13 (:mod:`mmlab.checks.lab13`); see :mod:`mmlab.messages`."""
 
 # Texts the check hands to the learner's function as data (never shown as a message).
 NOT_MESSAGES = {

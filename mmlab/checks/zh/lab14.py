@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 14 (:mod:`mmlab.checks.lab14`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 14 (:mod:`mmlab.checks.lab14`); see :mod:`mmlab.messages`."""
 
 # Texts the check hands to the learner's function as data (never shown as a message).
 NOT_MESSAGES = {

@@ -1,4 +1,4 @@
-"""Chinese check messages for lab 15 (:mod:`mmlab.checks.lab15`); see :mod:`mmlab.checks.messages`."""
+"""Chinese check messages for lab 15 (:mod:`mmlab.checks.lab15`); see :mod:`mmlab.messages`."""
 
 ZH = {
     "the farthest codebook entry picked (argmax of the distances): the nearest one is the argmin": "选了最远的码本条目（距离的 argmax）：最近的是 argmin",

@@ -1,9 +1,10 @@
-"""Check messages in the learner's language (issue 21): English in the checks, Chinese in a catalog.
+"""Messages in the learner's language (issue 21): English in the code, Chinese in a catalog.
 
-Lab checks (:mod:`mmlab.checks.lab01` ...) write their messages in English, as before. Each lab's
-Chinese lives in ``mmlab/checks/zh/labNN.py``: a dict ``ZH`` keyed by the English text exactly as
-the check's source spells it, an f-string's fields written as in the source
-(``"parameter {name} after the step": "更新后的参数 {name}"``); a field may move inside the
+Lab checks (:mod:`mmlab.checks.lab01` ...) and demos (:mod:`mmlab.demos.chat` ...) write their
+messages and labels in English. Each module's Chinese lives next to it in a ``zh`` package
+(``mmlab/checks/zh/labNN.py``, ``mmlab/demos/zh/chat.py``): a dict ``ZH`` keyed by the English text
+exactly as the source spells it, an f-string's fields written as in the source
+(``"parameter {name} after the step": "更新一步之后的参数 {name}"``); a field may move inside the
 Chinese sentence but keeps its name.
 
 When :func:`mmlab.get_language` is ``"zh"``, :func:`to_chinese` turns an English message (already
@@ -11,12 +12,14 @@ formatted) into Chinese: an exact entry first, otherwise the entry whose English
 the whole message, with each field's value translated in turn (so a named mistake inside a longer
 sentence is translated too). A message with no entry stays in English.
 
-:func:`source_messages` lists every message a check module can produce (each string literal and
-f-string with a space in it, or passed as ``what=`` / ``case=``, docstrings and the
-``hints`` keys matched against PyTorch's own errors excepted); texts that are data for the
-learner's function, never shown, are listed in the zh module's ``NOT_MESSAGES``. ``tests/test_checks_zh.py`` fails,
-naming file, line and text, for any message without its Chinese; ``python -m mmlab.checks.messages
-labNN`` prints the missing entries as lines to paste into the catalog.
+:func:`source_messages` lists every message a module can produce: each string literal and f-string
+with a space in it, or passed as ``what=`` / ``case=`` / ``label=`` / ``placeholder=`` / ``info=`` /
+``title=`` or as the text of a ``gr.Button`` / ``gr.Markdown`` (docstrings, the ``hints`` keys
+matched against PyTorch's own errors and the left side of ``in`` excepted). Texts that are data for
+the learner's function or the model, never shown as a message, are listed in the zh module's
+``NOT_MESSAGES``. ``tests/test_checks_zh.py`` and ``tests/test_demos_zh.py`` fail, naming file, line
+and text, for a message without its Chinese; ``python -m mmlab.messages checks lab16`` (or ``demos
+chat``) prints the missing entries as lines to paste into the catalog.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from mmlab.i18n import get_language
 
 __all__ = ["Message", "catalog", "localize", "missing", "source_messages", "spaced", "to_chinese"]
 
-CHECKS = Path(__file__).parent
+PACKAGES = {"checks": "lab*.py", "demos": "[!_]*.py"}  # the packages with messages, and their modules
+SHOWN_KEYWORDS = ("what", "case", "label", "placeholder", "info", "title")
+SHOWN_CALLS = ("Button", "Markdown")  # their first argument is shown
 CJK_THEN_LATIN = re.compile(
     r"(?<=[\u4e00-\u9fff])(?=[A-Za-z0-9(\[`])|(?<=[A-Za-z0-9)\]`])(?=[\u4e00-\u9fff])"
 )
@@ -44,8 +49,9 @@ DATA_KEYWORDS = ("hints",)  # keyword arguments whose dict keys are matched agai
 
 @dataclass(frozen=True)
 class Message:
-    """One English message template in a check module's source."""
+    """One English message template in a module's source."""
 
+    package: str  # "checks" or "demos"
     module: str  # "lab01"
     line: int
     text: str  # as in the source: f-string fields as {expression}, literal braces doubled
@@ -63,9 +69,10 @@ def _template(node: ast.Constant | ast.JoinedStr) -> str:
     return "".join(parts)
 
 
-def source_messages(module: str) -> list[Message]:
-    """Every message template in ``mmlab/checks/<module>.py`` (see the module docstring)."""
-    tree = ast.parse((CHECKS / f"{module}.py").read_text(encoding="utf-8"))
+def source_messages(package: str, module: str) -> list[Message]:
+    """Every message template in ``mmlab/<package>/<module>.py`` (see the module docstring)."""
+    path = Path(__file__).parent / package / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     skip: set[int] = set()
     shown: set[int] = set()
     for node in ast.walk(tree):
@@ -78,8 +85,10 @@ def source_messages(module: str) -> list[Message]:
             skip.add(id(node.left))  # `"leaf Variable" in str(err)`: PyTorch's text, not ours
         if isinstance(node, ast.keyword) and node.arg in DATA_KEYWORDS and isinstance(node.value, ast.Dict):
             skip.update(id(key) for key in node.value.keys)
-        if isinstance(node, ast.keyword) and node.arg in ("what", "case"):
+        if isinstance(node, ast.keyword) and node.arg in SHOWN_KEYWORDS:
             shown.add(id(node.value))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in SHOWN_CALLS and node.args:
+            shown.add(id(node.args[0]))
     found = []
     for node in ast.walk(tree):
         is_text = isinstance(node, ast.JoinedStr) or (
@@ -88,36 +97,37 @@ def source_messages(module: str) -> list[Message]:
         if is_text and id(node) not in skip:
             text = _template(node)
             if " " in text or id(node) in shown:
-                found.append(Message(module, node.lineno, text))
+                found.append(Message(package, module, node.lineno, text))
     return sorted(found, key=lambda m: m.line)
 
 
-def _lab_modules() -> list[str]:
-    return sorted(path.stem for path in CHECKS.glob("lab*.py"))
+def modules(package: str) -> list[str]:
+    """The modules of ``mmlab/<package>`` that have messages (``lab01`` ..., ``chat`` ...)."""
+    return sorted(path.stem for path in (Path(__file__).parent / package).glob(PACKAGES[package]))
 
 
-def _zh_module(module: str) -> object | None:
+def _zh_module(package: str, module: str) -> object | None:
     try:
-        return importlib.import_module(f"mmlab.checks.zh.{module}")
+        return importlib.import_module(f"mmlab.{package}.zh.{module}")
     except ModuleNotFoundError:
-        return None  # a new lab not translated yet: its messages stay English (the test says so)
+        return None  # a new module not translated yet: its messages stay English (the test says so)
 
 
 @functools.cache
-def catalog() -> dict[str, str]:
-    """English template -> Chinese template, from every ``mmlab/checks/zh/labNN.py``."""
+def catalog(package: str) -> dict[str, str]:
+    """English template -> Chinese template, from every ``mmlab/<package>/zh/<module>.py``."""
     merged: dict[str, str] = {}
-    for module in _lab_modules():
-        merged.update(getattr(_zh_module(module), "ZH", {}))
+    for module in modules(package):
+        merged.update(getattr(_zh_module(package, module), "ZH", {}))
     return merged
 
 
-def missing(module: str) -> list[Message]:
+def missing(package: str, module: str) -> list[Message]:
     """The messages of ``module`` with no Chinese in the catalog (texts listed in the zh module's
-    ``NOT_MESSAGES``, data handed to the learner's function, excepted)."""
-    known = catalog()
-    data = getattr(_zh_module(module), "NOT_MESSAGES", set())
-    return [m for m in source_messages(module) if m.text not in known and m.text not in data]
+    ``NOT_MESSAGES``, data for the learner's function or the model, excepted)."""
+    known = catalog(package)
+    data = getattr(_zh_module(package, module), "NOT_MESSAGES", set())
+    return [m for m in source_messages(package, module) if m.text not in known and m.text not in data]
 
 
 def _unescape(template: str) -> str:
@@ -125,11 +135,11 @@ def _unescape(template: str) -> str:
 
 
 @functools.cache
-def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]]]]:
+def _index(package: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]]]]:
     """Exact entries by their English text, and a pattern for each entry that has fields."""
     exact: dict[str, str] = {}
     templates = []
-    for english, chinese in catalog().items():
+    for english, chinese in catalog(package).items():
         if any(match.group(1) for match in FIELD.finditer(english)):
             templates.append((english, chinese))
         else:
@@ -157,16 +167,16 @@ def _index() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str, list[str]
     return exact, [(pattern, chinese, names) for _, pattern, chinese, names in patterns]
 
 
-def to_chinese(text: str) -> str:
-    """``text`` in Chinese when the catalog has it (see the module docstring), else unchanged."""
-    exact, patterns = _index()
+def to_chinese(text: str, package: str = "checks") -> str:
+    """``text`` in Chinese when ``package``'s catalog has it (see the module docstring), else unchanged."""
+    exact, patterns = _index(package)
     if text in exact:
         return exact[text]
     for pattern, chinese, names in patterns:
         match = pattern.fullmatch(text)
         if match is None:
             continue
-        values = {name: to_chinese(match.group(f"f{i}")) for i, name in enumerate(names)}
+        values = {name: to_chinese(match.group(f"f{i}"), package) for i, name in enumerate(names)}
 
         def fill(field: re.Match[str], values: dict[str, str] = values) -> str:
             return field.group(0)[0] if field.group(1) is None else values.get(field.group(1), field.group(0))
@@ -181,18 +191,21 @@ def spaced(text: str) -> str:
     return CJK_THEN_LATIN.sub(" ", text)
 
 
-def localize(text: str) -> str:
-    """``text`` translated when the learner chose Chinese, else unchanged."""
-    return to_chinese(text) if get_language() == "zh" else text
+def localize(text: str, package: str = "checks") -> str:
+    """``text`` translated (and :func:`spaced`) when the learner chose Chinese, else unchanged."""
+    return spaced(to_chinese(text, package)) if get_language() == "zh" else text
 
 
-def _main(modules: list[str]) -> int:
-    """Print the missing entries of each lab (all labs when none is named), ready to paste."""
-    gaps = 0
-    for module in modules or _lab_modules():
-        for message in missing(module):
-            gaps += 1
-            print(f"    {message.text!r}: '',  # mmlab/checks/{module}.py:{message.line}")
+def _main(args: list[str]) -> int:
+    """``checks|demos [module ...]``: print the missing entries (all modules when none is named),
+    ready to paste into each ``zh`` module."""
+    package, names = (args[0], args[1:]) if args else ("checks", [])
+    gaps: set[str] = set()
+    for module in names or modules(package):
+        for message in missing(package, module):
+            if message.text not in gaps:
+                gaps.add(message.text)
+                print(f"    {message.text!r}: '',  # mmlab/{package}/{module}.py:{message.line}")
     return 1 if gaps else 0
 
 
