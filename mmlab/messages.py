@@ -39,6 +39,9 @@ __all__ = ["Message", "catalog", "localize", "missing", "source_messages", "spac
 PACKAGES = {"checks": "lab*.py", "demos": "[!_]*.py"}  # the packages with messages, and their modules
 SHOWN_KEYWORDS = ("what", "case", "label", "placeholder", "info", "title")
 SHOWN_CALLS = ("Button", "Markdown")  # their first argument is shown
+NAME_CALLS = ("check_text", "check_number")  # their second argument names the input in a message
+BILINGUAL_CALLS = ("say", "_say")  # say(english, chinese): both languages already in the source
+LOG_CALLS = ("debug", "info", "warning", "error", "exception")  # _log.warning("..."): the server's log
 CJK_THEN_LATIN = re.compile(
     r"(?<=[\u4e00-\u9fff])(?=[A-Za-z0-9(\[`])|(?<=[A-Za-z0-9)\]`])(?=[\u4e00-\u9fff])"
 )
@@ -89,6 +92,13 @@ def source_messages(package: str, module: str) -> list[Message]:
             shown.add(id(node.value))
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in SHOWN_CALLS and node.args:
             shown.add(id(node.args[0]))
+        called = getattr(node, "func", None)
+        if isinstance(node, ast.Call) and getattr(called, "id", getattr(called, "attr", "")) in NAME_CALLS:
+            shown.update(id(arg) for arg in node.args[1:2])
+        if isinstance(node, ast.Call) and (
+            getattr(node.func, "id", "") in BILINGUAL_CALLS or getattr(node.func, "attr", "") in LOG_CALLS
+        ):
+            skip.update(id(inner) for arg in node.args for inner in ast.walk(arg))
     found = []
     for node in ast.walk(tree):
         is_text = isinstance(node, ast.JoinedStr) or (
@@ -96,7 +106,8 @@ def source_messages(package: str, module: str) -> list[Message]:
         )
         if is_text and id(node) not in skip:
             text = _template(node)
-            if " " in text or id(node) in shown:
+            words = re.search("[A-Za-z]", FIELD.sub("", text))  # not just fields and punctuation
+            if words and (" " in text or id(node) in shown):
                 found.append(Message(package, module, node.lineno, text))
     return sorted(found, key=lambda m: m.line)
 
@@ -156,7 +167,7 @@ def _index(package: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], st
             if match.group(1) is None:
                 regex.append(re.escape(match.group(0)[0]))
             else:
-                value = constant if CONSTANT.fullmatch(match.group(1)) else ".+?"
+                value = constant if CONSTANT.fullmatch(match.group(1)) else ".*?"
                 regex.append(f"(?P<f{len(names)}>{value})")
                 names.append(match.group(1))
             last = match.end()

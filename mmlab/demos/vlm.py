@@ -20,6 +20,7 @@ from mmlab.demos.core import (
     DemoInputError,
     check_text,
     friendly_error,
+    localize_app,
     open_picture,
     picture_from_value,
 )
@@ -94,7 +95,7 @@ def build_vlm_demo(vlm, image_size: int | None = None):
     with gr.Blocks(title="mmlab: a mini vision-language model") as app:
         gr.Markdown(
             "## Ask the mini-VLM about a scene\nPress **new scene** or upload a picture, then ask. "
-            "Questions follow four patterns: " + "; ".join(f"*{q}*" for q in EXAMPLES)
+            f"Questions follow four patterns: {'; '.join(f'*{q}*' for q in EXAMPLES)}"
         )
         with gr.Row():
             with gr.Column():
@@ -120,4 +121,4 @@ def build_vlm_demo(vlm, image_size: int | None = None):
             ask, inputs=[shown_seed, upload, question], outputs=[answer, caption, message], api_name="ask"
         )
     app.ask = ask
-    return app
+    return localize_app(app)
