@@ -156,7 +156,7 @@ def _index(package: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], st
         else:
             exact[_unescape(english)] = _unescape(chinese)
     # A constant's value may itself contain the text around the field ("... (ignored by the loss) ...
-    # (100% of the tokens ...)"), so a constant's field matches only the exact entries, longest first.
+    # (100% of the tokens ...)"), so a constant's field tries the exact entries first, longest first.
     constant = "|".join(re.escape(text) for text in sorted(exact, key=len, reverse=True))
     patterns = []
     for english, chinese in templates:
@@ -167,7 +167,7 @@ def _index(package: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], st
             if match.group(1) is None:
                 regex.append(re.escape(match.group(0)[0]))
             else:
-                value = constant if CONSTANT.fullmatch(match.group(1)) else ".*?"
+                value = f"(?:{constant}|.*?)" if CONSTANT.fullmatch(match.group(1)) else ".*?"
                 regex.append(f"(?P<f{len(names)}>{value})")
                 names.append(match.group(1))
             last = match.end()
