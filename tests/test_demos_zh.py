@@ -89,31 +89,43 @@ def test_english_stays_the_default(name):
     assert not any(CJK.search(t) for t in texts)
 
 
-def ask_in_chinese(name: str, app) -> str:
-    """The demo's main callback on a Chinese question; returns the message the app shows."""
+def ask(name: str, app, text) -> str:
+    """The demo's main callback on ``text``; returns the message the app shows."""
     if name == "chat":
-        return app.respond(CHINESE_INPUT, [], "", 0, 4)
+        return app.respond(text, [], "", 0, 4)
     if name == "vqa":
         from mmlab.demos.vqa import new_scene
 
-        return app.ask(new_scene(0), None, CHINESE_INPUT)[0]
+        return app.ask(new_scene(0), None, text)[0]
     if name == "vlm":
-        return app.ask(0, None, CHINESE_INPUT)[-1]  # the app's state holds the scene's seed
+        return app.ask(0, None, text)[-1]  # the app's state holds the scene's seed
     if name == "attention":
-        return app.explain(CHINESE_INPUT, "0", "all")[1]
+        return app.explain(text, "0", "all")[1]
     if name == "fill_mask":
-        return app.predict(CHINESE_INPUT)
+        return app.predict(text)
     if name == "generate":
-        return list(app.generate(CHINESE_INPUT, 0, 0, 1, 5))[-1][-1]
+        return list(app.generate(text, 0, 0, 1, 5))[-1][-1]
     if name == "translate":
-        return app.run(CHINESE_INPUT, "translate", 1)[-1]
+        return app.run(text, "translate", 1)[-1]
     pytest.skip(f"{name} takes no typed question")
 
 
 @pytest.mark.parametrize("name", ["chat", "vqa", "vlm", "attention", "fill_mask", "generate", "translate"])
 def test_chinese_input_gets_a_clear_chinese_message(name, chinese):
-    message = ask_in_chinese(name, DEMOS[name]())
+    message = ask(name, DEMOS[name](), CHINESE_INPUT)
     assert CJK.search(message) and not LEAK.search(message), message
     assert "⚠️" in message, message
     if name in VOCABULARY_MESSAGES:  # not a generic rejection: the model knows only its vocabulary
         assert VOCABULARY_MESSAGES[name] in message, message
+
+
+BAD_TEXTS = ["", None, "x" * 5000, 12345, "   "]
+
+
+@pytest.mark.parametrize("name", ["chat", "vqa", "vlm", "attention", "fill_mask", "generate", "translate"])
+def test_bad_input_in_chinese_gets_a_clear_chinese_message(name, chinese):
+    """The fuzz test's rule (a message, never an exception's name) holds in Chinese too."""
+    app = DEMOS[name]()
+    for value in BAD_TEXTS:
+        message = ask(name, app, value)
+        assert CJK.search(message) and not LEAK.search(message), (value, message)
