@@ -21,6 +21,6 @@ def get_language() -> str:
     return _language
 
 
-def say(english: str, chinese: str) -> str:
+def en_zh(english: str, chinese: str) -> str:
     """One sentence written in both languages side by side: the one the learner chose."""
     return chinese if _language == "zh" else english

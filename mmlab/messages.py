@@ -40,7 +40,7 @@ PACKAGES = {"checks": "lab*.py", "demos": "[!_]*.py"}  # the packages with messa
 SHOWN_KEYWORDS = ("what", "case", "label", "placeholder", "info", "title")
 SHOWN_CALLS = ("Button", "Markdown")  # their first argument is shown
 NAME_CALLS = ("check_text", "check_number")  # their second argument names the input in a message
-BILINGUAL_CALLS = ("say", "_say")  # say(english, chinese): both languages already in the source
+BILINGUAL_CALLS = ("en_zh",)  # en_zh(english, chinese): both languages already in the source
 LOG_CALLS = ("debug", "info", "warning", "error", "exception")  # _log.warning("..."): the server's log
 CJK_THEN_LATIN = re.compile(
     r"(?<=[\u4e00-\u9fff])(?=[A-Za-z0-9(\[`])|(?<=[A-Za-z0-9)\]`])(?=[\u4e00-\u9fff])"

@@ -13,7 +13,7 @@ mapping from a description ("softmax over the wrong axis") to what that wrong im
 returns; when the learner's output matches one of them, the message says so.
 
 Messages follow the learner's language (:func:`mmlab.set_language`): this module writes its own
-sentences in both languages side by side (:func:`_say`); the checks' English texts (what, case,
+sentences in both languages side by side (:func:`mmlab.i18n.en_zh`); the checks' English texts (what, case,
 mistake descriptions, ``expect_true`` and ``CheckFailed`` messages) are translated through the
 catalog of :mod:`mmlab.messages`.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from mmlab.i18n import get_language
+from mmlab.i18n import en_zh, get_language
 from mmlab.messages import localize, spaced
 
 __all__ = [
@@ -55,11 +55,6 @@ class CheckFailed(AssertionError):
 
     def _render_traceback_(self) -> list[str]:
         return [f"\u274c {self}"]
-
-
-def _say(english: str, chinese: str) -> str:
-    """This module's own sentence in the learner's language (both written here, side by side)."""
-    return chinese if get_language() == "zh" else english
 
 
 def _failed(message: str) -> CheckFailed:
@@ -116,7 +111,7 @@ def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Cal
         def run(student_fn: Callable, *args: Any, **kwargs: Any) -> CheckResult:
             if not callable(student_fn):
                 raise TypeError(
-                    _say(
+                    en_zh(
                         f"{name}: pass your function itself, e.g. check(my_fn), not {student_fn!r}",
                         f"{name}：请传入函数本身，例如 check(my_fn)，而不是 {student_fn!r}",
                     )
@@ -127,7 +122,7 @@ def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Cal
                 check(student_fn, *args, **kwargs)
             except NotImplementedError:
                 print(
-                    _say(
+                    en_zh(
                         f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code.",
                         f"{name}：还没有实现。请把 `raise NotImplementedError` 换成你的代码。",
                     )
@@ -139,7 +134,7 @@ def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Cal
             finally:
                 _active.pop()
             print(
-                _say(
+                en_zh(
                     f"{name}: all {counter.count} checks passed.",
                     f"{name}：全部 {counter.count} 项检查通过。",
                 )
@@ -157,7 +152,7 @@ def describe(value: Any) -> str:
         flat = value.detach().flatten()
         preview = ", ".join(f"{x:.4g}" for x in flat[:6].tolist())
         more = ", ..." if flat.numel() > 6 else ""
-        return _say(
+        return en_zh(
             f"tensor of shape {tuple(value.shape)} [{preview}{more}]",
             f"形状为 {tuple(value.shape)} 的张量 [{preview}{more}]",
         )
@@ -236,7 +231,7 @@ def expect_close(
         shown = f"\n  期望: {describe(expected)}\n  得到: {describe(got)}"
     if not isinstance(got, torch.Tensor):
         raise _failed(
-            _say(
+            en_zh(
                 f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}",
                 f"{where}你的{what}应是 torch.Tensor，得到的是 {type(got).__name__}：{describe(got)}",
             )
@@ -249,14 +244,14 @@ def expect_close(
     ]
     if matched:  # on this input several mistakes can give the same answer: name them all
         raise _failed(
-            _say(
+            en_zh(
                 f"your {what}{where} looks like {' -- or '.join(matched)}.{shown}",
                 f"{where}你的{what}看起来是{'——或者是'.join(matched)}。{shown}",
             )
         )
     if got.shape != expected.shape:
         raise _failed(
-            _say(
+            en_zh(
                 f"your {what}{where} has the wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}",
                 f"{where}你的{what}形状不对：期望 {tuple(expected.shape)}，得到 {tuple(got.shape)}",
             )
@@ -265,7 +260,7 @@ def expect_close(
     bad = ~torch.isfinite(got64) & torch.isfinite(expected64)
     if bad.any():
         raise _failed(
-            _say(
+            en_zh(
                 f"your {what}{where} contains NaN or infinity at {int(bad.sum())} of {got.numel()} positions, "
                 f"where the right answer is finite: the computation is not numerically stable.{shown}",
                 f"{where}你的{what}在 {got.numel()} 个位置中有 {int(bad.sum())} 个是 NaN 或无穷大，"
@@ -279,7 +274,7 @@ def expect_close(
             tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else ()
         )
         raise _failed(
-            _say(
+            en_zh(
                 f"your {what}{where} is not equal to the expected value (largest difference "
                 f"{diff.max().item():.3g} at index {index}, tolerance {atol:g} + {rtol:g} x |expected|).{shown}",
                 f"{where}你的{what}与期望值不相等（最大差值 {diff.max().item():.3g}，位于下标 {index}，"

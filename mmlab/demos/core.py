@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mmlab.i18n import get_language, say  # noqa: E402
+from mmlab.i18n import en_zh, get_language  # noqa: E402
 from mmlab.messages import localize  # noqa: E402
 
 __all__ = [
@@ -94,7 +94,7 @@ def friendly_error(err: BaseException) -> str:
     if isinstance(err, DemoInputError):
         return f"⚠️ {err}"
     _log.warning("demo callback failed", exc_info=err)
-    return say(
+    return en_zh(
         "⚠️ The model could not handle this input. Check the values and try again.",
         "⚠️ 模型处理不了这个输入。请检查输入的值，再试一次。",
     )
@@ -113,15 +113,15 @@ def check_number(
     both = low is not None and high is not None
     span = f" from {low:g} to {high:g}" if both else f", {low:g} or more" if low is not None else ""
     span_zh = f"，范围 {low:g} 到 {high:g}" if both else f"，不小于 {low:g}" if low is not None else ""
-    kind = say("a whole number", "整数") if integer else say("a number", "数字")
-    must = say(f"{name} must be {kind}{span}", f"{tr(name)}必须是{kind}{span_zh}")
+    kind = en_zh("a whole number", "整数") if integer else en_zh("a number", "数字")
+    must = en_zh(f"{name} must be {kind}{span}", f"{tr(name)}必须是{kind}{span_zh}")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise DemoInputError(say(f"{must}.", f"{must}。"))
+        raise DemoInputError(en_zh(f"{must}.", f"{must}。"))
     try:
         result = float(value)
     except ValueError:
         raise DemoInputError(
-            say(f"{must}, got {str(value)[:20]!r}.", f"{must}，得到的是 {str(value)[:20]!r}。")
+            en_zh(f"{must}, got {str(value)[:20]!r}.", f"{must}，得到的是 {str(value)[:20]!r}。")
         ) from None
     if (
         not math.isfinite(result)
@@ -129,7 +129,9 @@ def check_number(
         or (low is not None and result < low)
         or (high is not None and result > high)
     ):
-        raise DemoInputError(say(f"{must}, got {str(value)[:20]}.", f"{must}，得到的是 {str(value)[:20]}。"))
+        raise DemoInputError(
+            en_zh(f"{must}, got {str(value)[:20]}.", f"{must}，得到的是 {str(value)[:20]}。")
+        )
     return int(result) if integer else result
 
 
@@ -137,18 +139,18 @@ def check_text(value: Any, name: str, *, limit: int = MAX_TEXT_CHARS, example: s
     """``value`` as non-empty text of at most ``limit`` characters (spaces collapsed), or a
     :class:`DemoInputError` saying what to type."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        hint = say(f", e.g. '{example}'", f"，例如“{example}”") if example else ""
+        hint = en_zh(f", e.g. '{example}'", f"，例如“{example}”") if example else ""
         raise DemoInputError(
-            say(
+            en_zh(
                 f"The {name} is empty: type a {name} first{hint}.",
                 f"{tr(name)}是空的：请先输入{tr(name)}{hint}。",
             )
         )
     if not isinstance(value, str):
-        raise DemoInputError(say(f"The {name} must be text.", f"{tr(name)}必须是文本。"))
+        raise DemoInputError(en_zh(f"The {name} must be text.", f"{tr(name)}必须是文本。"))
     if len(value) > limit:
         raise DemoInputError(
-            say(
+            en_zh(
                 f"The {name} is {len(value):,} characters long; this demo takes at most {limit:,}.",
                 f"{tr(name)}有 {len(value):,} 个字符；这个演示最多接受 {limit:,} 个。",
             )

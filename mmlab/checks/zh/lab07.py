@@ -7,8 +7,6 @@ NOT_MESSAGES = {
     "be brief",
     "rate fun dull nice",
     "sure good",
-    " ",
-    ": ",
 }
 
 ZH = {

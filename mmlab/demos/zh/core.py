@@ -1,7 +1,7 @@
 """Chinese texts of the core demo (:mod:`mmlab.demos.core`); see :mod:`mmlab.messages`."""
 
 NOT_MESSAGES = {
-    # English halves of say(english, chinese) pairs: their Chinese is written next to them
+    # English halves of en_zh(english, chinese) pairs: their Chinese is written next to them
     " from {low} to {high}",
     ", {low} or more",
     # a repr for programmers
