@@ -122,3 +122,22 @@ def test_every_known_wrong_answer_gets_a_chinese_message(tmp_path):
         if not CJK.search(f["zh"]) or any(text in f["zh"] for text in english)
     ]  # fmt: skip
     assert not bad, "Chinese check messages with English left in them:\n" + "\n".join(bad[:20])
+
+
+@pytest.mark.parametrize("package", ["checks", "demos"])
+def test_catalogs_use_the_glossary_terms(package):
+    """Where an English message uses a glossary term (outside code), its Chinese uses the glossary's."""
+    from test_zh import glossary, prose
+
+    rows = [
+        (re.compile(r"\b(" + "|".join(re.escape(f).replace(r"\-", "[- ]") for f in english) + r")(s|es)?\b", re.I), chinese)
+        for english, chinese in glossary()
+    ]  # fmt: skip
+    missing = []
+    for english, chinese in messages.catalog(package).items():
+        text = prose(re.sub(r"\[[A-Z]+\]", " ", messages.FIELD.sub(" ", english)))  # [MASK] is a token
+        for pattern, forms in rows:
+            found = pattern.search(text)
+            if found and not any(form.lower() in chinese.lower() for form in forms):
+                missing.append(f"{english!r}: '{found.group(0)}' should be {forms[0]}")
+    assert not missing, "\n".join(missing)

@@ -24,7 +24,7 @@ ZH = {
     "the loss counted on every token: multiply by the mask (or select the masked positions) first": "在每个词元上都算了损失：先乘以掩码（或选出掩码选中的位置）",
     "a sum: return the mean over the counted tokens": "求了和：请返回计入词元上的平均值",
     "the mask taken at the input position (mask[:, :-1]): the loss of position t is about the *target* token t + 1, so it counts where that token is the assistant's: use mask[:, 1:]": "掩码取在了输入位置上（mask[:, :-1]）：位置 t 的损失关于的是*目标*词元 t + 1，所以要看那个词元是否属于助手：请用 mask[:, 1:]",
-    "the logits compared with the same position's token: position t predicts token t + 1, so compare logits[:, :-1] with targets[:, 1:] (and mask[:, 1:])": "logits 与同一位置的词元比较：位置 t 预测词元 t + 1，所以要把 logits[:, :-1] 与 targets[:, 1:]（以及 mask[:, 1:]）比较",
+    "the logits compared with the same position's token: position t predicts token t + 1, so compare logits[:, :-1] with targets[:, 1:] (and mask[:, 1:])": "logits 与同一位置的词元比较：位置 t 预测词元 t + 1，所以要把 logits[:, :-1] 与 targets[:, 1:]（以及掩码 mask[:, 1:]）比较",
     "a batch of 4 chats": "4 段对话组成的批次",
     "one chat": "一段对话",
     "your mask for {case} should be a bool tensor (True where the loss counts), got {got.dtype}": "对于{case}，你的掩码应是布尔张量（计算损失处为 True），得到的是 {got.dtype}",

@@ -21,7 +21,7 @@ ZH = {
     "queries and keys swapped: the text must give the queries, the image the keys and values": "查询和键弄反了：文本提供查询，图像提供键和值",
     "no scaling: divide the scores by sqrt(d) before the softmax": "没有缩放：在 softmax 之前把分数除以 sqrt(d)",
     "scores divided by d instead of sqrt(d)": "分数除以了 d 而不是 sqrt(d)",
-    "masked patches set to 0 instead of -inf: a score of 0 still gets weight after the softmax": "被遮住的图像块设成了 0 而不是 -inf：分数为 0 经过 softmax 后仍有权重",
+    "masked patches set to 0 instead of -inf: a score of 0 still gets weight after the softmax": "被掩码遮住的图像块设成了 0 而不是 -inf：分数为 0 经过 softmax 后仍有权重",
     "softmax over the queries (dim=-2) instead of over the image patches (dim=-1)": "在查询上（dim=-2）做 softmax，而不是在图像块上（dim=-1）",
     "the image mask was ignored: masked patches must get zero weight": "忽略了图像掩码：被遮住的图像块权重必须为 0",
     "the mask was applied the wrong way round (True means a real patch that may be attended to)": "掩码用反了（True 表示可以被关注的真实图像块）",

@@ -13,7 +13,7 @@ NOT_MESSAGES = {
 }
 
 ZH = {
-    "source padding not masked: keys where src_mask is False must get zero attention": "没有遮住源序列的填充：src_mask 为 False 的键的注意力必须为 0",
+    "source padding not masked: keys where src_mask is False must get zero attention": "源序列的填充没有用掩码遮住：src_mask 为 False 的键的注意力必须为 0",
     "the mask applied to the queries (target positions) instead of the keys (source positions)": "掩码作用在了查询（目标位置）上，而不是键（源位置）上",
     "self-attention: keys and values must come from the encoder output `memory`, not from `x`": "成了自注意力：键和值必须来自编码器输出 `memory`，而不是 `x`",
     "scores not divided by sqrt(head size)": "分数没有除以 sqrt(头大小)",
