@@ -46,6 +46,7 @@ CJK_THEN_LATIN = re.compile(
     r"(?<=[\u4e00-\u9fff])(?=[A-Za-z0-9(\[`])|(?<=[A-Za-z0-9)\]`])(?=[\u4e00-\u9fff])"
 )
 CONSTANT = re.compile(r"[A-Z][A-Z0-9_]{2,}")  # a field naming a module constant (B, T: sizes)
+LABEL_FIELDS = ("what", "name", "case")  # fields whose one-word values are labels to translate
 FIELD = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")  # an escaped brace, or a field {expression}
 DATA_KEYWORDS = ("hints",)  # keyword arguments whose dict keys are matched against errors, not shown
 
@@ -178,6 +179,14 @@ def _index(package: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], st
     return exact, [(pattern, chinese, names) for _, pattern, chinese, names in patterns]
 
 
+def _field_value(name: str, value: str, package: str) -> str:
+    """A field's value, translated when it is a phrase, a label (``what``, ``name``, ``case``) or a
+    constant; a single word such as a word the learner typed stays as typed."""
+    if " " in value or name in LABEL_FIELDS or CONSTANT.fullmatch(name):
+        return to_chinese(value, package)
+    return value
+
+
 def to_chinese(text: str, package: str = "checks") -> str:
     """``text`` in Chinese when ``package``'s catalog has it (see the module docstring), else unchanged."""
     exact, patterns = _index(package)
@@ -187,7 +196,7 @@ def to_chinese(text: str, package: str = "checks") -> str:
         match = pattern.fullmatch(text)
         if match is None:
             continue
-        values = {name: to_chinese(match.group(f"f{i}"), package) for i, name in enumerate(names)}
+        values = {name: _field_value(name, match.group(f"f{i}"), package) for i, name in enumerate(names)}
 
         def fill(field: re.Match[str], values: dict[str, str] = values) -> str:
             return field.group(0)[0] if field.group(1) is None else values.get(field.group(1), field.group(0))
