@@ -19,6 +19,7 @@ VOCABULARY_MESSAGES = {
     "vqa": "训练词表",
     "vlm": "训练词表",
     "attention": "训练词表",
+    "fill_mask": "训练词表",
     "generate": "训练文本中的字符",
     "translate": "训练词表",
 }
@@ -102,7 +103,7 @@ def ask(name: str, app, text) -> str:
     if name == "attention":
         return app.explain(text, "0", "all")[1]
     if name == "fill_mask":
-        return app.predict(text)
+        return app.predict(f"{text} [MASK]" if isinstance(text, str) and text.strip() else text)
     if name == "generate":
         return list(app.generate(text, 0, 0, 1, 5))[-1][-1]
     if name == "translate":

@@ -50,6 +50,16 @@ def fill_mask(model: nn.Module, tokenizer: Any, text: Any, k: int = 5) -> list[t
             f"Use exactly one {mask}: this text has {count}. Each mask is predicted on its own."
         )
     k = check_number(k, "Top k", low=1, high=100, integer=True)
+    unknown = [  # e.g. Chinese characters, for a tokenizer trained on English only
+        c
+        for c in dict.fromkeys(text)
+        if not c.isascii() and tokenizer(c, add_special_tokens=False)["input_ids"] == [tokenizer.unk_token_id]
+    ]
+    if unknown:
+        raise DemoInputError(
+            f"The tokenizer knows only the words and pieces of its training vocabulary, not {''.join(unknown[:8])}: "
+            f"type a sentence in the language it learned, e.g. 'a list is {mask}'."
+        )
     encoded = tokenizer(text.strip(), return_tensors="pt")
     limit = getattr(getattr(model, "config", None), "max_len", None) or getattr(
         getattr(model, "config", None), "max_position_embeddings", None

@@ -9,6 +9,7 @@ NOT_MESSAGES = {
 }
 
 ZH = {
+    "The tokenizer knows only the words and pieces of its training vocabulary, not {''.join(unknown[:8])}: type a sentence in the language it learned, e.g. 'a list is {mask}'.": "分词器只认识它训练词表里的词和子词，不认识“{''.join(unknown[:8])}”：请用它学过的语言输入句子，例如 'a list is {mask}'。",
     "Type a sentence with one {mask} first: the input is empty.": "请先输入一个带一个 {mask} 的句子：输入是空的。",
     "The input must be text.": "输入必须是文本。",
     "The text is {len(text)} characters long; type at most {MAX_TEXT_CHARS}.": "文本有 {len(text)} 个字符；最多输入 {MAX_TEXT_CHARS} 个。",
