@@ -19,3 +19,8 @@ def set_language(language: str) -> None:
 def get_language() -> str:
     """The language chosen with :func:`set_language` (``"en"`` until then)."""
     return _language
+
+
+def en_zh(english: str, chinese: str) -> str:
+    """One sentence written in both languages side by side: the one the learner chose."""
+    return chinese if _language == "zh" else english

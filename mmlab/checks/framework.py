@@ -12,6 +12,11 @@ Naming the mistake works by comparison with known wrong answers: a check passes 
 mapping from a description ("softmax over the wrong axis") to what that wrong implementation
 returns; when the learner's output matches one of them, the message says so.
 
+Messages follow the learner's language (:func:`mmlab.set_language`): this module writes its own
+sentences in both languages side by side (:func:`mmlab.i18n.en_zh`); the checks' English texts (what, case,
+mistake descriptions, ``expect_true`` and ``CheckFailed`` messages) are translated through the
+catalog of :mod:`mmlab.messages`.
+
 In Jupyter a failed check shows its message alone (no traceback: the only frame would be this
 file, which reads as "the course is broken"). A check's result is a :class:`CheckResult`, true when
 it passed, which prints nothing as a cell's last value (no ``Out: True``).
@@ -24,6 +29,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+
+from mmlab.i18n import en_zh, get_language
+from mmlab.messages import localize, spaced
 
 __all__ = [
     "CheckFailed",
@@ -43,8 +51,17 @@ class CheckFailed(AssertionError):
     framework's, which tells the learner nothing about their code.
     """
 
+    localized = False  # True once the message is in the learner's language (set by this module)
+
     def _render_traceback_(self) -> list[str]:
         return [f"\u274c {self}"]
+
+
+def _failed(message: str) -> CheckFailed:
+    """A :class:`CheckFailed` whose message is already in the learner's language."""
+    err = CheckFailed(message)
+    err.localized = True
+    return err
 
 
 class CheckResult:
@@ -93,19 +110,35 @@ def lab_check(name: str) -> Callable[[Callable[[Callable], None]], Callable[[Cal
         @functools.wraps(check)
         def run(student_fn: Callable, *args: Any, **kwargs: Any) -> CheckResult:
             if not callable(student_fn):
-                raise TypeError(f"{name}: pass your function itself, e.g. check(my_fn), not {student_fn!r}")
+                raise TypeError(
+                    en_zh(
+                        f"{name}: pass your function itself, e.g. check(my_fn), not {student_fn!r}",
+                        f"{name}：请传入函数本身，例如 check(my_fn)，而不是 {student_fn!r}",
+                    )
+                )
             counter = _Counter()
             _active.append(counter)
             try:
                 check(student_fn, *args, **kwargs)
             except NotImplementedError:
-                print(f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code.")
+                print(
+                    en_zh(
+                        f"{name}: not implemented yet. Replace `raise NotImplementedError` with your code.",
+                        f"{name}：还没有实现。请把 `raise NotImplementedError` 换成你的代码。",
+                    )
+                )
                 return CheckResult(False)
             except CheckFailed as err:
-                raise CheckFailed(f"{name}: {err}") from None
+                text = str(err) if err.localized else localize(str(err))
+                raise _failed(f"{name}: {spaced(text) if get_language() == 'zh' else text}") from None
             finally:
                 _active.pop()
-            print(f"{name}: all {counter.count} checks passed.")
+            print(
+                en_zh(
+                    f"{name}: all {counter.count} checks passed.",
+                    f"{name}：全部 {counter.count} 项检查通过。",
+                )
+            )
             return CheckResult(True)
 
         return run
@@ -119,7 +152,10 @@ def describe(value: Any) -> str:
         flat = value.detach().flatten()
         preview = ", ".join(f"{x:.4g}" for x in flat[:6].tolist())
         more = ", ..." if flat.numel() > 6 else ""
-        return f"tensor of shape {tuple(value.shape)} [{preview}{more}]"
+        return en_zh(
+            f"tensor of shape {tuple(value.shape)} [{preview}{more}]",
+            f"形状为 {tuple(value.shape)} 的张量 [{preview}{more}]",
+        )
     return repr(value)
 
 
@@ -141,10 +177,15 @@ def call(
     except NotImplementedError:
         raise
     except Exception as err:
+        kind = type(err).__name__
+        hint = next((localize(h) for key, h in (hints or {}).items() if key in str(err)), "")
+        if get_language() == "zh":
+            where = f"在{localize(case)}上" if case else ""
+            hint = f"\n  这通常意味着{hint}" if hint else ""
+            raise _failed(f"你的函数{where}抛出了 {kind}：{err}{hint}") from err
         where = f" on {case}" if case else ""
-        hint = next((h for key, h in (hints or {}).items() if key in str(err)), "")
         hint = f"\n  This usually means {hint}" if hint else ""
-        raise CheckFailed(f"your function raised {type(err).__name__}{where}: {err}{hint}") from err
+        raise _failed(f"your function raised {kind}{where}: {err}{hint}") from err
 
 
 def _matches(got: torch.Tensor, candidate: Any, atol: float, rtol: float) -> bool:
@@ -182,34 +223,49 @@ def expect_close(
     ``got`` matches (all of them: on one input two mistakes can give the same answer), a wrong shape, NaN or infinity (not numerically stable), and otherwise the
     largest difference with expected vs got.
     """
-    where = f" for {case}" if case else ""
+    zh = get_language() == "zh"
+    what = localize(what)
+    where = (f"对于{localize(case)}，" if zh else f" for {case}") if case else ""
+    shown = f"\n  expected: {describe(expected)}\n  got:      {describe(got)}"
+    if zh:
+        shown = f"\n  期望: {describe(expected)}\n  得到: {describe(got)}"
     if not isinstance(got, torch.Tensor):
-        raise CheckFailed(
-            f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}"
+        raise _failed(
+            en_zh(
+                f"your {what}{where} should be a torch.Tensor, got {type(got).__name__}: {describe(got)}",
+                f"{where}你的{what}应是 torch.Tensor，得到的是 {type(got).__name__}：{describe(got)}",
+            )
         )
     loose = atol if mistake_atol is None else mistake_atol
     matched = [
-        description
+        localize(description)
         for description, wrong in (mistakes or {}).items()
         if _matches(got, wrong, loose, rtol) and not _matches(got, expected, atol, rtol)
     ]
     if matched:  # on this input several mistakes can give the same answer: name them all
-        raise CheckFailed(
-            f"your {what}{where} looks like {' -- or '.join(matched)}.\n  expected: {describe(expected)}\n"
-            f"  got:      {describe(got)}"
+        raise _failed(
+            en_zh(
+                f"your {what}{where} looks like {' -- or '.join(matched)}.{shown}",
+                f"{where}你的{what}看起来是{'——或者是'.join(matched)}。{shown}",
+            )
         )
     if got.shape != expected.shape:
-        raise CheckFailed(
-            f"your {what}{where} has the wrong shape: "
-            f"expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+        raise _failed(
+            en_zh(
+                f"your {what}{where} has the wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}",
+                f"{where}你的{what}形状不对：期望 {tuple(expected.shape)}，得到 {tuple(got.shape)}",
+            )
         )
     got64, expected64 = got.detach().double().cpu(), expected.detach().double().cpu()
     bad = ~torch.isfinite(got64) & torch.isfinite(expected64)
     if bad.any():
-        raise CheckFailed(
-            f"your {what}{where} contains NaN or infinity at {int(bad.sum())} of {got.numel()} positions, "
-            f"where the right answer is finite: the computation is not numerically stable.\n"
-            f"  expected: {describe(expected)}\n  got:      {describe(got)}"
+        raise _failed(
+            en_zh(
+                f"your {what}{where} contains NaN or infinity at {int(bad.sum())} of {got.numel()} positions, "
+                f"where the right answer is finite: the computation is not numerically stable.{shown}",
+                f"{where}你的{what}在 {got.numel()} 个位置中有 {int(bad.sum())} 个是 NaN 或无穷大，"
+                f"而正确答案是有限值：计算在数值上不稳定。{shown}",
+            )
         )
     if not _matches(got, expected, atol, rtol):
         diff = (torch.nan_to_num(got64) - torch.nan_to_num(expected64)).abs()
@@ -217,16 +273,20 @@ def expect_close(
         index = (
             tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else ()
         )
-        raise CheckFailed(
-            f"your {what}{where} is not equal to the expected value (largest difference "
-            f"{diff.max().item():.3g} at index {index}, tolerance {atol:g} + {rtol:g} x |expected|).\n"
-            f"  expected: {describe(expected)}\n  got:      {describe(got)}"
+        raise _failed(
+            en_zh(
+                f"your {what}{where} is not equal to the expected value (largest difference "
+                f"{diff.max().item():.3g} at index {index}, tolerance {atol:g} + {rtol:g} x |expected|).{shown}",
+                f"{where}你的{what}与期望值不相等（最大差值 {diff.max().item():.3g}，位于下标 {index}，"
+                f"容差 {atol:g} + {rtol:g} x |期望值|）。{shown}",
+            )
         )
     _count()
 
 
 def expect_true(condition: bool, message: str) -> None:
-    """Raise :class:`CheckFailed` with ``message`` unless ``condition`` holds."""
+    """Raise :class:`CheckFailed` with ``message`` (translated, see :mod:`mmlab.checks.messages`)
+    unless ``condition`` holds."""
     if not condition:
-        raise CheckFailed(message)
+        raise _failed(localize(message))
     _count()

@@ -109,7 +109,7 @@ def check_log_mel_from_power(student_fn: Callable) -> None:
         mistakes = {TRANSPOSED_OUT: expected.T, NO_LOG: bank @ power, NO_FLOOR: torch.log(bank @ power)}
         if T == 9:
             mistakes[WRONG_AXIS] = torch.log(power @ bank.T + 1e-6)
-            mistakes[WRONG_AXIS + " (and transposed)"] = torch.log(power @ bank.T + 1e-6).T
+            mistakes[f"{WRONG_AXIS} (and transposed)"] = torch.log(power @ bank.T + 1e-6).T
         expect_close(got, expected, what="log-mel", case=case, mistakes=mistakes, atol=1e-4)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error, localize_app, tr
 from mmlab.models.attention import MultiHeadAttention, record_attention
 
 __all__ = ["Tokenizer", "attention_maps", "build_attention_demo", "render_attention", "token_labels"]
@@ -183,7 +183,7 @@ def build_attention_demo(
             image = render_attention(tokens, maps, layer, head)
         except Exception as err:  # shown in the app, never as a traceback
             return None, friendly_error(err)
-        message = f"{len(tokens)} tokens: {' '.join(tokens)}"
+        message = tr(f"{len(tokens)} tokens: {' '.join(tokens)}")
         if describe_output is not None:
             try:
                 message += f"  \n{describe_output(output)}"
@@ -229,4 +229,4 @@ def build_attention_demo(
         layer.change(explain, inputs, outputs, api_visibility="private")
         head.change(explain, inputs, outputs, api_visibility="private")
     app.explain = explain  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

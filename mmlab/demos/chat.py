@@ -20,7 +20,7 @@ import torch
 
 from mmlab.align.reward import RewardModel
 from mmlab.data.chat import MARKER, WordTokenizer, render_chat
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, friendly_error, localize_app, tr
 from mmlab.models.gpt import GPT
 
 __all__ = ["build_chat_demo", "chat_reply", "normalise_message"]
@@ -144,7 +144,7 @@ def chat_reply(
     reply = out[0, len(ids) :].tolist()
     ends = {tokenizer.eot_id, *(tokenizer.stoi[m] for m in MARKER.values())}  # a marker starts another turn
     reply = reply[: next((i for i, t in enumerate(reply) if t in ends), len(reply))]
-    return tokenizer.decode(reply) or "(the model ended its turn without a word)"
+    return tokenizer.decode(reply) or tr("(the model ended its turn without a word)")
 
 
 def build_chat_demo(
@@ -217,4 +217,4 @@ def build_chat_demo(
             ),
         )
     app.respond = respond  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

@@ -10,6 +10,11 @@
   tokenizer does not know) are shown in the app as a message, never as a traceback:
   demos raise :class:`DemoInputError` inside their callbacks and turn it into text with
   :func:`friendly_error`; :func:`check_number` and :func:`check_text` check a typed or sent value.
+* Messages and labels follow the learner's language (:func:`mmlab.set_language`, read when a demo
+  is built and when a message is made): :class:`DemoInputError` messages, the request checks' and
+  :func:`tr`'s texts go through the catalog of :mod:`mmlab.messages` (``mmlab/demos/zh/``), and
+  :func:`localize_app` (called by every ``build_*()``) translates an app's labels, placeholders,
+  info texts, button texts and markdown.
 * Requests are checked before any callback runs (:func:`harden`, applied by :func:`show`): a file
   must come from the app's upload box (a request naming any other path on the server is refused),
   texts and requests have a size limit, and a value Gradio cannot read gets a short message, never
@@ -37,6 +42,9 @@ import numpy as np  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from mmlab.i18n import en_zh, get_language  # noqa: E402
+from mmlab.messages import localize  # noqa: E402
+
 __all__ = [
     "DemoHandle",
     "DemoInputError",
@@ -46,11 +54,13 @@ __all__ = [
     "harden",
     "in_notebook",
     "check_number",
+    "localize_app",
     "show",
     "check_picture_size",
     "check_text",
     "open_picture",
     "picture_from_value",
+    "tr",
 ]
 
 HOST = "127.0.0.1"
@@ -65,8 +75,16 @@ _running: list[gr.Blocks] = []
 _log = logging.getLogger(__name__)
 
 
+def tr(text: str) -> str:
+    """A demo's English text in the learner's language (the catalog in ``mmlab/demos/zh/``)."""
+    return localize(text, "demos")
+
+
 class DemoInputError(ValueError):
-    """An input the demo cannot handle; its message is shown to the user as is."""
+    """An input the demo cannot handle; its message (translated by :func:`tr`) is shown as is."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(tr(message))
 
 
 def friendly_error(err: BaseException) -> str:
@@ -76,7 +94,10 @@ def friendly_error(err: BaseException) -> str:
     if isinstance(err, DemoInputError):
         return f"⚠️ {err}"
     _log.warning("demo callback failed", exc_info=err)
-    return "⚠️ The model could not handle this input. Check the values and try again."
+    return en_zh(
+        "⚠️ The model could not handle this input. Check the values and try again.",
+        "⚠️ 模型处理不了这个输入。请检查输入的值，再试一次。",
+    )
 
 
 def check_number(
@@ -89,27 +110,28 @@ def check_number(
 ) -> float:
     """``value`` as a finite number in ``[low, high]`` (whole if ``integer``), or a
     :class:`DemoInputError` that names the setting and its allowed range."""
-    span = (
-        f" from {low:g} to {high:g}"
-        if low is not None and high is not None
-        else f", {low:g} or more"
-        if low is not None
-        else ""
-    )
-    kind = "a whole number" if integer else "a number"
+    both = low is not None and high is not None
+    span = f" from {low:g} to {high:g}" if both else f", {low:g} or more" if low is not None else ""
+    span_zh = f"，范围 {low:g} 到 {high:g}" if both else f"，不小于 {low:g}" if low is not None else ""
+    kind = en_zh("a whole number", "整数") if integer else en_zh("a number", "数字")
+    must = en_zh(f"{name} must be {kind}{span}", f"{tr(name)}必须是{kind}{span_zh}")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise DemoInputError(f"{name} must be {kind}{span}.")
+        raise DemoInputError(en_zh(f"{must}.", f"{must}。"))
     try:
         result = float(value)
     except ValueError:
-        raise DemoInputError(f"{name} must be {kind}{span}, got {str(value)[:20]!r}.") from None
+        raise DemoInputError(
+            en_zh(f"{must}, got {str(value)[:20]!r}.", f"{must}，得到的是 {str(value)[:20]!r}。")
+        ) from None
     if (
         not math.isfinite(result)
         or (integer and result != int(result))
         or (low is not None and result < low)
         or (high is not None and result > high)
     ):
-        raise DemoInputError(f"{name} must be {kind}{span}, got {str(value)[:20]}.")
+        raise DemoInputError(
+            en_zh(f"{must}, got {str(value)[:20]}.", f"{must}，得到的是 {str(value)[:20]}。")
+        )
     return int(result) if integer else result
 
 
@@ -117,13 +139,21 @@ def check_text(value: Any, name: str, *, limit: int = MAX_TEXT_CHARS, example: s
     """``value`` as non-empty text of at most ``limit`` characters (spaces collapsed), or a
     :class:`DemoInputError` saying what to type."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        hint = f", e.g. '{example}'" if example else ""
-        raise DemoInputError(f"The {name} is empty: type a {name} first{hint}.")
+        hint = en_zh(f", e.g. '{example}'", f"，例如“{example}”") if example else ""
+        raise DemoInputError(
+            en_zh(
+                f"The {name} is empty: type a {name} first{hint}.",
+                f"{tr(name)}是空的：请先输入{tr(name)}{hint}。",
+            )
+        )
     if not isinstance(value, str):
-        raise DemoInputError(f"The {name} must be text.")
+        raise DemoInputError(en_zh(f"The {name} must be text.", f"{tr(name)}必须是文本。"))
     if len(value) > limit:
         raise DemoInputError(
-            f"The {name} is {len(value):,} characters long; this demo takes at most {limit:,}."
+            en_zh(
+                f"The {name} is {len(value):,} characters long; this demo takes at most {limit:,}.",
+                f"{tr(name)}有 {len(value):,} 个字符；这个演示最多接受 {limit:,} 个。",
+            )
         )
     return " ".join(value.split())
 
@@ -217,7 +247,9 @@ def _with_clear_errors(step):
         except Exception as err:
             _log.warning("demo request failed", exc_info=err)
             raise gr.Error(
-                "The demo could not handle this request: use the app's controls (or press Clear) and try again.",
+                tr(
+                    "The demo could not handle this request: use the app's controls (or press Clear) and try again."
+                ),
                 print_exception=False,
             ) from None
 
@@ -240,7 +272,7 @@ def harden(app: gr.Blocks) -> gr.Blocks:
     async def checked_preprocess(block_fn, inputs, *args, **kwargs):
         problem = _request_problem(inputs, upload_folder)
         if problem:
-            raise gr.Error(problem, print_exception=False)
+            raise gr.Error(tr(problem), print_exception=False)
         try:
             return await preprocess(block_fn, inputs, *args, **kwargs)
         except gr.Error:
@@ -248,8 +280,10 @@ def harden(app: gr.Blocks) -> gr.Blocks:
         except Exception as err:
             _log.warning("demo input refused", exc_info=err)
             raise gr.Error(
-                "An input has the wrong type or form for this demo (for example text where a number "
-                "goes, or a file that is not an image). Use the app's controls and try again.",
+                tr(
+                    "An input has the wrong type or form for this demo (for example text where a number "
+                    "goes, or a file that is not an image). Use the app's controls and try again."
+                ),
                 print_exception=False,
             ) from None
 
@@ -257,6 +291,24 @@ def harden(app: gr.Blocks) -> gr.Blocks:
     for name in ("call_function", "postprocess_data"):  # e.g. Gradio's own chat helpers on a bad history
         setattr(app, name, _with_clear_errors(getattr(app, name)))
     app._mmlab_hardened = True
+    return app
+
+
+def localize_app(app: gr.Blocks) -> gr.Blocks:
+    """Put ``app``'s labels, placeholders, info texts, button texts, markdown and title in the
+    learner's language (nothing to do in English); every ``build_*()`` returns its app through it."""
+    if get_language() == "en":
+        return app
+    for block in app.blocks.values():
+        for name in ("label", "placeholder", "info"):
+            if isinstance(getattr(block, name, None), str):
+                setattr(block, name, tr(getattr(block, name)))
+        if isinstance(block, (gr.Button, gr.Markdown)) and isinstance(block.value, str):
+            block.value = tr(block.value)
+        choices = getattr(block, "choices", None)  # (label, value) pairs: only the label is shown
+        if isinstance(choices, list) and all(isinstance(c, tuple) and len(c) == 2 for c in choices):
+            block.choices = [(tr(str(label)), value) for label, value in choices]
+    app.title = tr(app.title)
     return app
 
 

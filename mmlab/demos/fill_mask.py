@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, friendly_error, localize_app, tr
 
 __all__ = ["build_fill_mask_demo", "fill_mask", "format_predictions"]
 
@@ -50,6 +50,16 @@ def fill_mask(model: nn.Module, tokenizer: Any, text: Any, k: int = 5) -> list[t
             f"Use exactly one {mask}: this text has {count}. Each mask is predicted on its own."
         )
     k = check_number(k, "Top k", low=1, high=100, integer=True)
+    unknown = [  # e.g. Chinese characters, for a tokenizer trained on English only
+        c
+        for c in dict.fromkeys(text)
+        if not c.isascii() and tokenizer(c, add_special_tokens=False)["input_ids"] == [tokenizer.unk_token_id]
+    ]
+    if unknown:
+        raise DemoInputError(
+            f"The tokenizer knows only the words and pieces of its training vocabulary, not {''.join(unknown[:8])}: "
+            f"type a sentence in the language it learned, e.g. 'a list is {mask}'."
+        )
     encoded = tokenizer(text.strip(), return_tensors="pt")
     limit = getattr(getattr(model, "config", None), "max_len", None) or getattr(
         getattr(model, "config", None), "max_position_embeddings", None
@@ -78,7 +88,7 @@ def fill_mask(model: nn.Module, tokenizer: Any, text: Any, k: int = 5) -> list[t
 
 def format_predictions(text: str, predictions: list[tuple[str, float]], mask: str = "[MASK]") -> str:
     """A Markdown table: rank, token, probability, and the sentence with the token filled in."""
-    lines = ["| # | token | probability | sentence |", "|---|---|---|---|"]
+    lines = [tr("| # | token | probability | sentence |"), "|---|---|---|---|"]
     for rank, (token, p) in enumerate(predictions, 1):
         filled = text.replace(mask, f"**{token}**")
         lines.append(f"| {rank} | `{token}` | {p:.3f} | {filled} |")
@@ -130,4 +140,4 @@ def build_fill_mask_demo(
         button.click(predict, [text, top_k], output, api_name="predict")
         text.submit(predict, [text, top_k], output, api_visibility="private")
     app.predict = predict  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

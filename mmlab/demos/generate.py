@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, friendly_error, localize_app, tr
 from mmlab.models.gpt import GPT
 
 __all__ = ["SamplingSettings", "build_generate_demo", "parse_settings", "stream_text"]
@@ -156,8 +156,8 @@ def build_generate_demo(
             text, count = "", 0
             for text in stream_text(model, tokenizer, prompt, settings, generator):
                 count += 1
-                yield text, f"{count} tokens"
-            yield text, f"Done: {count} tokens."
+                yield text, tr(f"{count} tokens")
+            yield text, tr(f"Done: {count} tokens.")
         except Exception as err:  # shown in the app, never as a traceback
             yield "", friendly_error(err)
 
@@ -192,4 +192,4 @@ def build_generate_demo(
         button.click(generate, inputs, [output, message], api_name="generate")
         prompt.submit(generate, inputs, [output, message], api_visibility="private")
     app.generate = generate  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

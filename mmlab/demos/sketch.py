@@ -26,6 +26,7 @@ from mmlab.demos.core import (
     DemoInputError,
     check_text,
     friendly_error,
+    localize_app,
     open_picture,
     picture_from_value,
 )
@@ -285,4 +286,4 @@ def build_sketch_demo(clip_model, class_names: list[str] | None = None, template
                     with gr.Tab(name, elem_id=f"tab_{name}"):
                         callbacks.append(_sketch_panel(model, None, None, "" if i == 0 else f"_{name}"))
     app.classify = callbacks[0]  # the (first tab's) callback, for tests without a server
-    return app
+    return localize_app(app)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmlab.data.speech import SAMPLE_RATE, add_noise_at_snr, parse_command, synthesise
-from mmlab.demos.core import DemoInputError, check_text, friendly_error
+from mmlab.demos.core import DemoInputError, check_text, friendly_error, localize_app, tr
 
 __all__ = ["build_speech_demo", "read_wav", "recognise", "render_audio", "say"]
 
@@ -110,9 +110,9 @@ def recognise(model, samples: np.ndarray, beam: int = 8) -> tuple[str, str]:
     text = VOCAB.decode(prefix_beam_search(log_probs[0, : int(out_lengths[0])], beam=beam))
     command = parse_command(text)
     if command is None:
-        return text, "not a command of the grammar (action + the + place + device)"
+        return text, tr("not a command of the grammar (action + the + place + device)")
     action, device, place = command
-    return text, f"{action} → {device} in the {place}"
+    return text, tr(f"{action} → {device} in the {place}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,7 +181,7 @@ def build_speech_demo(recogniser, title: str = "Speech: hear a command, answer i
             picture, text, command, reply = answer(read_wav(audio))
         except Exception as err:  # shown in the app, never as a traceback
             return None, "", "", None, friendly_error(err)
-        return picture, text, command, reply, "Heard and answered."
+        return picture, text, command, reply, tr("Heard and answered.")
 
     def say_it(text: Any):
         """Callback: a typed command -> (its sound, picture, transcript, command, reply, message)."""
@@ -200,7 +200,7 @@ def build_speech_demo(recogniser, title: str = "Speech: hear a command, answer i
             heard,
             command,
             reply,
-            f"Said {words!r} with room noise ({DEMO_SNR_DB:.0f} dB).",
+            tr(f"Said {words!r} with room noise ({DEMO_SNR_DB:.0f} dB)."),
         )
 
     with gr.Blocks(title=title) as app:
@@ -234,4 +234,4 @@ def build_speech_demo(recogniser, title: str = "Speech: hear a command, answer i
         say_button.click(say_it, [typed], [spoken, *outputs], api_name="say_it")
         typed.submit(say_it, [typed], [spoken, *outputs], api_visibility="private")
     app.listen, app.say_it = listen, say_it  # the callbacks, for plain unit tests
-    return app
+    return localize_app(app)

@@ -17,7 +17,15 @@ from typing import Any
 import torch
 
 from mmlab.data.translation import TranslationVocab
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, check_text, friendly_error
+from mmlab.demos.core import (
+    MAX_TEXT_CHARS,
+    DemoInputError,
+    check_number,
+    check_text,
+    friendly_error,
+    localize_app,
+    tr,
+)
 from mmlab.models.seq2seq import Seq2Seq
 
 __all__ = ["Task", "build_translate_demo", "prepare_input", "render_cross_attention", "run_model"]
@@ -51,13 +59,11 @@ def prepare_input(text: Any, task: Task) -> str:
         french = [w for w in words if w in task.vocab.stoi and w not in task.source_words]
         if len(french) * 2 >= len(words):
             raise DemoInputError(
-                "This looks like French (" + ", ".join(french[:5]) + "): the model translates English into "
+                f"This looks like French ({', '.join(french[:5])}): the model translates English into "
                 f"French, so type English, such as “{task.example}”."
             )
         raise DemoInputError(
-            "The model never saw these words: "
-            + ", ".join(unknown[:8])
-            + f". Try a sentence like “{task.example}”."
+            f"The model never saw these words: {', '.join(unknown[:8])}. Try a sentence like “{task.example}”."
         )
     return " ".join(words)
 
@@ -137,7 +143,7 @@ def build_translate_demo(
         except Exception as err:  # shown in the app, never as a traceback
             return "", None, friendly_error(err)
         how = "greedy decoding" if num_beams == 1 else f"beam search with {num_beams} beams"
-        return output, image, f"{mode}: {len(source)} words in, {len(written) - 1} out, {how}."
+        return output, image, tr(f"{mode}: {len(source)} words in, {len(written) - 1} out, {how}.")
 
     with gr.Blocks(title=title) as app:
         gr.Markdown(f"### {title}\nThe map: the last decoder layer's cross-attention, a row per output word.")
@@ -159,4 +165,4 @@ def build_translate_demo(
         button.click(run, [text, mode, beams], [output, image, message], api_name="run")
         text.submit(run, [text, mode, beams], [output, image, message], api_visibility="private")
     app.run = run  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

@@ -20,10 +20,11 @@ from mmlab.demos.core import (
     DemoInputError,
     check_text,
     friendly_error,
+    localize_app,
     open_picture,
     picture_from_value,
 )
-from mmlab.demos.vqa import EXAMPLES, MAX_QUESTION_CHARS, new_scene, scene_seed
+from mmlab.demos.vqa import EXAMPLES, MAX_QUESTION_CHARS, PATTERNS, new_scene, scene_seed
 
 __all__ = ["EXAMPLES", "MAX_PIXELS", "ask_vlm", "build_vlm_demo", "load_picture", "new_scene"]
 
@@ -49,6 +50,12 @@ def ask_vlm(vlm, image: Image.Image, question: Any) -> tuple[str, str]:
     question = check_text(
         question, "question", limit=MAX_QUESTION_CHARS, example="what colour is the triangle?"
     ).lower()
+    foreign = list(dict.fromkeys(c for c in question if not c.isascii()))  # Chinese, say: dropped by split()
+    if foreign:
+        raise DemoInputError(
+            f"the model reads only the English words of its training vocabulary, not {''.join(foreign[:8])}. "
+            f"Try '{EXAMPLES[0]}'."
+        )
     unknown = vlm.tokenizer.unknown_words(question)
     if unknown:
         known = ", ".join(w for w in vlm.tokenizer.itos if not w.startswith("<"))
@@ -94,7 +101,7 @@ def build_vlm_demo(vlm, image_size: int | None = None):
     with gr.Blocks(title="mmlab: a mini vision-language model") as app:
         gr.Markdown(
             "## Ask the mini-VLM about a scene\nPress **new scene** or upload a picture, then ask. "
-            "Questions follow four patterns: " + "; ".join(f"*{q}*" for q in EXAMPLES)
+            f"Questions follow four patterns: {PATTERNS}"
         )
         with gr.Row():
             with gr.Column():
@@ -120,4 +127,4 @@ def build_vlm_demo(vlm, image_size: int | None = None):
             ask, inputs=[shown_seed, upload, question], outputs=[answer, caption, message], api_name="ask"
         )
     app.ask = ask
-    return app
+    return localize_app(app)

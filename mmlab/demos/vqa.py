@@ -21,6 +21,7 @@ from mmlab.demos.core import (
     check_number,
     check_text,
     friendly_error,
+    localize_app,
     open_picture,
     picture_from_value,
 )
@@ -36,6 +37,7 @@ EXAMPLES = [
     "how many circles are there?",
     "is the red shape left of the square?",
 ]
+PATTERNS = "; ".join(f"*{q}*" for q in EXAMPLES)  # the questions the models understand, for the help text
 
 
 def scene_seed(value: Any) -> int:
@@ -160,8 +162,7 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
     with gr.Blocks(title="mmlab: visual question answering") as app:
         gr.Markdown(
             "## Ask a question about a scene\nPress **new scene**, upload a picture, or draw shapes in "
-            "red, green and blue on the black canvas. Questions follow four patterns: "
-            + "; ".join(f"*{q}*" for q in EXAMPLES)
+            f"red, green and blue on the black canvas. Questions follow four patterns: {PATTERNS}"
         )
         with gr.Row():
             with gr.Column():
@@ -188,4 +189,4 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
         new.click(fresh, inputs=seed, outputs=drawn, api_name="new_scene")
         go.click(ask, inputs=[drawn, upload, question], outputs=[message, probs, attention], api_name="ask")
     app.ask = ask  # the callback, for tests without a server
-    return app
+    return localize_app(app)

@@ -1,0 +1,46 @@
+"""Chinese check messages for lab 07 (:mod:`mmlab.checks.lab07`); see :mod:`mmlab.messages`."""
+
+# Texts the check hands to the learner's function as data (never shown as a message).
+NOT_MESSAGES = {
+    "colour of sky",
+    "reverse cat dog",
+    "be brief",
+    "rate fun dull nice",
+    "sure good",
+}
+
+ZH = {
+    "the loss counted on prompt tokens: only the assistant's tokens (role ASSISTANT) are trained; the system and user turns are context to read, not text to imitate": "在提示词的词元上也算了损失：只训练助手的词元（role ASSISTANT）；系统和用户的轮次是要读的上下文，不是要模仿的文本",
+    "the template's markers counted (role TEMPLATE, e.g. 'A:'): the prompt hands them to the model, so it never has to write them": "把模板的标记也算进去了（role TEMPLATE，例如 'A:'）：提示词会把它们交给模型，模型从来不需要自己写",
+    "padding counted: positions with role PAD are not text at all": "把填充也算进去了：role PAD 的位置根本不是文本",
+    "the mask inverted: True must mark where the loss counts (the assistant's tokens)": "掩码反了：True 必须标出计算损失的位置（助手的词元）",
+    "the user's tokens marked instead of the assistant's: the loss counts on role ASSISTANT": "标出的是用户的词元而不是助手的：损失只在 role ASSISTANT 上计算",
+    "the system prompt and the template's markers counted (everything but the user and padding): only role ASSISTANT counts": "系统提示词和模板标记也算进去了（除用户和填充外的所有内容）：只有 role ASSISTANT 计入",
+    "a softmax before the cross-entropy: F.cross_entropy takes raw logits and applies log-softmax itself": "交叉熵之前做了 softmax：F.cross_entropy 接收原始 logits，自己会做 log-softmax",
+    "the targets shifted the wrong way (logits[:, 1:] against tokens[:, :-1]): position t predicts token t + 1, so compare logits[:, :-1] with tokens[:, 1:]": "目标移位方向反了（logits[:, 1:] 对 tokens[:, :-1]）：位置 t 预测词元 t + 1，所以要把 logits[:, :-1] 与 tokens[:, 1:] 比较",
+    "the mean of each chat's mean: every counted token weighs the same, so divide the total loss by the total number of counted tokens (a long reply counts more than a short one)": "对每段对话的平均值再取平均：每个计入的词元权重相同，所以要用总损失除以计入词元的总数（长回复比短回复分量更重）",
+    "logits passed to F.cross_entropy as (B, T, V): it expects the classes on dim 1, so use logits.transpose(1, 2) or flatten to (B * T, V)": "以 (B, T, V) 形状把 logits 传给了 F.cross_entropy：它要求类别在第 1 维，所以请用 logits.transpose(1, 2) 或展平成 (B * T, V)",
+    "the mean over all positions: divide the summed loss by the number of counted (masked) tokens, not by B * T": "对所有位置取平均：应把损失之和除以计入（被掩码选中）的词元个数，而不是 B * T",
+    "the loss counted on every token: multiply by the mask (or select the masked positions) first": "在每个词元上都算了损失：先乘以掩码（或选出掩码选中的位置）",
+    "a sum: return the mean over the counted tokens": "求了和：请返回计入词元上的平均值",
+    "the mask taken at the input position (mask[:, :-1]): the loss of position t is about the *target* token t + 1, so it counts where that token is the assistant's: use mask[:, 1:]": "掩码取在了输入位置上（mask[:, :-1]）：位置 t 的损失关于的是*目标*词元 t + 1，所以要看那个词元是否属于助手：请用 mask[:, 1:]",
+    "the logits compared with the same position's token: position t predicts token t + 1, so compare logits[:, :-1] with targets[:, 1:] (and mask[:, 1:])": "logits 与同一位置的词元比较：位置 t 预测词元 t + 1，所以要把 logits[:, :-1] 与 targets[:, 1:]（以及掩码 mask[:, 1:]）比较",
+    "a batch of 4 chats": "4 段对话组成的批次",
+    "one chat": "一段对话",
+    "your mask for {case} should be a bool tensor (True where the loss counts), got {got.dtype}": "对于{case}，你的掩码应是布尔张量（计算损失处为 True），得到的是 {got.dtype}",
+    "mask": "掩码",
+    "your loss should be one number, got shape {tuple(got.shape)}": "你的损失应是一个数，得到的形状是 {tuple(got.shape)}",
+    "loss": "损失",
+    "a user token changed": "改动了一个用户词元",
+    "changing a *user* token's label changed your loss: the loss must count assistant tokens only": "改动一个*用户*词元的标签改变了你的损失：损失必须只计算助手的词元",
+    "one user turn": "一个用户轮次",
+    "a generation prompt": "生成提示",
+    "system, user and assistant": "系统、用户和助手",
+    "your template for {case} should return a string, got {type(got).__name__}": "对于{case}，你的模板应返回字符串，得到的是 {type(got).__name__}",
+    "on {case}: every turn ends with a newline, and the generation prompt is exactly 'A:' at the end.\n  expected: {expected}\n  got:      {got}": "在{case}上：每一轮都以换行结束，生成提示恰好是末尾的 'A:'。\n  期望: {expected}\n  得到: {got}",
+    "on {case}: the role markers are 'S:', 'U:' and 'A:' (one letter), not the role's name.\n  expected: {expected}\n  got:      {got}": "在{case}上：角色标记是 'S:'、'U:' 和 'A:'（一个字母），而不是角色的名字。\n  期望: {expected}\n  得到: {got}",
+    "on {case}: write a space after each role marker ('U: ...').\n  expected: {expected}": "在{case}上：每个角色标记后面要写一个空格（'U: ...'）。\n  期望: {expected}",
+    "on {case}: add_generation_prompt ignored: end the text with 'A:' when it is True": "在{case}上：忽略了 add_generation_prompt：它为 True 时文本以 'A:' 结尾",
+    "on {case}: the generation prompt 'A:' goes at the end only when add_generation_prompt is True": "在{case}上：只有 add_generation_prompt 为 True 时才在末尾加上生成提示 'A:'",
+    "on {case}: expected {expected}, got {got}": "在{case}上：期望 {expected}，得到 {got}",
+}

@@ -1,0 +1,47 @@
+"""Chinese check messages for lab 14 (:mod:`mmlab.checks.lab14`); see :mod:`mmlab.messages`."""
+
+# Texts the check hands to the learner's function as data (never shown as a message).
+NOT_MESSAGES = {
+    "turn on the kitchen light",
+    "turn of the light",
+    "turn off the kitchen light",
+    "check the the garden fan now",
+    "turn on",
+    "check the garden fan",
+    "turn on the office radio",
+    "a b c d e f",
+}
+
+ZH = {
+    "the natural log used: the mel formula is 2595 * log10(1 + f / 700)": "用了自然对数：梅尔公式是 2595 * log10(1 + f / 700)",
+    "1 + f / 700 written as f / 700: the mel scale must map 0 Hz to 0 mel": "1 + f / 700 写成了 f / 700：梅尔刻度必须把 0 Hz 映射到 0 mel",
+    "f={f} Hz": "f={f} Hz",
+    "mel value": "梅尔值",
+    "the filter bank transposed: rows are mel bands, so it is (n_mels, n_fft // 2 + 1) and bank @ power pools the frequency axis": "滤波器组转置了：行是梅尔频带，所以形状是 (n_mels, n_fft // 2 + 1)，bank @ power 在频率维上汇聚",
+    "filter edges evenly spaced in Hz: space them evenly in mel, then convert back to Hz": "滤波器边界在 Hz 上均匀分布：应在梅尔刻度上均匀分布，再换算回 Hz",
+    "n_mels edges instead of n_mels + 2: each of the n_mels triangles needs a left and a right edge": "用了 n_mels 个边界而不是 n_mels + 2 个：n_mels 个三角形每个都需要左右两个边界",
+    "sample_rate={sample_rate}, n_fft={n_fft}, n_mels={n_mels}, f_min={f_min}, f_max={f_max}": "sample_rate={sample_rate}，n_fft={n_fft}，n_mels={n_mels}，f_min={f_min}，f_max={f_max}",
+    "your filter bank for {case} has shape {tuple(got.shape)}: {TRANSPOSED_BANK}": "对于{case}，你的滤波器组形状是 {tuple(got.shape)}：{TRANSPOSED_BANK}",
+    "your filter bank for {case} has {n_mels - 2} rows: {NO_EXTRA_EDGES}": "对于{case}，你的滤波器组有 {n_mels - 2} 行：{NO_EXTRA_EDGES}",
+    "filter bank": "滤波器组",
+    "the mel filters applied along the time axis: power is (frequency, frames), so pool its rows with bank @ power": "梅尔滤波器作用在了时间维上：power 的形状是 (频率, 帧)，所以要用 bank @ power 汇聚它的行",
+    "the result transposed: log-mel features are (n_mels, frames)": "结果转置了：对数梅尔特征的形状是 (n_mels, 帧)",
+    "the log left out: take log(mel power + 1e-6)": "漏掉了对数：取 log(mel power + 1e-6)",
+    "log of zero: add the floor 1e-6 before the log, so silence stays finite": "对 0 取对数：在取对数之前加上下限 1e-6，这样静音仍是有限值",
+    "power of shape {tuple(power.shape)}, bank of shape {tuple(bank.shape)}": "形状为 {tuple(power.shape)} 的 power，形状为 {tuple(bank.shape)} 的 bank",
+    "{WRONG_AXIS} (and transposed)": "{WRONG_AXIS}（并且转置了）",
+    "log-mel": "对数梅尔",
+    "blanks removed before merging repeats: merge first, then drop blanks, otherwise the blank that separates a double letter (o _ f _ f -> 'off') is gone and 'ff' collapses to 'f'": "在合并重复之前删除了空白符：应先合并，再删除空白符，否则分隔双字母的空白符（o _ f _ f -> 'off'）没了，'ff' 会合并成 'f'",
+    "repeats not merged: consecutive equal symbols are one letter held over several frames": "没有合并重复：连续相同的符号是一个字母持续了好几帧",
+    "blanks kept: drop the blank symbol after merging": "保留了空白符：合并之后要删除空白符",
+    "every repeat of a symbol merged, not only consecutive ones": "一个符号的所有重复都被合并了，而不只是连续的重复",
+    "best symbols per frame {path}, blank={blank}": "每帧最好的符号 {path}，blank={blank}",
+    "ctc_greedy should return a list of symbol ids for {case}, got {got}": "对于{case}，ctc_greedy 应返回符号 id 的列表，得到的是 {got}",
+    "your ctc_greedy for {case} returned {got}: it looks like {description}.": "对于{case}，你的 ctc_greedy 返回了 {got}：看起来是{description}。",
+    "your ctc_greedy for {case} returned {got}; expected {expected}": "对于{case}，你的 ctc_greedy 返回了 {got}；期望 {expected}",
+    "WER normalised by the hypothesis length: divide by the number of reference words, or a system that inserts words looks better and one that drops them worse than it is": "WER 用假设的长度归一化：应除以参考译文的词数，否则插入词的系统显得更好，丢词的系统显得比实际更差",
+    "the mean of per-sentence WERs: add the edits of all sentences and divide by all reference words": "逐句 WER 的平均：应把所有句子的编辑次数加起来，除以全部参考词数",
+    "characters compared, not words: split the sentences into words first": "比较的是字符而不是词：先把句子切分成词",
+    "hypotheses {hyps}, references {refs}": "假设 {hyps}，参考 {refs}",
+    "WER": "WER",
+}

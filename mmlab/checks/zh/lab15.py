@@ -1,0 +1,25 @@
+"""Chinese check messages for lab 15 (:mod:`mmlab.checks.lab15`); see :mod:`mmlab.messages`."""
+
+ZH = {
+    "the farthest codebook entry picked (argmax of the distances): the nearest one is the argmin": "选了最远的码本条目（距离的 argmax）：最近的是 argmin",
+    "gradients not passed straight through: the encoder output z gets no gradient from z_q. Return z + (chosen - z).detach(): equal to the chosen entries, with the identity as its derivative": "梯度没有直通：编码器输出 z 从 z_q 得不到梯度。请返回 z + (chosen - z).detach()：它等于选中的条目，导数是恒等映射",
+    "the gradient reaching z is not the gradient of z_q: with the straight-through estimator d z_q / d z is the identity, so z.grad must equal the upstream gradient exactly": "传到 z 的梯度不是 z_q 的梯度：用直通估计器时 d z_q / d z 是恒等映射，所以 z.grad 必须恰好等于上游梯度",
+    "vector_quantize should return a tuple (z_q, codes) for {case}, got {got}": "对于{case}，vector_quantize 应返回元组 (z_q, codes)，得到的是 {got}",
+    "z of shape {(B, D, h, h)}, a codebook of {K} entries": "形状为 {(B, D, h, h)} 的 z，含 {K} 个条目的码本",
+    "codes": "codes",
+    "z_q": "z_q",
+    "{NOT_STRAIGHT_THROUGH} (for {case}, z_q does not require grad)": "{NOT_STRAIGHT_THROUGH}（对于{case}，z_q 不需要梯度）",
+    "{NOT_STRAIGHT_THROUGH} (for {case}, z.grad is zero)": "{NOT_STRAIGHT_THROUGH}（对于{case}，z.grad 为零）",
+    "{WRONG_GRADIENT} (for {case})": "{WRONG_GRADIENT}（对于{case}）",
+    "alpha_t used instead of the cumulative alpha-bar_t: q(x_t | x_0) jumps t steps at once, so it keeps the product (1 - beta_1) ... (1 - beta_t) of x0, not one step's share": "用了 alpha_t 而不是累积的 alpha-bar_t：q(x_t | x_0) 一次跳 t 步，所以它保留的是 x0 的乘积 (1 - beta_1) ... (1 - beta_t)，而不是一步的份额",
+    "1 - alpha-bar (a variance) multiplied in without its square root; likewise alpha-bar for x0": "1 - alpha-bar（方差）没有开平方就乘了进去；alpha-bar 对 x0 也一样",
+    "alpha-bar of step t - 1: cumprod(1 - betas)[t] already includes step t (index t, not t - 1)": "用了第 t - 1 步的 alpha-bar：cumprod(1 - betas)[t] 已经包含第 t 步（下标 t，不是 t - 1）",
+    "the cumulative product of the betas used: alpha-bar is the cumulative product of 1 - beta": "用了 beta 的累积乘积：alpha-bar 是 1 - beta 的累积乘积",
+    "t = {t.tolist()}": "t = {t.tolist()}",
+    "x_t": "x_t",
+    "guidance sign flipped: eps_uncond + scale * (eps_uncond - eps_cond) pushes away from the caption; the direction to push along is eps_cond - eps_uncond": "引导的符号反了：eps_uncond + scale * (eps_uncond - eps_cond) 会远离描述；应沿 eps_cond - eps_uncond 的方向推",
+    "guidance applied to the wrong branch: start from eps_uncond, not eps_cond, and add scale * (eps_cond - eps_uncond)": "引导作用在了错误的分支上：从 eps_uncond 开始，而不是 eps_cond，再加上 scale * (eps_cond - eps_uncond)",
+    "only scale * (eps_cond - eps_uncond) returned: the difference is added to eps_uncond": "只返回了 scale * (eps_cond - eps_uncond)：这个差要加到 eps_uncond 上",
+    "scale = {scale}": "scale = {scale}",
+    "guided noise": "引导后的噪声",
+}
