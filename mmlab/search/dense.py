@@ -11,6 +11,11 @@ Typical use::
     index = DenseIndex(doc_vectors.shape[1])
     index.add(doc_vectors)
     scores, ids = index.search(embed_texts(["how do I sort a list"]), k=5)  # (1, 5), (1, 5)
+
+Exact search compares a query with every vector: O(N d) per query. The approximate indexes here
+(:class:`HNSWIndex`, a graph walked greedily; :class:`IVFIndex`, k-means cells of which only the nearest
+``nprobe`` are scanned) look at a small part of the collection and may miss some true neighbours;
+:func:`overlap_at_k` measures how many they keep (recall@k against exact search).
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["MAX_LENGTH", "DenseIndex", "embed_texts", "load_encoder", "mean_pool"]
+__all__ = [
+    "MAX_LENGTH",
+    "DenseIndex",
+    "HNSWIndex",
+    "IVFIndex",
+    "embed_texts",
+    "load_encoder",
+    "mean_pool",
+    "overlap_at_k",
+    "synthetic_vectors",
+]
 
 MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers: longer texts are cut
 
@@ -121,3 +136,65 @@ class DenseIndex:
         q = _as_matrix(query_vectors, self.dim, "query_vectors")
         scores, ids = self.index.search(q, min(k, len(self)))
         return scores, ids.astype(np.int64)
+
+
+class HNSWIndex(DenseIndex):
+    """Approximate inner-product search on a hierarchical navigable small-world graph (FAISS
+    ``IndexHNSWFlat``). ``m``: neighbours per node; ``ef_search``: candidates kept while walking the
+    graph (larger: slower and closer to exact). No training step; ids as :class:`DenseIndex`."""
+
+    def __init__(self, dim: int, m: int = 32, ef_construction: int = 64, ef_search: int = 64) -> None:
+        import faiss
+
+        super().__init__(dim)
+        self.index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = ef_construction
+        self.index.hnsw.efSearch = ef_search
+
+
+class IVFIndex(DenseIndex):
+    """Approximate inner-product search over an inverted file (FAISS ``IndexIVFFlat``): the vectors are
+    grouped into ``n_lists`` k-means cells, and a query scans only its ``nprobe`` nearest cells. The
+    first :meth:`add` trains the cells on the vectors it is given (at least ``n_lists`` of them)."""
+
+    def __init__(self, dim: int, n_lists: int = 64, nprobe: int = 8) -> None:
+        import faiss
+
+        super().__init__(dim)
+        self.quantizer = faiss.IndexFlatIP(dim)  # kept referenced: the IVF index does not own it
+        self.index = faiss.IndexIVFFlat(self.quantizer, dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+        self.index.nprobe = nprobe
+        self.index.cp.seed = 0  # k-means starts from a fixed draw: the same cells every run
+
+    def add(self, vectors: np.ndarray) -> None:
+        v = _as_matrix(vectors, self.dim, "vectors")
+        if not self.index.is_trained:
+            if len(v) < self.index.nlist:
+                raise ValueError(
+                    f"the first add trains {self.index.nlist} cells: it needs at least that many vectors"
+                )
+            self.index.train(v)
+        self.index.add(v)
+
+
+def overlap_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float:
+    """Recall@k of an approximate search against exact search: the mean share of each query's true top
+    ``k`` (``exact_ids[:, :k]``) that the approximate top ``k`` also contains."""
+    a, e = np.asarray(approx_ids)[:, :k], np.asarray(exact_ids)[:, :k]
+    if a.shape != e.shape:
+        raise ValueError(f"approx_ids and exact_ids disagree in shape: {a.shape} vs {e.shape}")
+    return float(np.mean([len(set(x) & set(y)) / len(y) for x, y in zip(a.tolist(), e.tolist())]))
+
+
+def synthetic_vectors(
+    n: int, dim: int = 384, n_clusters: int = 100, spread: float = 0.5, seed: int = 0
+) -> np.ndarray:
+    """``n`` unit vectors (n, dim) float32 drawn around ``n_clusters`` random directions (noise of
+    relative size ``spread``): clustered as real embeddings are, for index scale tests."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    v = centres[rng.integers(0, n_clusters, n)] + spread * rng.standard_normal((n, dim)).astype(
+        np.float32
+    ) / np.sqrt(dim)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
