@@ -100,7 +100,8 @@ def test_every_query_has_its_section(passages):
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_approximate_indexes_agree_with_exact_search(kind):
-    data, queries = synthetic_vectors(5000, 64, seed=0), synthetic_vectors(100, 64, seed=1)
+    vectors = synthetic_vectors(5100, 64, seed=0)
+    data, queries = vectors[:5000], vectors[5000:]
     exact = DenseIndex(64)
     exact.add(data)
     approx = HNSWIndex(64, ef_search=128) if kind == "hnsw" else IVFIndex(64, n_lists=32, nprobe=32)

@@ -187,14 +187,17 @@ def overlap_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float
 
 
 def synthetic_vectors(
-    n: int, dim: int = 384, n_clusters: int = 100, spread: float = 0.5, seed: int = 0
+    n: int, dim: int = 384, n_clusters: int = 100, intrinsic_dim: int = 32, spread: float = 1.0, seed: int = 0
 ) -> np.ndarray:
-    """``n`` unit vectors (n, dim) float32 drawn around ``n_clusters`` random directions (noise of
-    relative size ``spread``): clustered as real embeddings are, for index scale tests."""
+    """``n`` unit vectors (n, dim) float32 for index scale tests, shaped like real embeddings: points
+    around ``n_clusters`` centres in a random ``intrinsic_dim``-dimensional subspace (noise of relative
+    size ``spread``), mapped into ``dim`` dimensions and scaled to length one. Draw the collection and
+    its queries in one call and split them: another seed gives another subspace."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    v = centres[rng.integers(0, n_clusters, n)] + spread * rng.standard_normal((n, dim)).astype(
+    basis = rng.standard_normal((intrinsic_dim, dim)).astype(np.float32)
+    centres = rng.standard_normal((n_clusters, intrinsic_dim)).astype(np.float32)
+    z = centres[rng.integers(0, n_clusters, n)] + spread * rng.standard_normal((n, intrinsic_dim)).astype(
         np.float32
-    ) / np.sqrt(dim)
+    )
+    v = z @ basis
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
