@@ -17,7 +17,15 @@ from mmlab.recipes.base import Job, Recipe, Settings, dict_loader, trainer_confi
 from mmlab.search.interactions import Catalogue, Interactions, make_catalogue, make_interactions
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["RECIPE", "TwoTowerSettings", "build", "build_two_tower", "pair_tensors", "recommend_data"]
+__all__ = [
+    "RECIPE",
+    "TwoTowerSettings",
+    "build",
+    "build_two_tower",
+    "pair_tensors",
+    "recommend_data",
+    "two_tower_job",
+]
 
 
 @dataclass(repr=False)
@@ -81,14 +89,22 @@ def build_two_tower(
     )
 
 
+def two_tower_job(
+    s: TwoTowerSettings, catalogue: Catalogue, data: Interactions, item_text: np.ndarray
+) -> Job:
+    """The Trainer's job on ``data``: a fresh model, the in-batch softmax, the training pairs shuffled,
+    the held-out warm pairs for evaluation (the chapter runs this once per seed)."""
+    model = build_two_tower(s, catalogue, data, item_text)
+    loader = dict_loader(pair_tensors(data), s.batch_size, shuffle=True)
+    held_out = dict_loader(pair_tensors(data, held_out=True), s.batch_size)
+    return Job(model, two_tower_loss, loader, held_out, trainer_config(s))
+
+
 def build(s: TwoTowerSettings) -> Job:
     from mmlab.search.dense import embed_texts
 
     catalogue, data = recommend_data(s, seed=0)
-    model = build_two_tower(s, catalogue, data, embed_texts(catalogue.texts))
-    loader = dict_loader(pair_tensors(data), s.batch_size, shuffle=True)
-    held_out = dict_loader(pair_tensors(data, held_out=True), s.batch_size)
-    return Job(model, two_tower_loss, loader, held_out, trainer_config(s))
+    return two_tower_job(s, catalogue, data, embed_texts(catalogue.texts))
 
 
 RECIPE = Recipe("two_tower", "16a_search_recommendation", TwoTowerSettings, GPU, MULTI_GPU, build=build)
