@@ -135,6 +135,9 @@ def markdown(results: dict) -> str:
     side_by_side = HERE / "vs_nanogpt.md"  # written by `python -m bench.vs_nanogpt --record`
     if side_by_side.exists():
         lines += [side_by_side.read_text()]
+    search = HERE / "search_index.md"  # written by `python -m bench.search_index --record`
+    if search.exists():
+        lines += [search.read_text()]
     return "\n".join(lines)
 
 

@@ -242,8 +242,8 @@ for text in ["save memory by declaring a fixed set of instance attributes", "lea
 # **IVF** splits the vectors into `n_lists` k-means cells and scans only the `nprobe` cells nearest
 # to the query. Both may miss true neighbours; we measure recall@10 *against exact search* on 10,000
 # synthetic unit vectors shaped like embeddings (clusters in a 32-dimensional subspace of 384
-# dimensions). Latency at 10,000 and 100,000 vectors is measured in `bench/` (`python -m bench
-# search_index`), where timings belong.
+# dimensions). Latency at 10,000 and 100,000 vectors is measured in `bench/` (`python -m
+# bench.search_index`), where timings belong.
 
 # %%
 vectors = synthetic_vectors(N_VECTORS + N_ANN_QUERIES, 384, seed=0)
@@ -376,7 +376,7 @@ print(f"in-batch softmax both ways = CLIP's loss = {clip_loss(u, v, 10.0):.4f}")
 # *negative* for many users who did not pick it, and the plain loss learns to push popular items
 # down. The **logQ correction** (Yi et al. 2019) subtracts from every logit $\log q_j$, the log of
 # item $j$'s share of the training pairs (how often it shows up as a negative); scores at serving time
-# are uncorrected. Each cell trains two models per seed, without and with the correction (the
+# are uncorrected. The next cell trains the model on each seed without and with the correction (the
 # recipe's setting `logq_correction`); an item's id embedding is dropped half the time in training so
 # that its text alone learns to place it, which is all a new item has.
 
