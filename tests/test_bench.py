@@ -83,3 +83,12 @@ def test_gpu_suite_times_each_job_without_and_with_compile(monkeypatch, tmp_path
     table = (tmp_path / "RESULTS-gpu.md").read_text()
     assert "| gpt | False | 1,000 | 50.00 | 20.0 | 800 | 10 | 20.0% |" in table
     assert "| gpt | True |" in table and "25.0%" in table
+
+
+def test_search_index_bench_runs_tiny_and_reports_recall():
+    from bench import search_index
+
+    rows = search_index.measure(400)
+    assert [r["index"] for r in rows][0] == "exact (IndexFlatIP)" and rows[0]["recall@10"] == 1.0
+    assert all(0 <= r["recall@10"] <= 1 and r["ms_per_query"] > 0 for r in rows)
+    assert "| 400 | exact (IndexFlatIP) |" in search_index.report(rows, threads=1)
