@@ -66,15 +66,17 @@ def run_search(engine: SearchEngine, query: Any, method: Any, k: Any) -> str:
         scores = dense if method == "dense" else fuse_scores(dense, lexical, engine.alpha)
     top = np.argsort(-scores[0], kind="stable")[:k]
     rows = [
-        f"| {r + 1} | {scores[0, i]:.3f} | {engine.passages[i].title} | {_cell(engine.passages[i].text, 110)} |"
+        f"| {r + 1} | {scores[0, i]:.3f} | {_cell(engine.passages[i].title, 60)} | {_cell(engine.passages[i].text, 90)} |"
         for r, i in enumerate(top)
     ]
-    return "| rank | score | section | text |\n|---|---|---|---|\n" + "\n".join(rows)
+    return "| # | score | section | text |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
 def _cell(text: str, limit: int) -> str:
-    text = text.replace("|", "/").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters, with Markdown's special characters shown as themselves."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text)
 
 
 def run_recommend(recs: Recommendations, user: Any, k: Any) -> tuple[str, str]:
@@ -136,7 +138,7 @@ def build_search_demo(
                 k = gr.Number(label=f"results (1 to {MAX_K})", value=5, precision=0, elem_id="k", scale=1)
             button = gr.Button("Search", variant="primary", elem_id="search")
             message = gr.Markdown(elem_id="message")
-            results = gr.Markdown(elem_id="results")
+            results = gr.Markdown(elem_id="results", max_height=230)  # scrolls: the frame stays in view
             button.click(search, [query, method, k], [results, message], api_name="search")
             query.submit(search, [query, method, k], [results, message], api_visibility="private")
         if recommendations is not None:
