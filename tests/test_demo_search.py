@@ -59,7 +59,11 @@ def test_bad_search_input_gets_a_clear_message(engine, query, method, k, message
 def test_recommend_skips_seen_items_and_marks_new_ones(recs):
     history, picks = run_recommend(recs, 0, 3)
     assert history.splitlines() == ["- item 0", "- item 1"]
-    assert [line.split(" (")[0] for line in picks.splitlines()] == ["1. item 5 **(new)**", "2. item 4", "3. item 3"]
+    assert [line.split(" (")[0] for line in picks.splitlines()] == [
+        "1. item 5 **(new)**",
+        "2. item 4",
+        "3. item 3",
+    ]
     with pytest.raises(DemoInputError, match="User must be a whole number from 0 to 1"):
         run_recommend(recs, 2, 3)
     with pytest.raises(DemoInputError, match="User must be"):
