@@ -132,9 +132,10 @@ def markdown(results: dict) -> str:
         "`reward` and `dpo` start from a one-step SFT model (the step time does not depend on it).",
         "",
     ]
-    # notes kept when the table is rewritten: vs_nanogpt.md (`python -m bench.vs_nanogpt --record`) and
-    # sft_gpu_preset.md (issue 16's slow sft gpu preset, measured with `python -m bench.sft_stages`)
-    for note in ("vs_nanogpt.md", "sft_gpu_preset.md"):
+    # notes kept when the table is rewritten: vs_nanogpt.md (`python -m bench.vs_nanogpt --record`),
+    # sft_gpu_preset.md (issue 16's slow sft gpu preset, measured with `python -m bench.sft_stages`) and
+    # search_index.md (`python -m bench.search_index --record`)
+    for note in ("vs_nanogpt.md", "sft_gpu_preset.md", "search_index.md"):
         if (HERE / note).exists():
             lines += [(HERE / note).read_text()]
     return "\n".join(lines)

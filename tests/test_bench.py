@@ -130,3 +130,11 @@ def test_the_cpu_table_keeps_the_hand_written_notes():
     assert "## sft gpu preset" in table and table.index("## sft gpu preset") > table.index(
         "| job | chapter |"
     )
+
+def test_search_index_bench_runs_tiny_and_reports_recall():
+    from bench import search_index
+
+    rows = search_index.measure(400)
+    assert [r["index"] for r in rows][0] == "exact (IndexFlatIP)" and rows[0]["recall@10"] == 1.0
+    assert all(0 <= r["recall@10"] <= 1 and r["ms_per_query"] > 0 for r in rows)
+    assert "| 400 | exact (IndexFlatIP) |" in search_index.report(rows, threads=1)

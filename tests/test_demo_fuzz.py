@@ -325,6 +325,31 @@ def _speech():
     return build_speech_demo(CTCRecogniser(RecogniserConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
 
 
+def _search():  # chapter 16a's app: search tab and recommendation tab
+    import numpy as np
+
+    from mmlab.data.text import tokenize
+    from mmlab.demos.search import Recommendations, SearchEngine, build_search_demo
+    from mmlab.search.bm25 import BM25
+    from mmlab.search.corpus import pydoc_passages
+    from mmlab.search.dense import DenseIndex
+    from mmlab.search.recommenders import interaction_matrix
+
+    def embed(texts):  # a stand-in for the MiniLM: the app, not the answers, is under test
+        rows = [
+            np.bincount([sum(map(ord, w)) % 16 for w in t.split()] or [0], minlength=16) + 1.0 for t in texts
+        ]
+        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+    passages = pydoc_passages()[:30]
+    index = DenseIndex(16)
+    index.add(embed([p.text for p in passages]))
+    engine = SearchEngine(passages, BM25([tokenize(p.text) for p in passages]), index, embed=embed)
+    seen = interaction_matrix(np.array([[0, 1], [1, 2], [2, 0]]), 3, 12)
+    scores = np.random.default_rng(0).standard_normal((3, 12))
+    return build_search_demo(engine, Recommendations([f"item {i}" for i in range(12)], seen, scores, 10))
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -336,9 +361,10 @@ DEMOS = {
     "vlm": _vlm,
     "translate": _translate,
     "speech": _speech,
+    "search": _search,
 }
 # each demo's main endpoint
-PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it")
+PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it", "search")
 GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
 
 

@@ -47,6 +47,7 @@ LAYOUT = {
         ("#message", "words in"),
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
+    "search": (["#query textarea", "#search", "#message", "#results"], "#search", ("#message", "results")),
 }
 
 

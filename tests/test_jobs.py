@@ -81,6 +81,7 @@ SMALL = {
     "finetune": {"n_train": 64, "n_test": 32},
     "speech": {"repeats": 1},
     "speech-commands": {"repeats": 1},
+    "two_tower": {"n_users": 60, "n_items": 40, "n_cold": 5},
 }
 # Chapter 08's jobs: a tiny SFT stage (no pretraining, 3 steps) and a few preference pairs.
 TINY_SFT = {"sft_pretrain_steps": 0, "sft_steps": 3, "sft_conversations": 200}

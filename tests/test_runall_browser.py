@@ -45,6 +45,7 @@ CHAPTER_DEMO = {
     "12_vision_language_model": "vlm",
     "13_encoder_decoder": "translate",
     "14_speech": "speech",
+    "16a_search_recommendation": "search",
 }
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {

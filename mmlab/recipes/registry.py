@@ -17,6 +17,7 @@ from mmlab.recipes import (
     gpt,
     imagegen,
     lstm,
+    recommend,
     seq2seq,
     sort,
     speech,
@@ -51,6 +52,7 @@ JOBS: dict[str, Recipe] = {
         speech.RECIPE,
         speech.COMMANDS_RECIPE,
         imagegen.RECIPE,
+        recommend.RECIPE,
     )
 }
 
