@@ -131,6 +131,7 @@ def test_the_cpu_table_keeps_the_hand_written_notes():
         "| job | chapter |"
     )
 
+
 def test_search_index_bench_runs_tiny_and_reports_recall():
     from bench import search_index
 
