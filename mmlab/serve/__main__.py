@@ -21,9 +21,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmlab.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default=HOST, help=f"address to bind (default {HOST}, this machine only)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--api-key", default=os.environ.get("MMLAB_API_KEY"), help="required key (or MMLAB_API_KEY)")
-    parser.add_argument("--chat-run", default=None, help="run folder of an sft/dpo/ppo job (default: train now)")
-    parser.add_argument("--no-embeddings", action="store_true", help="serve no embedding model (skips MiniLM)")
+    parser.add_argument(
+        "--api-key", default=os.environ.get("MMLAB_API_KEY"), help="required key (or MMLAB_API_KEY)"
+    )
+    parser.add_argument(
+        "--chat-run", default=None, help="run folder of an sft/dpo/ppo job (default: train now)"
+    )
+    parser.add_argument(
+        "--no-embeddings", action="store_true", help="serve no embedding model (skips MiniLM)"
+    )
     args = parser.parse_args(argv)
     chat, embeddings = course_backends(args.chat_run, embeddings=not args.no_embeddings)
     app = create_app(chat, embeddings, api_key=args.api_key or None)

@@ -20,7 +20,7 @@ import torch
 from mmlab.data.chat import MARKER, WordTokenizer, join_tokens, render_chat
 from mmlab.models.gpt import GPT
 
-__all__ = ["ChatBackend", "Choice", "EmbeddingBackend", "RequestError", "message_words"]
+__all__ = ["ChatBackend", "Choice", "EmbeddingBackend", "RequestError", "message_words", "minilm_backend"]
 
 _PUNCTUATION = re.compile(r"[?!.,;]")
 _MARKERS = {m.lower() for m in MARKER.values()}
@@ -155,3 +155,16 @@ class EmbeddingBackend:
         self, encode: Callable[[list[str]], np.ndarray], count_tokens: Callable[[str], int], max_tokens: int
     ):
         self.encode, self.count_tokens, self.max_tokens = encode, count_tokens, max_tokens
+
+
+def minilm_backend() -> EmbeddingBackend:
+    """The shipped MiniLM (all-MiniLM-L6-v2, 384 dimensions) through chapter 16's search module: mean
+    pooled, unit-length rows. Inputs longer than its 256 word pieces are refused."""
+    from mmlab.search.dense import MAX_LENGTH, embed_texts, load_encoder
+
+    tokenizer = load_encoder()[1]
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    return EmbeddingBackend(lambda texts: embed_texts(texts), count_tokens, MAX_LENGTH)
