@@ -21,8 +21,8 @@ import torch
 from mmlab.data.chat import WordTokenizer, split_tokens
 from mmlab.data.faq import IDK, FaqItem, Question
 from mmlab.models.gpt import GPT
-from mmlab.serve.backends import ChatBackend, message_words
 from mmlab.search.dense import DenseIndex, embed_texts
+from mmlab.serve.backends import ChatBackend, message_words
 
 __all__ = ["Answer", "Assistant", "FaqRetriever", "choose_threshold", "evaluate"]
 
