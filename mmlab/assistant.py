@@ -12,7 +12,7 @@ without retrieval; :func:`choose_threshold` picks the threshold on training phra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +59,9 @@ class Assistant:
         model, tokenizer: the reader (:func:`mmlab.recipes.assistant.train_reader`, :func:`faq_tokenizer`).
         retriever: a :class:`FaqRetriever`; None answers from the model's memory alone (no retrieval).
         threshold: the lowest top-1 cosine score the assistant trusts; below it, it says it does not know.
+        k: how many passages to retrieve (the reader reads the best one; the demo shows all).
+        reader: ``messages -> reply`` to answer through instead of calling the model here, e.g. the
+            OpenAI-compatible server (:mod:`mmlab.serve`) through the ``openai`` client; default greedy, local.
     """
 
     def __init__(
@@ -68,9 +71,11 @@ class Assistant:
         retriever: FaqRetriever | None,
         threshold: float = 0.0,
         k: int = 3,
+        reader: Callable[[list[dict]], str] | None = None,
     ) -> None:
         self.backend = ChatBackend(model, tokenizer)
         self.tokenizer, self.retriever, self.threshold, self.k = tokenizer, retriever, threshold, k
+        self.reader = reader
 
     def _reader_text(self, text: str) -> str:
         """``text`` in the reader's words: lower case, no punctuation, unknown words dropped."""
@@ -80,6 +85,8 @@ class Assistant:
         """The reader's greedy answer to ``question`` given ``passage`` as the system message (or none)."""
         messages = [{"role": "system", "content": passage}] if passage else []
         messages.append({"role": "user", "content": self._reader_text(question)})
+        if self.reader is not None:
+            return self.reader(messages)
         ids = self.backend.prompt_ids(messages)
         return self.backend.complete(ids, temperature=0.0, top_p=1.0, max_tokens=None).text
 
