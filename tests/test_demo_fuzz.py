@@ -325,6 +325,17 @@ def _speech():
     return build_speech_demo(CTCRecogniser(RecogniserConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
 
 
+def _assistant():
+    from mmlab.assistant import Assistant, FaqRetriever
+    from mmlab.data.faq import VOCAB, make_faq
+    from mmlab.demos.assistant import build_assistant_demo
+    from mmlab.models.gpt import GPT, GPTConfig
+    from mmlab.recipes.assistant import faq_tokenizer
+
+    model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=32, n_layer=1, n_head=2, n_embd=16)).eval()
+    return build_assistant_demo(Assistant(model, faq_tokenizer(), FaqRetriever(make_faq(0)), threshold=0.6))
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -336,10 +347,14 @@ DEMOS = {
     "vlm": _vlm,
     "translate": _translate,
     "speech": _speech,
+    "assistant": _assistant,
 }
 # each demo's main endpoint
 PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it")
-GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
+GOOD = {
+    "chat": {0: "What colour is grass?"},
+    "assistant": {0: "How long do I have to return an item?"},
+}  # ordinary typing: a capital and a question mark
 
 
 @pytest.mark.parametrize("name", list(DEMOS))

@@ -47,6 +47,7 @@ LAYOUT = {
         ("#message", "words in"),
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
+    "assistant": (["#chatbot", "#message_box textarea", "#passages"], "chat", ("#passages", "cosine")),
 }
 
 

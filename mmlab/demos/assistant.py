@@ -42,7 +42,8 @@ def build_assistant_demo(assistant: Assistant, title: str = "Shop assistant (RAG
         try:
             question = normalise_message(message)
             answer = assistant.reply([{"role": "user", "content": question}])
-            return answer.reply, passages_table(answer, assistant.threshold)
+            reply = answer.reply or "(the model ended its turn without a word)"
+            return reply, passages_table(answer, assistant.threshold)
         except Exception as err:  # shown in the chat, never as a traceback
             return friendly_error(err), ""
 

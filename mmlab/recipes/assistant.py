@@ -43,6 +43,9 @@ class AssistantSettings(Settings, TrainConfig):
     warmup_steps: int = 20
     eval_every: int = 0
     device: str | None = "cpu"
+    recogniser_steps: int = (
+        300  # the voice assistant's recogniser (chapter 14's recipe; its chapter trains 400)
+    )
 
     @property
     def model(self) -> GPTConfig:
@@ -64,6 +67,7 @@ GPU = dict(
     lr=1e-3,
     warmup_steps=200,
     device=None,
+    recogniser_steps=4000,  # as the speech recipe's gpu preset
 )
 MULTI_GPU = dict(batch_size=64)
 
