@@ -234,8 +234,14 @@ def create_app(
             for i in range(req["n"])
         ]
         if body.get("stream"):
+            events = _sse(backend, req, generators, rid, now, name)
+
+            async def bounded():  # each next event is computed on a worker, under the same bound
+                while (event := await run(next, events, None)) is not None:
+                    yield event
+
             return StreamingResponse(
-                _sse(backend, req, generators, rid, now, name),
+                bounded(),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
