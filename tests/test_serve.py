@@ -199,6 +199,7 @@ def test_bad_chat_requests_get_openai_errors(client, change, status, param, code
         (json.dumps({"model": MODEL, "messages": user("hi"), "temperature": "hot"}).encode(), 400, None),
         (json.dumps({"model": MODEL, "messages": user("hi"), "stream": "yes"}).encode(), 400, None),
         (json.dumps({"model": MODEL, "messages": user("hi " * 30_000)}).encode(), 413, "request_too_large"),
+        (b"[" * 30_000 + b"]" * 30_000, 400, "invalid_json"),
     ],
 )
 def test_malformed_bodies(server, body, status, code):
@@ -206,6 +207,17 @@ def test_malformed_bodies(server, body, status, code):
     assert r.status_code == status
     error = r.json()["error"]
     assert error["code"] == code and error["message"] and "Traceback" not in r.text
+
+
+def test_a_body_without_content_length_is_capped(server):
+    def chunks():
+        for _ in range(100):
+            yield b" " * 1_000  # 100 kB in chunks: no Content-Length header is sent
+
+    r = httpx.post(
+        f"{server.url}/chat/completions", content=chunks(), headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
 def test_api_key_is_checked(server):

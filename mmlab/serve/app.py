@@ -189,14 +189,19 @@ def create_app(
         return _error(err.status, str(err), err.param, err.code)
 
     async def json_body(request: Request) -> dict:
-        raw = await request.body()
-        if len(raw) > LIMITS["body_bytes"]:
-            raise RequestError(
-                f"the request body is larger than {LIMITS['body_bytes']:,} bytes", None, None, 413
-            )
+        raw = b""
+        async for chunk in request.stream():  # read at most the limit, even without a Content-Length
+            raw += chunk
+            if len(raw) > LIMITS["body_bytes"]:
+                raise RequestError(
+                    f"the request body is larger than {LIMITS['body_bytes']:,} bytes",
+                    None,
+                    "request_too_large",
+                    413,
+                )
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             raise RequestError("the request body is not valid JSON", None, "invalid_json") from None
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object", None, "invalid_json")
