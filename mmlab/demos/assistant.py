@@ -49,26 +49,25 @@ def build_assistant_demo(assistant: Assistant, title: str = "Shop assistant (RAG
 
     with gr.Blocks(title=title) as app:
         gr.Markdown(
-            f"## {title}\nAsk about the shop's products (kettle, toaster, blender, lamp, heater, speaker, camera, "
-            "backpack: price, warranty, colour, weight, delivery) or its policies (returns, refunds, cancelling, "
-            "where orders ship from). Some answers are not in the knowledge base."
+            f"### {title}\nAsk about a product (kettle, toaster, blender, lamp, heater, speaker, camera, backpack: "
+            "price, warranty, colour, weight, delivery) or a policy (returns, refunds, cancelling, shipping from)."
         )
+        passages = gr.Markdown("The retrieved passages appear here.", elem_id="passages", render=False)
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(height=250, elem_id="chatbot")
+                gr.ChatInterface(
+                    respond,
+                    api_name="chat",
+                    examples=None,
+                    chatbot=gr.Chatbot(height=230, elem_id="chatbot"),
+                    additional_outputs=[passages],
+                    textbox=gr.Textbox(
+                        placeholder="type a question, e.g. how heavy is the kettle",
+                        elem_id="message_box",
+                        max_length=MAX_TEXT_CHARS,
+                    ),
+                )
             with gr.Column(scale=2):
-                passages = gr.Markdown("The retrieved passages appear here.", elem_id="passages")
-        gr.ChatInterface(
-            respond,
-            api_name="chat",
-            examples=None,
-            chatbot=chatbot,
-            additional_outputs=[passages],
-            textbox=gr.Textbox(
-                placeholder="type a question, e.g. how heavy is the kettle",
-                elem_id="message_box",
-                max_length=MAX_TEXT_CHARS,
-            ),
-        )
+                passages.render()
     app.respond = respond  # the callback, for plain unit tests
     return app
