@@ -350,6 +350,17 @@ def _search():  # chapter 16a's app: search tab and recommendation tab
     return build_search_demo(engine, Recommendations([f"item {i}" for i in range(12)], seen, scores, 10))
 
 
+def _assistant():
+    from mmlab.assistant import Assistant, FaqRetriever
+    from mmlab.data.faq import VOCAB, make_faq
+    from mmlab.demos.assistant import build_assistant_demo
+    from mmlab.models.gpt import GPT, GPTConfig
+    from mmlab.recipes.assistant import faq_tokenizer
+
+    model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=32, n_layer=1, n_head=2, n_embd=16)).eval()
+    return build_assistant_demo(Assistant(model, faq_tokenizer(), FaqRetriever(make_faq(0)), threshold=0.6))
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -362,10 +373,14 @@ DEMOS = {
     "translate": _translate,
     "speech": _speech,
     "search": _search,
+    "assistant": _assistant,
 }
 # each demo's main endpoint
 PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it", "search")
-GOOD = {"chat": {0: "What colour is grass?"}}  # ordinary typing: a capital and a question mark
+GOOD = {
+    "chat": {0: "What colour is grass?"},
+    "assistant": {0: "How long do I have to return an item?"},
+}  # ordinary typing: a capital and a question mark
 
 
 @pytest.mark.parametrize("name", list(DEMOS))

@@ -48,6 +48,7 @@ LAYOUT = {
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
     "search": (["#query textarea", "#search", "#message", "#results"], "#search", ("#message", "results")),
+    "assistant": (["#chatbot", "#message_box textarea", "#passages"], "chat", ("#passages", "cosine")),
 }
 
 

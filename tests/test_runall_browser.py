@@ -46,6 +46,7 @@ CHAPTER_DEMO = {
     "13_encoder_decoder": "translate",
     "14_speech": "speech",
     "16a_search_recommendation": "search",
+    "16b_assistant_api": "assistant",
 }
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {

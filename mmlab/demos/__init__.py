@@ -23,6 +23,7 @@ _BUILDERS = {
     "build_translate_demo": "mmlab.demos.translate",
     "build_speech_demo": "mmlab.demos.speech",
     "build_search_demo": "mmlab.demos.search",
+    "build_assistant_demo": "mmlab.demos.assistant",
 }
 
 __all__ = sorted(_BUILDERS)

@@ -9,6 +9,7 @@ from typing import Any
 
 from mmlab.align import instruction_tuning, rlhf
 from mmlab.recipes import (
+    assistant,
     bert_pretraining,
     bow,
     clip,
@@ -53,6 +54,7 @@ JOBS: dict[str, Recipe] = {
         speech.COMMANDS_RECIPE,
         imagegen.RECIPE,
         recommend.RECIPE,
+        assistant.RECIPE,
     )
 }
 
