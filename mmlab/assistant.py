@@ -6,7 +6,7 @@ exact FAISS index of :mod:`mmlab.search.dense` (cosine similarity of unit vector
 for the user's last message and, when its cosine score is at least ``threshold``, puts it in the
 system message and lets the reader GPT (:mod:`mmlab.recipes.assistant`) write the answer;
 otherwise it replies :data:`~mmlab.data.faq.IDK` without calling the model.
-:func:`evaluate` measures answer accuracy, abstention on unanswerable questions and the answers
+:func:`evaluate_assistant` measures answer accuracy, abstention on unanswerable questions and the answers
 without retrieval; :func:`choose_threshold` picks the threshold on training phrasings only.
 """
 
@@ -24,7 +24,7 @@ from mmlab.models.gpt import GPT
 from mmlab.search.dense import DenseIndex, embed_texts
 from mmlab.serve.backends import ChatBackend, message_words
 
-__all__ = ["Answer", "Assistant", "FaqRetriever", "choose_threshold", "evaluate"]
+__all__ = ["Answer", "Assistant", "FaqRetriever", "choose_threshold", "evaluate_assistant"]
 
 
 class FaqRetriever:
@@ -126,7 +126,7 @@ def choose_threshold(
     return float(candidates[int(np.argmax(balanced))])
 
 
-def evaluate(
+def evaluate_assistant(
     assistant: Assistant, answerable: Sequence[Question], unanswerable: Sequence[Question]
 ) -> dict[str, float]:
     """``accuracy`` (exact answers to answerable questions; an abstention counts as wrong),

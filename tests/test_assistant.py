@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmlab.assistant import Assistant, FaqRetriever, choose_threshold, evaluate
+from mmlab.assistant import Assistant, FaqRetriever, choose_threshold, evaluate_assistant
 from mmlab.data.chat import render_chat
 from mmlab.data.faq import (
     IDK,
@@ -65,8 +65,8 @@ def test_retrieval_reads_and_abstains(trained):
     model, tokenizer, faq, retriever = trained
     answerable, unanswerable = make_questions(faq, TEST)
     threshold = choose_threshold(retriever, *make_questions(faq, TRAIN))
-    closed = evaluate(Assistant(model, tokenizer, None), answerable, unanswerable)
-    rag = evaluate(Assistant(model, tokenizer, retriever, threshold), answerable, unanswerable)
+    closed = evaluate_assistant(Assistant(model, tokenizer, None), answerable, unanswerable)
+    rag = evaluate_assistant(Assistant(model, tokenizer, retriever, threshold), answerable, unanswerable)
     assert rag["retrieval_hit"] > 0.9
     assert rag["accuracy"] > closed["accuracy"] + 0.3
     assert closed["abstain_unanswerable"] == 0.0 and rag["abstain_unanswerable"] > 0.5

@@ -32,7 +32,7 @@ import torch
 from IPython.display import Audio, display
 from transformers.utils import logging as hf_logging
 
-from mmlab.assistant import Assistant, FaqRetriever, choose_threshold, evaluate
+from mmlab.assistant import Assistant, FaqRetriever, choose_threshold, evaluate_assistant
 from mmlab.data.chat import render_chat
 from mmlab.data.faq import IDK, TEST, TRAIN, make_faq, make_questions, reading_conversations
 from mmlab.data.speech import SAMPLE_RATE, synthesise
@@ -152,7 +152,7 @@ def assistants(seed):
     }
 
 
-runs = {seed: {name: evaluate(a, answerable, unanswerable) for name, a in assistants(seed).items()} for seed in SEEDS}
+runs = {seed: {name: evaluate_assistant(a, answerable, unanswerable) for name, a in assistants(seed).items()} for seed in SEEDS}
 
 # %%
 metrics = ("accuracy", "abstain_unanswerable", "abstain_answerable")
@@ -295,7 +295,7 @@ via_api = Assistant(
         model="mmlab-assistant", messages=messages, temperature=0
     ).choices[0].message.content,
 )
-api_metrics = evaluate(via_api, answerable, unanswerable)
+api_metrics = evaluate_assistant(via_api, answerable, unanswerable)
 print(api_metrics)
 assert api_metrics["accuracy"] == runs[0]["RAG + abstain"]["accuracy"]
 
