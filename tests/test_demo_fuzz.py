@@ -325,6 +325,17 @@ def _speech():
     return build_speech_demo(CTCRecogniser(RecogniserConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
 
 
+def _imagegen():
+    from mmlab.demos.imagegen import build_imagegen_demo
+    from mmlab.diffusion import NoiseSchedule
+    from mmlab.imagegen import build_caption_clip
+    from mmlab.models.unet import TinyUNet, UNetConfig
+
+    clip = build_caption_clip(embed_dim=8, d_model=8)
+    unet = TinyUNet(UNetConfig(width=8, cond_dim=8, emb_dim=16))
+    return build_imagegen_demo(clip, unet, NoiseSchedule(20, beta_schedule="squaredcos_cap_v2"), ddim_steps=4)
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -336,6 +347,7 @@ DEMOS = {
     "vlm": _vlm,
     "translate": _translate,
     "speech": _speech,
+    "imagegen": _imagegen,
 }
 # each demo's main endpoint
 PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it")

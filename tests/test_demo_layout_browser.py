@@ -47,6 +47,7 @@ LAYOUT = {
         ("#message", "words in"),
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
+    "imagegen": (["#caption textarea", "#generate", "#message", "#gallery"], "#generate", ("#message", "pictures")),
 }
 
 

@@ -43,6 +43,7 @@ CHAPTER_DEMO = {
     "12_vision_language_model": "vlm",
     "13_encoder_decoder": "translate",
     "14_speech": "speech",
+    "15b_diffusion": "imagegen",
 }
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {

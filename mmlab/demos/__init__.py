@@ -22,6 +22,7 @@ _BUILDERS = {
     "build_vlm_demo": "mmlab.demos.vlm",
     "build_translate_demo": "mmlab.demos.translate",
     "build_speech_demo": "mmlab.demos.speech",
+    "build_imagegen_demo": "mmlab.demos.imagegen",
 }
 
 __all__ = sorted(_BUILDERS)
