@@ -10,9 +10,9 @@ from mmlab.demos.imagegen import (
     GPT_METHOD,
     GenerationSettings,
     build_imagegen_demo,
-    generate,
+    generate_pictures,
     parse_caption,
-    parse_settings,
+    parse_generation_settings,
 )
 from mmlab.diffusion import NoiseSchedule
 from mmlab.imagegen import CodeTokens, build_caption_clip, clip_score, code_gpt
@@ -59,7 +59,9 @@ def test_parse_caption_names_the_problem(text, message):
 
 
 def test_parse_settings_converts_and_checks_ranges():
-    assert parse_settings(METHODS[0], "4", 3, 10.0, 7, METHODS, 20) == GenerationSettings(METHODS[0], 4, 3.0, 10, 7)
+    assert parse_generation_settings(METHODS[0], "4", 3, 10.0, 7, METHODS, 20) == GenerationSettings(
+        METHODS[0], 4, 3.0, 10, 7
+    )
     bad = [
         (("euler", 1, 1, 1, 0), "Pick a method"),
         ((METHODS[0], 0, 1, 1, 0), "Number of pictures must be a whole number from 1 to 8"),
@@ -74,25 +76,29 @@ def test_parse_settings_converts_and_checks_ranges():
     ]
     for args, message in bad:
         with pytest.raises(DemoInputError, match=message):
-            parse_settings(*args, METHODS, 20)
+            parse_generation_settings(*args, METHODS, 20)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_generate_returns_pictures_sorted_by_clip_score(models, method):
     clip, unet, schedule, gpt, vqvae, tokens = models
     settings = GenerationSettings(method, 3, 2.0, 4, 1)
-    images, scores = generate("a red circle top left", settings, clip, unet, schedule, gpt, vqvae, tokens)
+    images, scores = generate_pictures(
+        "a red circle top left", settings, clip, unet, schedule, gpt, vqvae, tokens
+    )
     assert images.shape == (3, 3, 16, 16) and images.abs().max() <= 1
     assert scores.tolist() == sorted(scores.tolist(), reverse=True)
     torch.testing.assert_close(scores, clip_score(clip, images, ["a red circle top left"] * 3))
-    again, _ = generate("a red circle top left", settings, clip, unet, schedule, gpt, vqvae, tokens)
+    again, _ = generate_pictures("a red circle top left", settings, clip, unet, schedule, gpt, vqvae, tokens)
     torch.testing.assert_close(again, images)  # the seed fixes the pictures
 
 
 def test_the_gpt_route_needs_its_models(models):
     clip, unet, schedule, *_ = models
     with pytest.raises(DemoInputError, match="without the VQ-VAE"):
-        generate("a red circle top left", GenerationSettings(GPT_METHOD, 1, 1.0, 1, 0), clip, unet, schedule)
+        generate_pictures(
+            "a red circle top left", GenerationSettings(GPT_METHOD, 1, 1.0, 1, 0), clip, unet, schedule
+        )
 
 
 def test_app_callback_answers_and_explains(models):

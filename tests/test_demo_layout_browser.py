@@ -47,7 +47,11 @@ LAYOUT = {
         ("#message", "words in"),
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
-    "imagegen": (["#caption textarea", "#generate", "#message", "#gallery"], "#generate", ("#message", "pictures")),
+    "imagegen": (
+        ["#caption textarea", "#generate", "#message", "#gallery"],
+        "#generate",
+        ("#message", "pictures"),
+    ),
 }
 
 

@@ -8,7 +8,7 @@ DDIM or DDPM sampling (:mod:`mmlab.diffusion`) and, when chapter 15a's models ar
 in the app. The pictures are made from a seed, never read from a file.
 
 The pieces behind the app are plain functions, tested without a browser: :func:`parse_caption`,
-:func:`parse_settings` and :func:`generate` (pictures sorted by CLIP score, best first).
+:func:`parse_generation_settings` and :func:`generate_pictures` (pictures sorted by CLIP score, best first).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ __all__ = [
     "GPT_METHOD",
     "GenerationSettings",
     "build_imagegen_demo",
-    "generate",
+    "generate_pictures",
     "parse_caption",
-    "parse_settings",
+    "parse_generation_settings",
 ]
 
 DIFFUSION_METHODS = ("diffusion (DDIM)", "diffusion (DDPM)")
@@ -70,7 +70,7 @@ def parse_caption(text: Any) -> str:
         ) from None
 
 
-def parse_settings(
+def parse_generation_settings(
     method: Any, samples: Any, guidance: Any, steps: Any, seed: Any, methods: tuple[str, ...], max_steps: int
 ) -> GenerationSettings:
     """Check the demo's settings; ``methods`` are the ones offered, ``max_steps`` the schedule's T."""
@@ -86,7 +86,7 @@ def parse_settings(
 
 
 @torch.no_grad()
-def generate(
+def generate_pictures(
     caption: str,
     settings: GenerationSettings,
     clip: nn.Module,
@@ -119,7 +119,9 @@ def generate(
 def _picture(image: torch.Tensor) -> Image.Image:
     """``(3, H, W)`` in ``[-1, 1]`` -> an enlarged PIL picture (sharp pixels)."""
     array = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(np.ascontiguousarray(array)).resize((SHOWN_SIZE, SHOWN_SIZE), Image.Resampling.NEAREST)
+    return Image.fromarray(np.ascontiguousarray(array)).resize(
+        (SHOWN_SIZE, SHOWN_SIZE), Image.Resampling.NEAREST
+    )
 
 
 def build_imagegen_demo(
@@ -133,7 +135,7 @@ def build_imagegen_demo(
     guidance: float = 1.0,
     title: str = "Text to image: diffusion and image tokens",
 ):
-    """A Gradio app around :func:`generate`; returns the (not launched) ``gr.Blocks``.
+    """A Gradio app around :func:`generate_pictures`; returns the (not launched) ``gr.Blocks``.
 
     Args:
         clip: the caption CLIP (its text tower conditions the U-Net; its score ranks the pictures).
@@ -155,10 +157,13 @@ def build_imagegen_demo(
     def run(caption: Any, method: Any, samples: Any, scale: Any, steps: Any, seed: Any):
         try:
             text = parse_caption(caption)
-            settings = parse_settings(method, samples, scale, steps, seed, methods, T)
-            images, scores = generate(text, settings, clip, unet, schedule, gpt, vqvae, tokens)
+            settings = parse_generation_settings(method, samples, scale, steps, seed, methods, T)
+            images, scores = generate_pictures(text, settings, clip, unet, schedule, gpt, vqvae, tokens)
             gallery = [(_picture(x), f"CLIP {s:.2f}") for x, s in zip(images, scores.tolist())]
-            return gallery, f"{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first."
+            return (
+                gallery,
+                f"{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first.",
+            )
         except Exception as err:  # shown in the app, never as a traceback
             return [], friendly_error(err)
 
@@ -180,7 +185,9 @@ def build_imagegen_demo(
             method = gr.Dropdown(list(methods), value=methods[0], label="method", elem_id="method", scale=2)
             button = gr.Button("Generate", variant="primary", elem_id="generate", scale=1)
         with gr.Row():
-            samples = gr.Number(label=f"pictures (1 to {MAX_SAMPLES})", value=4, precision=0, elem_id="samples")
+            samples = gr.Number(
+                label=f"pictures (1 to {MAX_SAMPLES})", value=4, precision=0, elem_id="samples"
+            )
             scale = gr.Number(label=f"guidance (0 to {MAX_GUIDANCE:g})", value=guidance, elem_id="guidance")
             steps = gr.Number(label=f"steps (1 to {T})", value=ddim_steps, precision=0, elem_id="steps")
             seed = gr.Number(label="seed", value=0, precision=0, elem_id="seed")

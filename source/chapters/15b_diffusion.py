@@ -374,6 +374,22 @@ print(
 # 16 codes instead of running a whole U-Net per step, so it is far cheaper per picture.
 
 # %% [markdown]
+# ## 9. Try it
+#
+# Type a caption in the data set's words, pick the method (both diffusion samplers, and 15a's
+# VQ-VAE + GPT trained above), the number of pictures, the guidance and the steps. The pictures come
+# back sorted by CLIP score, best first: CLIP re-ranking, as in 15a. Try an unseen combination such
+# as "a red circle top left", and guidance 7.
+
+# %% tags=["strip-output"]
+# NBVAL_IGNORE_OUTPUT
+from mmlab.demos import build_imagegen_demo, show  # noqa: E402
+
+demo = show(
+    build_imagegen_demo(clip, unet, schedule, gpt, vqvae, tokens, ddim_steps=DDIM_STEPS, guidance=GUIDANCE)
+)
+
+# %% [markdown]
 # ## The real thing, online
 #
 # Stable Diffusion is this chapter at scale: a U-Net with attention, conditioned on CLIP's text
