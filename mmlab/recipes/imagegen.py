@@ -80,7 +80,8 @@ class ImageGenSettings(RunSettings):
     gpt_steps: int = 600
     unet_width: int = 16
     p_uncond: float = 0.15  # captions dropped in diffusion training (classifier-free guidance)
-    diffusion_steps: int = 500
+    diffusion_steps: int = 400
+    diffusion_batch_size: int = 32
     diffusion_lr: float = 2e-3
     timesteps: int = 200  # T, the forward process's length (and DDPM's sampling steps)
     beta_schedule: str = "squaredcos_cap_v2"  # cosine: spends fewer of T's steps on pure noise
@@ -108,6 +109,7 @@ GPU = dict(
     gpt_steps=5000,
     unet_width=64,
     diffusion_steps=20000,
+    diffusion_batch_size=256,
     timesteps=1000,
     ddim_steps=50,
     lr=1e-3,
@@ -136,9 +138,16 @@ class ImageGenModels(nn.Module):
 
 
 def train_stage(
-    model: nn.Module, loss_fn, tensors: dict, steps: int, s: ImageGenSettings, lr: float | None = None
+    model: nn.Module,
+    loss_fn,
+    tensors: dict,
+    steps: int,
+    s: ImageGenSettings,
+    lr: float | None = None,
+    batch_size: int | None = None,
 ):
-    """One Trainer run over ``tensors`` (shuffled batches), cosine schedule with a short warmup."""
+    """One Trainer run over ``tensors`` (shuffled batches), cosine schedule with a short warmup;
+    ``lr`` and ``batch_size`` override the settings' shared ones."""
     config = TrainConfig(
         max_steps=steps,
         lr=lr or s.lr,
@@ -147,7 +156,8 @@ def train_stage(
         device=s.device,
         log_every=max(1, steps // 20),
     )
-    return Trainer(model, loss_fn, TensorLoader(tensors, s.batch_size, shuffle=True), None, config).fit()
+    loader = TensorLoader(tensors, batch_size or s.batch_size, shuffle=True)
+    return Trainer(model, loss_fn, loader, None, config).fit()
 
 
 def train_judge(s: ImageGenSettings) -> Judge:
@@ -203,7 +213,9 @@ def train_denoiser(train: dict, clip: nn.Module, schedule: NoiseSchedule, s: Ima
     unet = TinyUNet(UNetConfig(width=s.unet_width, cond_dim=s.embed_dim))
     tensors = {"images": train["images"], "cond": cond}
     loss = lambda m, b: diffusion_loss(m, b, schedule, s.p_uncond)  # noqa: E731
-    train_stage(unet, loss, tensors, s.diffusion_steps, s, lr=s.diffusion_lr)
+    train_stage(
+        unet, loss, tensors, s.diffusion_steps, s, lr=s.diffusion_lr, batch_size=s.diffusion_batch_size
+    )
     return unet.eval()
 
 
