@@ -50,7 +50,7 @@ def test_parse_caption_accepts_the_vocabulary_in_any_case_and_spacing():
         ("a purple circle top left", "colour one of red, green, blue"),
         ("a red hexagon top left", "kind one of"),
         ("a red circle in the middle", "place one of"),
-        ("red circle", "a <colour> <kind> <place>"),
+        ("red circle", "a \\[colour\\] \\[kind\\] \\[place\\]"),
     ],
 )
 def test_parse_caption_names_the_problem(text, message):

@@ -48,7 +48,7 @@ LAYOUT = {
     ),
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
     "imagegen": (
-        ["#caption textarea", "#generate", "#message", "#gallery"],
+        ["#caption input", "#generate", "#message", "#gallery"],
         "#generate",
         ("#message", "pictures"),
     ),

@@ -64,7 +64,7 @@ def parse_caption(text: Any) -> str:
         return placed_caption(*parse_placed_caption(caption))
     except ValueError:
         raise DemoInputError(
-            f"This model knows only captions 'a <colour> <kind> <place>': colour one of {', '.join(COLOURS)}; "
+            f"This model knows only captions 'a [colour] [kind] [place]': colour one of {', '.join(COLOURS)}; "
             f"kind one of {', '.join(KINDS)}; place one of {', '.join(PLACES)}. "
             f"For example 'a red circle top left'."
         ) from None
@@ -133,7 +133,7 @@ def build_imagegen_demo(
     tokens: CodeTokens | None = None,
     ddim_steps: int = 10,
     guidance: float = 1.0,
-    title: str = "Text to image: diffusion and image tokens",
+    title: str = "Text to image",
 ):
     """A Gradio app around :func:`generate_pictures`; returns the (not launched) ``gr.Blocks``.
 
@@ -169,7 +169,7 @@ def build_imagegen_demo(
 
     with gr.Blocks(title=title) as app:
         gr.Markdown(
-            f"## {title}\nCaptions read 'a <colour> <kind> <place>': {', '.join(COLOURS)}; "
+            f"## {title}\nCaptions read 'a [colour] [kind] [place]': {', '.join(COLOURS)}; "
             f"{', '.join(KINDS)}; {', '.join(PLACES)}. Steps apply to diffusion (at most {T}); guidance "
             "0 ignores the caption, 1 is the plain conditional model."
         )
@@ -192,7 +192,9 @@ def build_imagegen_demo(
             steps = gr.Number(label=f"steps (1 to {T})", value=ddim_steps, precision=0, elem_id="steps")
             seed = gr.Number(label="seed", value=0, precision=0, elem_id="seed")
         message = gr.Markdown(elem_id="message")
-        gallery = gr.Gallery(label="pictures", columns=MAX_SAMPLES, height=150, elem_id="gallery")
+        gallery = gr.Gallery(
+            label="pictures", columns=MAX_SAMPLES, height=150, object_fit="contain", elem_id="gallery"
+        )
         inputs = [caption, method, samples, scale, steps, seed]
         button.click(run, inputs, [gallery, message], api_name="generate")
         caption.submit(run, inputs, [gallery, message], api_visibility="private")
