@@ -161,7 +161,8 @@ plt.show()
 # ## 4. From noise to a picture, step by step
 #
 # DDIM walks from pure noise to a picture in `DDIM_STEPS` steps; the rows below show the picture
-# after each step for two captions, one of them a combination never seen in training.
+# after each step (titled with the timestep it started from) for two captions, one of them a
+# combination never seen in training.
 
 # %%
 walk = []
@@ -175,14 +176,11 @@ sample(
     "ddim",
     GUIDANCE,
     torch.Generator().manual_seed(0),
-    on_step=lambda t, x: walk.append(x.clone()),
+    on_step=lambda t, x: walk.append((t, x.clone())),
 )
-path = torch.stack(walk, dim=1).flatten(0, 1)  # (2 * steps, 3, 16, 16): caption by caption
-show_images(
-    pixels(path),
-    [f"{c.split()[1]}, t={t}" for c in (prompts[0], unseen_caption) for t in range(len(walk))],
-    ncols=len(walk),
-)
+path = torch.stack([x for _, x in walk], dim=1).flatten(0, 1)  # (2 * steps, 3, 16, 16): caption by caption
+print(f"top row: {prompts[0]!r} (seen); bottom row: {unseen_caption!r} (unseen)")
+show_images(pixels(path), [f"after t={t}" for _ in range(2) for t, _ in walk], ncols=len(walk))
 plt.show()
 
 # %% [markdown]
