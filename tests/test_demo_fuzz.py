@@ -361,6 +361,17 @@ def _assistant():
     return build_assistant_demo(Assistant(model, faq_tokenizer(), FaqRetriever(make_faq(0)), threshold=0.6))
 
 
+def _imagegen():
+    from mmlab.demos.imagegen import build_imagegen_demo
+    from mmlab.diffusion import NoiseSchedule
+    from mmlab.imagegen import build_caption_clip
+    from mmlab.models.unet import TinyUNet, UNetConfig
+
+    clip = build_caption_clip(embed_dim=8, d_model=8)
+    unet = TinyUNet(UNetConfig(width=8, cond_dim=8, emb_dim=16))
+    return build_imagegen_demo(clip, unet, NoiseSchedule(20, beta_schedule="squaredcos_cap_v2"), ddim_steps=4)
+
+
 DEMOS = {
     "attention": _attention,
     "fill_mask": _fill_mask,
@@ -374,6 +385,7 @@ DEMOS = {
     "speech": _speech,
     "search": _search,
     "assistant": _assistant,
+    "imagegen": _imagegen,
 }
 # each demo's main endpoint
 PRIMARY = ("explain", "predict", "generate", "chat", "ask", "classify", "run", "say_it", "search")

@@ -49,6 +49,11 @@ LAYOUT = {
     "speech": (["#typed textarea", "#say", "#message", "#transcript textarea"], "#say", ("#message", "Said")),
     "search": (["#query textarea", "#search", "#message", "#results"], "#search", ("#message", "results")),
     "assistant": (["#chatbot", "#message_box textarea", "#passages"], "chat", ("#passages", "cosine")),
+    "imagegen": (
+        ["#caption input", "#generate", "#message", "#gallery"],
+        "#generate",
+        ("#message", "pictures"),
+    ),
 }
 
 

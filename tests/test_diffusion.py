@@ -145,3 +145,45 @@ def test_a_short_training_run_learns_to_predict_noise():
         optimizer.step()
         losses.append(loss.item())
     assert sum(losses[-20:]) / 20 < 0.3, losses[-20:]
+
+
+@pytest.mark.parametrize("method", ["ddpm", "ddim"])
+def test_sample_prediction_matches_diffusers(method):
+    """A network that predicts x_0 (``prediction_type="sample"``), chapter 15b's cosine schedule with
+    T = 200: a whole strided run agrees with diffusers, and the loss targets x_0."""
+    torch.manual_seed(4)
+    kwargs = dict(num_train_timesteps=200, beta_schedule="squaredcos_cap_v2")
+    schedule = NoiseSchedule(**kwargs, prediction="sample")
+    ref_cls = diffusers.DDPMScheduler if method == "ddpm" else diffusers.DDIMScheduler
+    ref = ref_cls(**kwargs, prediction_type="sample")
+    ref.set_timesteps(20)
+    timesteps = inference_timesteps(200, 20)
+    assert timesteps == ref.timesteps.tolist()
+    x = torch.randn(2, 3, 8, 8)
+    x_ref = x.clone()
+    for i, t in enumerate(timesteps):
+        out, out_ref = torch.tanh(x) * 0.9, torch.tanh(x_ref) * 0.9  # a made-up x_0 guess
+        prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+        if method == "ddpm":
+            noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(i)) if t > 0 else None
+            x = ddpm_step(out, t, x, schedule, noise, prev)
+            step = ref.step(out_ref, t, x_ref, generator=torch.Generator().manual_seed(i))
+        else:
+            x = ddim_step(out, t, x, schedule, prev)
+            step = ref.step(out_ref, t, x_ref)
+        x_ref = step.prev_sample
+    torch.testing.assert_close(x, x_ref, atol=1e-4, rtol=0)
+
+
+def test_sample_prediction_loss_targets_the_clean_image():
+    class Copy(torch.nn.Module):  # "predicts" x_0 as the batch's own clean images, whatever it is shown
+        def forward(self, x, t, cond, drop):
+            return batch["images"]
+
+    batch = {"images": torch.rand(4, 3, 8, 8) * 2 - 1, "cond": torch.zeros(4, 2)}
+    loss, _ = diffusion_loss(Copy(), batch, NoiseSchedule(prediction="sample"))
+    assert loss.item() == 0.0
+    eps_loss, _ = diffusion_loss(Copy(), batch, NoiseSchedule())
+    assert eps_loss.item() > 0.5  # the same output is a bad noise guess
+    with pytest.raises(ValueError, match="prediction"):
+        NoiseSchedule(prediction="v")

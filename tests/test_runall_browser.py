@@ -47,6 +47,7 @@ CHAPTER_DEMO = {
     "14_speech": "speech",
     "16a_search_recommendation": "search",
     "16b_assistant_api": "assistant",
+    "15b_diffusion": "imagegen",
 }
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {

@@ -24,6 +24,7 @@ _BUILDERS = {
     "build_speech_demo": "mmlab.demos.speech",
     "build_search_demo": "mmlab.demos.search",
     "build_assistant_demo": "mmlab.demos.assistant",
+    "build_imagegen_demo": "mmlab.demos.imagegen",
 }
 
 __all__ = sorted(_BUILDERS)

@@ -7,7 +7,7 @@ Stages, each a Trainer run (:func:`train_stage`), all on :func:`~mmlab.data.mult
    instrument, trained apart from both generators;
 2. the CLIP (chapter 11) on the training images and captions;
 3. the VQ-VAE, then the GPT on ``[caption, codes]`` rows (the DALL-E route);
-4. the U-Net denoiser on the images and their CLIP caption embeddings (the diffusion route).
+4. the U-Net denoiser on the images and their CLIP caption embeddings (the diffusion route, chapter 15b).
 
 :func:`run_imagegen` runs them all from :class:`ImageGenSettings` (whose defaults are chapter 15's)
 and returns the models with the held-out measurements.
@@ -48,6 +48,7 @@ __all__ = [
     "generate_images",
     "held_out",
     "measure",
+    "noise_schedule",
     "run_imagegen",
     "train_clip",
     "train_code_gpt",
@@ -77,9 +78,16 @@ class ImageGenSettings(RunSettings):
     gpt_heads: int = 4
     d_model: int = 64
     gpt_steps: int = 600
-    unet_width: int = 32
+    unet_width: int = 16
     p_uncond: float = 0.15  # captions dropped in diffusion training (classifier-free guidance)
-    diffusion_steps: int = 1500
+    diffusion_steps: int = 400
+    diffusion_batch_size: int = 32
+    diffusion_lr: float = 2e-3
+    timesteps: int = 200  # T, the forward process's length (and DDPM's sampling steps)
+    beta_schedule: str = "squaredcos_cap_v2"  # cosine: spends fewer of T's steps on pure noise
+    prediction: str = "sample"  # the U-Net predicts x_0 (learns faster here than the noise)
+    ddim_steps: int = 10  # DDIM's sampling steps (a stride of T // ddim_steps)
+    guidance: float = 1.0  # the classifier-free guidance scale the measurements use
     lr: float = 3e-3
     seed: int = 0
     progress: bool = True
@@ -101,6 +109,9 @@ GPU = dict(
     gpt_steps=5000,
     unet_width=64,
     diffusion_steps=20000,
+    diffusion_batch_size=256,
+    timesteps=1000,
+    ddim_steps=50,
     lr=1e-3,
 )
 
@@ -117,18 +128,26 @@ class ImageGenModels(nn.Module):
         tokens: CodeTokens,
         gpt: nn.Module,
         unet: TinyUNet | None,
+        schedule: NoiseSchedule,
     ) -> None:
         super().__init__()
         self.judge, self.clip, self.vqvae, self.gpt, self.unet = judge, clip, vqvae, gpt, unet
         self.tokens = tokens
-        self.schedule = NoiseSchedule()
+        self.schedule = schedule
         self.metrics: dict[str, float] = {}
 
 
 def train_stage(
-    model: nn.Module, loss_fn, tensors: dict, steps: int, s: ImageGenSettings, lr: float | None = None
+    model: nn.Module,
+    loss_fn,
+    tensors: dict,
+    steps: int,
+    s: ImageGenSettings,
+    lr: float | None = None,
+    batch_size: int | None = None,
 ):
-    """One Trainer run over ``tensors`` (shuffled batches), cosine schedule with a short warmup."""
+    """One Trainer run over ``tensors`` (shuffled batches), cosine schedule with a short warmup;
+    ``lr`` and ``batch_size`` override the settings' shared ones."""
     config = TrainConfig(
         max_steps=steps,
         lr=lr or s.lr,
@@ -137,7 +156,8 @@ def train_stage(
         device=s.device,
         log_every=max(1, steps // 20),
     )
-    return Trainer(model, loss_fn, TensorLoader(tensors, s.batch_size, shuffle=True), None, config).fit()
+    loader = TensorLoader(tensors, batch_size or s.batch_size, shuffle=True)
+    return Trainer(model, loss_fn, loader, None, config).fit()
 
 
 def train_judge(s: ImageGenSettings) -> Judge:
@@ -181,13 +201,22 @@ def train_code_gpt(train: dict, vqvae: VQVAE, tokenizer, s: ImageGenSettings) ->
     return gpt, tokens
 
 
+def noise_schedule(s: ImageGenSettings) -> NoiseSchedule:
+    """The forward process the settings name (T, beta schedule, what the network predicts)."""
+    return NoiseSchedule(s.timesteps, beta_schedule=s.beta_schedule, prediction=s.prediction)
+
+
 def train_denoiser(train: dict, clip: nn.Module, schedule: NoiseSchedule, s: ImageGenSettings) -> TinyUNet:
     """The U-Net on the training images and their captions' CLIP text embeddings."""
-    cond = clip.encode_text(train["captions"])  # (N, E), fixed
+    with torch.no_grad():
+        cond = clip.encode_text(train["captions"])  # (N, E), fixed
     unet = TinyUNet(UNetConfig(width=s.unet_width, cond_dim=s.embed_dim))
     tensors = {"images": train["images"], "cond": cond}
-    train_stage(unet, lambda m, b: diffusion_loss(m, b, schedule, s.p_uncond), tensors, s.diffusion_steps, s)
-    return unet
+    loss = lambda m, b: diffusion_loss(m, b, schedule, s.p_uncond)  # noqa: E731
+    train_stage(
+        unet, loss, tensors, s.diffusion_steps, s, lr=s.diffusion_lr, batch_size=s.diffusion_batch_size
+    )
+    return unet.eval()
 
 
 def run_imagegen(s: ImageGenSettings) -> tuple[ImageGenModels, dict[str, float]]:
@@ -199,7 +228,7 @@ def run_imagegen(s: ImageGenSettings) -> tuple[ImageGenModels, dict[str, float]]
     clip = train_clip(train, s)
     vqvae = train_vqvae(train, s)
     gpt, tokens = train_code_gpt(train, vqvae, clip.text_encoder.tokenizer, s)
-    models = ImageGenModels(judge, clip, vqvae, tokens, gpt, None)
+    models = ImageGenModels(judge, clip, vqvae, tokens, gpt, None, noise_schedule(s))
     models.unet = train_denoiser(train, clip, models.schedule, s)
     models.metrics = measure(models, s)
     return models, models.metrics
@@ -237,7 +266,9 @@ def measure(models: ImageGenModels, s: ImageGenSettings) -> dict[str, float]:
         out[f"real_{split}"] = faithfulness(models.judge, real["images"], labels)["all"]
         gpt = generate_images(models, real["captions"], "gpt", seed=s.seed)
         out[f"gpt_{split}"] = faithfulness(models.judge, gpt, labels)["all"]
-        ddim = generate_images(models, real["captions"], "ddim", seed=s.seed, num_steps=20, guidance=3.0)
+        ddim = generate_images(
+            models, real["captions"], "ddim", seed=s.seed, num_steps=s.ddim_steps, guidance=s.guidance
+        )
         out[f"ddim_{split}"] = faithfulness(models.judge, ddim, labels)["all"]
         shuffled = real["images"][
             torch.randperm(len(real["images"]), generator=torch.Generator().manual_seed(1))

@@ -9,8 +9,8 @@
 # (chapter 09's CNN) reads each generated picture's colour, kind and place, so "does the picture match
 # the caption?" is a number, for combinations the GPT saw in training and for six it never saw.
 # DALL-E's second idea, diffusion (DALL-E 2, Stable Diffusion), has its pieces in `mmlab.diffusion`
-# (noise schedule, DDPM and DDIM steps, classifier-free guidance, tested against `diffusers`); its
-# chapter, 15b, is still to be written.
+# (noise schedule, DDPM and DDIM steps, classifier-free guidance, tested against `diffusers`); chapter
+# 15b trains it on the same pictures and compares the two routes.
 
 # %%
 import sys
