@@ -449,8 +449,8 @@ assert noise[None]["wer"] > noise[20.0]["wer"]  # and silence it never heard cos
 # The recogniser above trained with **SpecAugment** (Park et al. 2019), the recipe's default as in
 # most speech recipes: in every training batch, `mmlab.audio.spec_augment` zeroes two random bands
 # of up to 6 mel channels and two random stretches of up to 12 frames (inside the utterance) of
-# each example, so the model cannot lean on any one band or moment. Here is one training example
-# as the model saw it:
+# each example, so the model cannot lean on any one band or moment. Here is one training example,
+# masked the same way:
 
 # %%
 torch.manual_seed(0)
@@ -492,11 +492,11 @@ print(f"unheard-voice WER without masking minus with it: {gap:+.3f} (means of th
 assert abs(gap) < spread  # within the seed-to-seed spread: no claim either way
 
 # %% [markdown]
-# At this budget (400 steps on 23 minutes of audio) masking makes no difference the seeds can
+# At this budget (300 steps on 23 minutes of audio) masking makes no difference the seeds can
 # see: the two means differ by less than one seed's run differs from another's, so this chapter
-# claims nothing either way. SpecAugment earned its name with long training on large data
+# claims nothing either way. SpecAugment made its name with long training on large data
 # (LibriSpeech's 960 hours), where a model otherwise starts to memorise its training set; a short
-# run has little to regularise. The recipe keeps it on, as the GPU preset trains ten times longer
+# run has little to regularise. The recipe keeps it on, as the GPU preset trains 13 times longer
 # (unmeasured here), and `python -m mmlab.train speech --set spec_augment=False` is the switch.
 # Section 5 showed a failure the seeds *can* see: no log in the features.
 #
