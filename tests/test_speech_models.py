@@ -6,7 +6,13 @@ import torch
 
 from mmlab.audio import spec_augment
 from mmlab.data.speech import Utterance, synthesise
-from mmlab.models.speech import CTCRecogniser, RecogniserConfig, command_classifier, command_vit
+from mmlab.models.speech import (
+    CTCRecogniser,
+    RecogniserConfig,
+    SpectrogramViT,
+    command_classifier,
+    command_vit,
+)
 from mmlab.recipes.registry import build_job, resolve_settings
 from mmlab.recipes.speech import VOCAB, evaluate_recogniser, speech_tensors, transcribe
 
@@ -42,6 +48,13 @@ def test_command_vit_sees_every_utterance_on_the_same_canvas():
     assert torch.allclose(model(x), model(padded), atol=1e-5)  # padding past the canvas changes nothing
     assert torch.allclose(model(x), model(padded[..., :60]), atol=1e-5)
     assert model.encoder.vit.config.n_patches == 16
+
+
+def test_the_recipe_builds_the_vit_classifier_and_its_loss():
+    job = build_job("speech-commands", overrides=dict(architecture="vit", repeats=1, max_steps=1))
+    assert isinstance(job.model.encoder, SpectrogramViT)
+    loss, metrics = job.loss_fn(job.model, next(iter(job.train_loader)))
+    assert loss.dim() == 0 and loss.item() > 0 and 0 <= metrics["accuracy"] <= 1
 
 
 def test_spec_augment_masks_bands_and_frames_within_the_utterance():
