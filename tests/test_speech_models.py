@@ -6,7 +6,13 @@ import torch
 
 from mmlab.audio import spec_augment
 from mmlab.data.speech import Utterance, synthesise
-from mmlab.models.speech import CTCRecogniser, RecogniserConfig, command_classifier
+from mmlab.models.speech import (
+    CTCRecogniser,
+    RecogniserConfig,
+    SpectrogramViT,
+    command_classifier,
+    command_vit,
+)
 from mmlab.recipes.registry import build_job, resolve_settings
 from mmlab.recipes.speech import VOCAB, evaluate_recogniser, speech_tensors, transcribe
 
@@ -33,6 +39,24 @@ def test_command_classifier_takes_any_length():
     assert model(torch.randn(3, 1, 40, 100)).shape == model(torch.randn(3, 1, 40, 37)).shape == (3, 12)
 
 
+def test_command_vit_sees_every_utterance_on_the_same_canvas():
+    torch.manual_seed(0)
+    model = command_vit(12, frames=60, image_size=20, patch_size=5, d=16, n_heads=2).eval()
+    x = torch.randn(2, 1, 40, 45)
+    padded = torch.nn.functional.pad(x, (0, 30))  # the same utterances in a batch padded to 75 frames
+    assert model(x).shape == (2, 12)
+    assert torch.allclose(model(x), model(padded), atol=1e-5)  # padding past the canvas changes nothing
+    assert torch.allclose(model(x), model(padded[..., :60]), atol=1e-5)
+    assert model.encoder.vit.config.n_patches == 16
+
+
+def test_the_recipe_builds_the_vit_classifier_and_its_loss():
+    job = build_job("speech-commands", overrides=dict(architecture="vit", repeats=1, max_steps=1))
+    assert isinstance(job.model.encoder, SpectrogramViT)
+    loss, metrics = job.loss_fn(job.model, next(iter(job.train_loader)))
+    assert loss.dim() == 0 and loss.item() > 0 and 0 <= metrics["accuracy"] <= 1
+
+
 def test_spec_augment_masks_bands_and_frames_within_the_utterance():
     torch.manual_seed(0)
     x = torch.randn(64, 40, 100).abs() + 1.0
@@ -43,7 +67,7 @@ def test_spec_augment_masks_bands_and_frames_within_the_utterance():
     band_masked = zeroed.all(-1).sum(1)  # whole bands zeroed, per example
     assert band_masked.max() <= 5 and band_masked.float().mean() > 1
     frames_masked = zeroed.all(1)
-    assert not frames_masked[:, 60:].any()  # time masks stay inside the 50 real frames
+    assert not frames_masked[:, 50:].any()  # time masks stay inside the 50 real frames
     assert torch.equal(out[~zeroed], x[~zeroed])
 
 
@@ -81,3 +105,5 @@ def test_a_short_ctc_run_learns_and_evaluates(monkeypatch, tmp_path):
 def test_recipes_are_registered():
     assert resolve_settings("speech").spec_augment is True
     assert resolve_settings("speech-commands", "gpu").batch_size == 128
+    with pytest.raises(ValueError, match="architecture"):
+        build_job("speech-commands", overrides=dict(architecture="rnn", repeats=1))

@@ -1,5 +1,6 @@
 """Speech models over log-mel frames (chapter 14): a CTC recogniser (convolution + the course's
-Transformer) and a command classifier that treats the spectrogram as an image (chapter 09's CNN).
+Transformer) and command classifiers that treat the spectrogram as an image (chapter 09's CNN and
+ViT).
 
 The recogniser follows the shape of modern acoustic models (Conformer, Whisper's encoder) at toy
 size: two 1-D convolutions over time mix neighbouring frames and halve the frame rate, the
@@ -17,9 +18,16 @@ from torch import nn
 
 from mmlab.models.attention import padding_mask
 from mmlab.models.transformer import Transformer, TransformerConfig
-from mmlab.models.vision import CNNConfig, CNNEncoder, ImageClassifier
+from mmlab.models.vision import CNNConfig, CNNEncoder, ImageClassifier, ViT, ViTConfig
 
-__all__ = ["CTCRecogniser", "RecogniserConfig", "command_classifier", "frame_mask"]
+__all__ = [
+    "CTCRecogniser",
+    "RecogniserConfig",
+    "SpectrogramViT",
+    "command_classifier",
+    "command_vit",
+    "frame_mask",
+]
 
 
 @dataclass
@@ -88,3 +96,41 @@ def command_classifier(
     convolutions, then max pooling to a 4 x 4 grid (any length of audio fits), a linear layer."""
     config = CNNConfig(in_channels=1, channels=channels, strides=(2,) * len(channels), d_out=d, out_grid=4)
     return ImageClassifier(CNNEncoder(config), d, n_classes)
+
+
+class SpectrogramViT(nn.Module):
+    """Chapter 09's ViT on a spectrogram (B, 1, n_mels, T) -> (B, d), the idea of the Audio
+    Spectrogram Transformer (Gong et al. 2021). A ViT wants a square image of a fixed size, so the
+    time axis is first padded (or cut) to ``frames`` (every utterance starts at the same place on
+    the same canvas, whatever the batch's padding), then the canvas is average-pooled to
+    ``config.image_size`` squared and cut into patches."""
+
+    def __init__(self, config: ViTConfig, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+        self.vit = ViT(config)
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        T = spectrograms.size(-1)
+        x = F.pad(spectrograms, (0, self.frames - T)) if T < self.frames else spectrograms[..., : self.frames]
+        size = self.vit.config.image_size
+        x = F.adaptive_avg_pool2d(x, (size, size))  # (B, 1, size, size)
+        return self.vit(x)  # (B, d)
+
+
+def command_vit(
+    n_classes: int,
+    frames: int = 192,
+    image_size: int = 40,
+    patch_size: int = 10,
+    d: int = 64,
+    n_heads: int = 4,
+    n_layers: int = 2,
+) -> ImageClassifier:
+    """Chapter 09's ViT (a [CLS] token, learned positions) on the spectrogram as a one-channel image
+    (:class:`SpectrogramViT`), then a linear layer: the Transformer twin of :func:`command_classifier`."""
+    config = ViTConfig(
+        image_size=image_size, patch_size=patch_size, in_channels=1, d_model=d, n_heads=n_heads,
+        n_layers=n_layers, d_ff=2 * d,
+    )  # fmt: skip
+    return ImageClassifier(SpectrogramViT(config, frames), d, n_classes)
