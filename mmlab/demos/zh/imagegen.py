@@ -20,7 +20,7 @@ ZH = {
     "This demo was started without the {GPT_METHOD} models.": "这个演示启动时没有加载 {GPT_METHOD} 的模型。",
     "Text to image": "文生图",
     "CLIP {s}": "CLIP 得分 {s}",
-    "{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first.": "为 '{text}' 生成了 {len(gallery)} 张图片（{settings.method}），按 CLIP 得分从高到低排列。",
+    "{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first.": "为 '{text}' 生成了 {len(gallery)} 张图片，方法：{settings.method}；按 CLIP 得分从高到低排列。",
     "## {title}\nCaptions read 'a [colour] [kind] [place]': {', '.join(COLOURS)}; {', '.join(KINDS)}; {', '.join(PLACES)}. Steps apply to diffusion (at most {T}); guidance 0 ignores the caption, 1 is the plain conditional model.": "## {title}\n描述用英文写成 'a [colour] [kind] [place]'：{', '.join(COLOURS)}；{', '.join(KINDS)}；{', '.join(PLACES)}。步数只对扩散模型有效（最多 {T} 步）；引导系数为 0 时忽略描述，为 1 时就是普通的条件模型。",
     "method": "方法",
     "pictures (1 to {MAX_SAMPLES})": "图片数（1 到 {MAX_SAMPLES}）",
