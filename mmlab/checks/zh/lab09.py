@@ -1,13 +1,13 @@
 """Chinese check messages for lab 09 (:mod:`mmlab.checks.lab09`); see :mod:`mmlab.messages`."""
 
 ZH = {
-    "the + 1 is missing: n = floor((size + 2 * padding - kernel_size) / stride) + 1": "缺少 + 1：n = floor((size + 2 * padding - kernel_size) / stride) + 1",
+    "the + 1 is missing: n = floor((size + 2 * padding - kernel_size) / stride) + 1": "缺少 + 1：n = floor((size + 2 * padding - kernel_size) / stride) + 1（padding 是填充，stride 是步幅）",
     "the padding was counted once: it is added on both sides, 2 * padding": "填充只算了一次：两侧都要加，2 * padding",
     "the padding was ignored": "忽略了填充",
     "the stride was ignored: divide by the stride before adding 1": "忽略了步幅：先除以步幅再加 1",
     "rounded up instead of down: a window that does not fit is dropped (floor, //)": "向上取整而不是向下取整：放不下的窗口要丢掉（floor，//）",
-    "stride applied after the + 1: floor((size + 2 * padding - kernel_size + 1) / stride)": "步幅在 + 1 之后才用：floor((size + 2 * padding - kernel_size + 1) / stride)",
-    "size={n}, kernel_size={k}, stride={s}, padding={p}": "size={n}，kernel_size={k}，stride={s}，padding={p}",
+    "stride applied after the + 1: floor((size + 2 * padding - kernel_size + 1) / stride)": "步幅在 + 1 之后才用：写成了 floor((size + 2 * padding - kernel_size + 1) / stride)（padding 是填充），+ 1 应在除以步幅之后再加",
+    "size={n}, kernel_size={k}, stride={s}, padding={p}": "尺寸 size={n}，卷积核 kernel_size={k}，步幅 stride={s}，填充 padding={p}",
     "your sizes {got} look like: {description} (expected {expected})": "你的尺寸 {got} 看起来是：{description}（期望 {expected}）",
     "for {case} you returned {g}, a fraction: a grid has a whole number of positions (use floor division //); expected {e}": "对于{case}，你返回了 {g}，是个小数：网格的位置数是整数（请用整除 //）；期望 {e}",
     "for {case} the output size is {e}, you returned {g}": "对于{case}，输出尺寸是 {e}，你返回了 {g}",
