@@ -234,7 +234,7 @@ def table(results: dict) -> str:
     for row in results["runs"]:
         full = f"{row['full_val_loss']:.4f}" if "full_val_loss" in row else ""
         lines.append(
-            f"| {row['model']} | {row['val_loss']:.4f} | {full} | {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
+            f"| {row['model']} | {row['step']} | {row['val_loss']:.4f} | {full} | {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
         )
     if "bursts" in results:
         b = results["bursts"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from mmlab.assistant import Answer, Assistant
 from mmlab.demos.chat import normalise_message
-from mmlab.demos.core import MAX_TEXT_CHARS, friendly_error
+from mmlab.demos.core import MAX_TEXT_CHARS, friendly_error, localize_app, tr
 
 __all__ = ["build_assistant_demo", "passages_table"]
 
@@ -28,7 +28,7 @@ def passages_table(answer: Answer, threshold: float) -> str:
         if answer.passage is None
         else f"top score {answer.score:.3f} ≥ threshold {threshold:.3f}: the reader answers from the top passage"
     )
-    return "\n".join(["| cosine | passage | |", "|---|---|---|", *rows, "", verdict])
+    return "\n".join([tr("| cosine | passage | |"), "|---|---|---|", *rows, "", tr(verdict)])
 
 
 def build_assistant_demo(assistant: Assistant, title: str = "Shop assistant (RAG)"):
@@ -59,7 +59,7 @@ def build_assistant_demo(assistant: Assistant, title: str = "Shop assistant (RAG
                     respond,
                     api_name="chat",
                     examples=None,
-                    chatbot=gr.Chatbot(height=230, elem_id="chatbot"),
+                    chatbot=gr.Chatbot(height=230, elem_id="chatbot", label="chat with the assistant"),
                     additional_outputs=[passages],
                     textbox=gr.Textbox(
                         placeholder="type a question, e.g. how heavy is the kettle",
@@ -70,4 +70,4 @@ def build_assistant_demo(assistant: Assistant, title: str = "Shop assistant (RAG
             with gr.Column(scale=2):
                 passages.render()
     app.respond = respond  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

@@ -23,7 +23,7 @@ from torch import nn
 
 from mmlab.data.multimodal.placed import PLACES, parse_placed_caption, placed_caption
 from mmlab.data.multimodal.scenes import COLOURS, KINDS
-from mmlab.demos.core import DemoInputError, check_number, check_text, friendly_error
+from mmlab.demos.core import DemoInputError, check_number, check_text, friendly_error, localize_app, tr
 from mmlab.diffusion import NoiseSchedule, sample
 from mmlab.imagegen import CodeTokens, clip_score, sample_codes
 
@@ -159,10 +159,10 @@ def build_imagegen_demo(
             text = parse_caption(caption)
             settings = parse_generation_settings(method, samples, scale, steps, seed, methods, T)
             images, scores = generate_pictures(text, settings, clip, unet, schedule, gpt, vqvae, tokens)
-            gallery = [(_picture(x), f"CLIP {s:.2f}") for x, s in zip(images, scores.tolist())]
+            gallery = [(_picture(x), tr(f"CLIP {s:.2f}")) for x, s in zip(images, scores.tolist())]
             return (
                 gallery,
-                f"{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first.",
+                tr(f"{len(gallery)} pictures for '{text}' ({settings.method}), best CLIP score first."),
             )
         except Exception as err:  # shown in the app, never as a traceback
             return [], friendly_error(err)
@@ -199,4 +199,4 @@ def build_imagegen_demo(
         button.click(run, inputs, [gallery, message], api_name="generate")
         caption.submit(run, inputs, [gallery, message], api_visibility="private")
     app.generate = run  # the callback, for plain unit tests
-    return app
+    return localize_app(app)

@@ -16,7 +16,15 @@ import numpy as np
 from scipy import sparse
 
 from mmlab.data.text import tokenize
-from mmlab.demos.core import MAX_TEXT_CHARS, DemoInputError, check_number, check_text, friendly_error
+from mmlab.demos.core import (
+    MAX_TEXT_CHARS,
+    DemoInputError,
+    check_number,
+    check_text,
+    friendly_error,
+    localize_app,
+    tr,
+)
 from mmlab.search.bm25 import BM25
 from mmlab.search.corpus import Passage
 from mmlab.search.dense import DenseIndex, embed_texts
@@ -25,6 +33,11 @@ from mmlab.search.hybrid import fuse_scores
 __all__ = ["METHODS", "Recommendations", "SearchEngine", "build_search_demo", "run_recommend", "run_search"]
 
 METHODS = ("hybrid", "dense", "BM25")
+METHOD_LABELS = {
+    "hybrid": "hybrid (BM25 + dense)",
+    "dense": "dense (MiniLM embeddings)",
+    "BM25": "BM25 (word matches)",
+}
 MAX_K = 10
 
 
@@ -69,7 +82,7 @@ def run_search(engine: SearchEngine, query: Any, method: Any, k: Any) -> str:
         f"| {r + 1} | {scores[0, i]:.3f} | {_cell(engine.passages[i].title, 60)} | {_cell(engine.passages[i].text, 90)} |"
         for r, i in enumerate(top)
     ]
-    return "| # | score | section | text |\n|---|---|---|---|\n" + "\n".join(rows)
+    return tr("| # | score | section | text |\n|---|---|---|---|\n") + "\n".join(rows)
 
 
 def _cell(text: str, limit: int) -> str:
@@ -85,9 +98,9 @@ def run_recommend(recs: Recommendations, user: Any, k: Any) -> tuple[str, str]:
     user = check_number(user, "User", low=0, high=n_users - 1, integer=True)
     k = check_number(k, "Results", low=1, high=MAX_K, integer=True)
     seen = recs.seen[user].indices
-    history = "\n".join(f"- {recs.texts[i]}" for i in sorted(seen)[:12]) or "- (nothing yet)"
+    history = "\n".join(f"- {recs.texts[i]}" for i in sorted(seen)[:12]) or tr("- (nothing yet)")
     if len(seen) > 12:
-        history += f"\n- … and {len(seen) - 12} more"
+        history += tr(f"\n- … and {len(seen) - 12} more")
     scores = np.array(recs.scores[user], dtype=np.float64)
     scores[seen] = -np.inf
     top = np.argsort(-scores, kind="stable")[:k]
@@ -112,7 +125,9 @@ def build_search_demo(
             table = run_search(engine, query, method, k)
         except Exception as err:  # shown in the app, never as a traceback
             return "", friendly_error(err)
-        return table, f"{method}: {table.count(chr(10)) - 1} results from {len(engine.passages)} sections."
+        return table, tr(
+            f"{method}: {table.count(chr(10)) - 1} results from {len(engine.passages)} sections."
+        )
 
     def recommend(user: Any, k: Any):
         """Callback: (user, number of results) -> (history, recommendations, message)."""
@@ -120,10 +135,10 @@ def build_search_demo(
             history, picks = run_recommend(recommendations, user, k)
         except Exception as err:
             return "", "", friendly_error(err)
-        return history, picks, f"User {int(float(user))}: {picks.count(chr(10)) + 1} recommendations."
+        return history, picks, tr(f"User {int(float(user))}: {picks.count(chr(10)) + 1} recommendations.")
 
     with gr.Blocks(title=title) as app:
-        gr.Markdown(f"### {title}")
+        gr.Markdown(f"### {title} (by words, by meaning or both)")
         with gr.Tab("Search"):
             with gr.Row():
                 query = gr.Textbox(
@@ -134,7 +149,13 @@ def build_search_demo(
                     elem_id="query",
                     scale=4,
                 )
-                method = gr.Dropdown(list(METHODS), value="hybrid", label="method", elem_id="method", scale=1)
+                method = gr.Dropdown(
+                    [(METHOD_LABELS[m], m) for m in METHODS],
+                    value="hybrid",
+                    label="method",
+                    elem_id="method",
+                    scale=1,
+                )
                 k = gr.Number(label=f"results (1 to {MAX_K})", value=5, precision=0, elem_id="k", scale=1)
             button = gr.Button("Search", variant="primary", elem_id="search")
             message = gr.Markdown(elem_id="message")
@@ -158,4 +179,4 @@ def build_search_demo(
                     picks = gr.Markdown(label="recommended", elem_id="picks")
                 go.click(recommend, [user, rec_k], [history, picks, rec_message], api_name="recommend")
     app.search, app.recommend = search, recommend  # the callbacks, for plain unit tests
-    return app
+    return localize_app(app)
