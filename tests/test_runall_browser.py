@@ -8,10 +8,11 @@ behind answers a question inside its frame (a frame whose server was closed stil
 but never answers). A screenshot of each chapter's demo goes to ``tests/artifacts/``.
 
 These are the slowest tests of the suite (each runs a whole chapter, about as long as nbval does),
-marked ``runall`` and run by ``make runall``, the last phase of ``make test``, alone: run beside the
-other unit tests (whose kernels took both cores), 3 of the 9 chapters' demos once did not answer
-within a 60 s wait, so the phase runs by itself, one torch thread per kernel, and a demo gets
-``ANSWER_TIMEOUT_S`` to answer.
+marked ``runall`` and run by ``make runall``, not yet by ``make test``. Run alone on a quiet machine
+from a clean clone (2026-11-30, 12 chapters, two at once, one torch thread per kernel, a demo given
+``ANSWER_TIMEOUT_S`` to answer), 9 passed and 3 failed: chapter 14 (no demo frame found after Run
+All), chapter 12 (two frames, the first did not answer) and chapter 16a (its demo did not answer).
+Until those are understood the phase stays out of the default run.
 """
 
 import json
