@@ -9,7 +9,9 @@ nanoGPT's README trains a "baby GPT" on Tiny Shakespeare on a CPU with::
 and reports a validation loss of about 1.88 after about 3 minutes. This script trains the course's
 own GPT (``mmlab.models.gpt``) with the same shape and optimisation settings (AdamW, lr 1e-3 with
 100 warmup steps and cosine decay to 1e-4, betas (0.9, 0.99), weight decay 0.1, clipping at 1.0,
-no biases, no dropout, 90/10 split), so the two numbers can be compared on the same text::
+no biases, no dropout, 90/10 split, exact GELU) and the production attention path (one QKV matrix
+multiply, ``is_causal``; ``--written-out`` runs the chapters' path), so the two numbers can be
+compared on the same text::
 
     OMP_NUM_THREADS=2 python bench/gpt_char.py path/to/input.txt
     python bench/gpt_char.py                 # Python's documentation (pydoc_data) by default
@@ -56,6 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--bias", action="store_true", help="biases in linear layers (nanoGPT's recipe has none)"
     )
     parser.add_argument("--positions", choices=["learned", "rotary"], default="learned")
+    parser.add_argument(
+        "--activation",
+        choices=["gelu", "gelu_tanh"],
+        default="gelu",
+        help="exact GELU (nanoGPT's choice, the default) or GPT-2's tanh form (the chapters')",
+    )
+    parser.add_argument(
+        "--written-out",
+        action="store_true",
+        help="three projections and an explicit causal mask (the chapters' path) instead of the fused one",
+    )
     parser.add_argument("--block", choices=["gpt2", "llama"], default="gpt2", help="GPT-2's block or Llama's")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
     parser.add_argument("--val-fraction", type=float, default=0.1)
@@ -99,6 +112,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         dropout=args.dropout,
         bias=args.bias,
         positions=args.positions,
+        activation=args.activation,
+        fused=not args.written_out,
     )
     model = GPT(llama_style(config) if args.block == "llama" else config)
     source = args.path or "pydoc_data.topics"

@@ -75,11 +75,17 @@ def copy_into_torch_mha(ours: MultiHeadAttention, d_model: int, n_heads: int) ->
     return ref.eval()
 
 
-@pytest.mark.parametrize("fast", [False, True])
+def paths(fast: bool | str) -> dict[str, bool]:
+    """The attention path: written out (False), PyTorch's kernel (True), or the fused production
+    path ("fused": one QKV matrix multiply, ``is_causal``)."""
+    return {"fast": bool(fast), "fused": fast == "fused"}
+
+
+@pytest.mark.parametrize("fast", [False, True, "fused"])
 @pytest.mark.parametrize("mask_kind", ["none", "causal", "padding"])
 def test_multi_head_matches_nn_multihead_attention(fast, mask_kind):
     d_model, n_heads, T = 32, 4, 7
-    ours = MultiHeadAttention(d_model, n_heads, causal=mask_kind == "causal", fast=fast).eval()
+    ours = MultiHeadAttention(d_model, n_heads, causal=mask_kind == "causal", **paths(fast)).eval()
     ref = copy_into_torch_mha(ours, d_model, n_heads)
     x = torch.randn(2, T, d_model)
     keep = torch.tensor([[1] * T, [1] * 4 + [0] * (T - 4)])
@@ -108,9 +114,9 @@ def test_bad_head_count_is_a_clear_error():
         MultiHeadAttention(30, 4)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [False, True, "fused"])
 def test_causal_output_does_not_see_the_future(fast):
-    layer = MultiHeadAttention(16, 2, causal=True, fast=fast).eval()
+    layer = MultiHeadAttention(16, 2, causal=True, **paths(fast)).eval()
     x = torch.randn(1, 8, 16)
     changed = x.clone()
     changed[:, 5:] = torch.randn(1, 3, 16)  # change tokens 5, 6, 7
@@ -119,9 +125,9 @@ def test_causal_output_does_not_see_the_future(fast):
     assert not torch.allclose(before[:, 5:], after[:, 5:]), "later outputs should change"
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [False, True, "fused"])
 def test_padding_does_not_change_real_outputs(fast):
-    layer = MultiHeadAttention(16, 2, fast=fast).eval()
+    layer = MultiHeadAttention(16, 2, **paths(fast)).eval()
     x = torch.randn(1, 6, 16)
     keep = torch.tensor([[1, 1, 1, 1, 0, 0]])
     changed = x.clone()
@@ -135,10 +141,10 @@ def test_padding_does_not_change_real_outputs(fast):
 
 
 @pytest.mark.parametrize("positions", ["none", "rotary"])
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [False, True, "fused"])
 def test_kv_cache_matches_full_causal_pass(positions, fast):
     rotary = RotaryEmbedding(8, max_len=32) if positions == "rotary" else None
-    layer = MultiHeadAttention(16, 2, causal=True, fast=fast, rotary=rotary).eval()
+    layer = MultiHeadAttention(16, 2, causal=True, rotary=rotary, **paths(fast)).eval()
     x = torch.randn(2, 7, 16)
     full = layer(x)
     cache = KVCache()

@@ -147,11 +147,15 @@ def test_bad_prompt_and_settings_raise():
         GPTConfig(positions="sinusoidal")
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_export_to_gpt2_gives_the_same_logits(tmp_path, bias):
+@pytest.mark.parametrize(
+    "options",
+    [{"bias": True}, {"bias": False}, {"bias": False, "activation": "gelu", "fused": True}],
+    ids=["bias", "no-bias", "nanogpt-style"],
+)
+def test_export_to_gpt2_gives_the_same_logits(tmp_path, options):
     from transformers import GPT2LMHeadModel
 
-    model = small(bias=bias)
+    model = small(**options)
     # A few training steps so the weights are not symmetric in any way.
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for _ in range(3):

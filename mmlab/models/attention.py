@@ -133,7 +133,12 @@ class MultiHeadAttention(nn.Module):
     Self-attention by default; pass ``context`` for cross-attention (queries from ``x``, keys and
     values from ``context``). ``fast=False`` is the written-out version (chapter 03), which builds
     its masks and can keep its attention map; ``fast=True`` computes the same function with
-    ``F.scaled_dot_product_attention`` (fused kernels).
+    ``F.scaled_dot_product_attention`` (fused kernels). ``fused=True`` (with ``fast``) is the
+    production path: one matrix multiply for the queries, keys and values of self-attention, and
+    ``is_causal=True`` instead of a mask when there is no padding, which lets PyTorch pick its
+    flash kernels. It is the same function; only the floating-point rounding differs, which is
+    enough to change a training run's later digits, so the chapters keep ``fused=False`` and their
+    saved results, and the benchmarks and GPU presets turn it on.
 
     ``n_kv_heads`` < ``n_heads`` is grouped-query attention (GQA, Llama 2 70B and later): groups of
     ``n_heads // n_kv_heads`` query heads share one key/value head, which shrinks the key/value
@@ -151,6 +156,7 @@ class MultiHeadAttention(nn.Module):
         rotary: RotaryEmbedding | None = None,
         d_context: int | None = None,
         n_kv_heads: int | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -167,6 +173,7 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
         self.causal, self.fast, self.rotary = causal, fast, rotary
+        self.fused = fast and fused
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -174,8 +181,15 @@ class MultiHeadAttention(nn.Module):
 
     def _project(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """Queries, keys and values ``(B, T, C)``, ``(B, S, C_kv)`` x 2."""
-        source = x if context is None else context
-        return self.q_proj(x), self.k_proj(source), self.v_proj(source)
+        if context is not None or not self.fused:
+            source = x if context is None else context
+            return self.q_proj(x), self.k_proj(source), self.v_proj(source)
+        # Self-attention, fused: one (C, C + 2 C_kv) matrix multiply instead of three thin ones.
+        layers = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([layer.weight for layer in layers])
+        bias = torch.cat([layer.bias for layer in layers]) if self.q_proj.bias is not None else None
+        qkv = F.linear(x, weight, bias)  # (B, T, C + 2 C_kv)
+        return qkv.split([layer.out_features for layer in layers], dim=-1)
 
     def forward(
         self,
@@ -199,13 +213,18 @@ class MultiHeadAttention(nn.Module):
         if self.n_kv_heads != self.n_heads:  # GQA: each key/value head serves a group of query heads
             group = self.n_heads // self.n_kv_heads
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
-        if self.causal:
+        recording = _recording(self)
+        fused_kernel = self.fast and recording is None
+        # Fused, causal, no padding, a square of scores: the kernel needs no mask at all.
+        is_causal = fused_kernel and self.fused and self.causal and mask is None and start == 0 and T > 1
+        if self.causal and not is_causal:
             causal = causal_mask(T, k.size(-2), device=x.device)
             mask = causal if mask is None else mask & causal
         dropout_p = self.dropout if self.training else 0.0
-        recording = _recording(self)
-        if self.fast and recording is None:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        if fused_kernel:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
+            )
         else:
             y, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p)
             if recording is not None:

@@ -66,6 +66,8 @@ class TransformerConfig:
         dropout: on attention weights, residual branches and embeddings.
         bias: biases in linear layers. layer_norm_eps: LayerNorm (or RMSNorm) epsilon.
         fast: use ``F.scaled_dot_product_attention`` instead of the written-out attention.
+        fused: with ``fast``, the production path (one QKV matrix multiply, ``is_causal``): same
+            function, different float rounding (see ``MultiHeadAttention``).
     """
 
     d_model: int = 64
@@ -87,6 +89,7 @@ class TransformerConfig:
     bias: bool = True
     layer_norm_eps: float = 1e-5
     fast: bool = False
+    fused: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -195,7 +198,7 @@ def make_norm(config: TransformerConfig) -> nn.Module:
     """The normalisation layer ``config.norm`` names, with ``config.layer_norm_eps``."""
     if config.norm == "rms":
         return RMSNorm(config.d_model, eps=config.layer_norm_eps)
-    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
 
 
 class TransformerBlock(nn.Module):
@@ -214,6 +217,7 @@ class TransformerBlock(nn.Module):
             config.fast,
             rotary,
             n_kv_heads=config.n_kv_heads,
+            fused=config.fused,
         )
         self.norm1 = make_norm(config)
         if config.cross_attention:

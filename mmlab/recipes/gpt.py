@@ -26,6 +26,7 @@ class GPTSettings(Settings, TrainConfig):
     n_heads: int = 4
     d_model: int = 64
     dropout: float = 0.0
+    fused: bool = False  # the production attention path (see GPTConfig.fused); the chapter keeps it off
     max_steps: int = 600
     lr: float = 3e-3
     warmup_steps: int = 50
@@ -49,6 +50,7 @@ GPU = dict(
     eval_every=500,
     eval_batches=50,
     compile=True,  # as nanoGPT's GPU recipe; --set compile=False to skip compiling
+    fused=True,  # one QKV matrix multiply and is_causal: PyTorch's flash kernel
 )
 MULTI_GPU = dict(batch_size=8)
 
@@ -62,6 +64,7 @@ def gpt_config(s: GPTSettings, vocab_size: int) -> GPTConfig:
         n_head=s.n_heads,
         n_embd=s.d_model,
         dropout=s.dropout,
+        fused=s.fused,
     )
 
 
