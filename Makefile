@@ -41,7 +41,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/chapters $(AS_ROOT)
 
-test: install-test browser lint check-notebooks unit nbval
+test: install-test browser lint check-notebooks unit nbval runall
 
 lint: install-test
 	$(VENV)/bin/ruff check mmlab tests tools bench source

@@ -8,11 +8,11 @@ behind answers a question inside its frame (a frame whose server was closed stil
 but never answers). A screenshot of each chapter's demo goes to ``tests/artifacts/``.
 
 These are the slowest tests of the suite (each runs a whole chapter, about as long as nbval does),
-marked ``runall`` and run by ``make runall``, not yet by ``make test``. Run alone on a quiet machine
-from a clean clone (2026-11-30, 12 chapters, two at once, one torch thread per kernel, a demo given
-``ANSWER_TIMEOUT_S`` to answer), 9 passed and 3 failed: chapter 14 (no demo frame found after Run
-All), chapter 12 (two frames, the first did not answer) and chapter 16a (its demo did not answer).
-Until those are understood the phase stays out of the default run.
+marked ``runall`` and run by ``make runall``, the last phase of ``make test``, two chapters at once
+with one torch thread per kernel. Each chapter opens in a JupyterLab workspace of its own and is
+closed afterwards, and frames and bars are looked for in that notebook only: one browser serves
+several chapters in turn, and a notebook an earlier test left open (with its closed demo's frame)
+once made three chapters fail, one of them with "demo 1 of 2 does not answer".
 """
 
 import json
@@ -151,17 +151,27 @@ for (const cell of panel.content.widgets) {
     if (output.data && output.data['application/vnd.jupyter.widget-view+json']) widgets++;
   }
 }
-return {code, pending, error, widgets, kernel: kernel ? kernel.status : null};
+return {path: panel.context.path, code, pending, error, widgets, kernel: kernel ? kernel.status : null};
 """
+# the demo frames in the current notebook only (another notebook left open keeps its dead frames)
+DEMO_FRAMES = """const panel = window.jupyterapp.shell.currentWidget;
+return panel ? Array.from(panel.node.querySelectorAll('.jp-OutputArea iframe')) : [];"""
+# close the current notebook without a "save changes?" dialog: the next chapter opens alone
+CLOSE_NOTEBOOK = """const panel = window.jupyterapp.shell.currentWidget;
+if (panel && panel.context) { panel.context.model.dirty = false; panel.dispose(); }"""
 
 
 def _run_all(driver, url: str, stem: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(f"{url}/lab/tree/{stem}.ipynb")
+    # a workspace of its own, reset: no notebook of an earlier test is restored beside this one
+    driver.get(f"{url}/lab/workspaces/{stem}/tree/{stem}.ipynb?reset")
     try:
         WebDriverWait(driver, 3 * TIMEOUT_S).until(
-            lambda d: (d.execute_script(NOTEBOOK_STATE) or {}).get("kernel") == "idle"
+            lambda d: (
+                (d.execute_script(NOTEBOOK_STATE) or {}).get("path") == f"{stem}.ipynb"
+                and d.execute_script(NOTEBOOK_STATE)["kernel"] == "idle"
+            )
         )
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -208,14 +218,13 @@ FIRST_BAR = """(() => {
 def _a_bar_is_drawn(driver) -> bool:
     """Scroll to the first cell with a progress bar and wait for the bar to be drawn."""
     from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     _scroll_to_cell(driver, FIRST_BAR)
+    drawn = """return window.jupyterapp.shell.currentWidget.node
+        .querySelectorAll('.jp-OutputArea .widget-hprogress').length"""
     try:
-        WebDriverWait(driver, TIMEOUT_S).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress")
-        )
+        WebDriverWait(driver, TIMEOUT_S).until(lambda d: d.execute_script(drawn))
         return True
     except TimeoutException:
         return False
@@ -249,7 +258,6 @@ def _ask(driver, name: str) -> None:
 @pytest.mark.parametrize("stem", list(CHAPTER_DEMO))
 def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
     from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     _run_all(driver, lab, stem)
@@ -260,12 +268,10 @@ def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
         assert _a_bar_is_drawn(driver), f"{stem}: a progress bar is in the notebook but not drawn"
         _scroll_to_cell(driver, "-1")  # the demo is shown near the end; cells far from view may be detached
         try:
-            WebDriverWait(driver, TIMEOUT_S).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
-            )
+            WebDriverWait(driver, TIMEOUT_S).until(lambda d: d.execute_script(DEMO_FRAMES))
         except TimeoutException:
             pytest.fail(f"{stem}: Run All left no demo frame in the notebook")
-        frames = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea iframe")
+        frames = driver.execute_script(DEMO_FRAMES)
         for index, frame in enumerate(frames):  # every demo Run All left behind must answer
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", frame)
             driver.switch_to.frame(frame)
@@ -279,5 +285,6 @@ def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
         driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}.png"))
     finally:
         driver.switch_to.default_content()
-        # stop the kernel: frees the chapter's memory and closes its demo
+        # stop the kernel (frees the chapter's memory and closes its demo), then close the notebook
         driver.execute_script("return window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        driver.execute_script(CLOSE_NOTEBOOK)
