@@ -28,7 +28,6 @@ import torch
 
 from mmlab.data.multimodal import TensorLoader, make_vqa, region_targets, vqa_tensors
 from mmlab.device import seed_everything
-from mmlab.models.gpt import GPTConfig
 from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vlm import (
     MiniVLM,
@@ -45,6 +44,7 @@ from mmlab.models.vlm import (
     vlm_loss,
 )
 from mmlab.recipes.base import Recipe, RunSettings
+from mmlab.recipes.gpt import GPT_ALIASES, gpt_config
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
@@ -194,13 +194,7 @@ def majority_rate(data: VLMData) -> float:
 
 def build_model(data: VLMData, settings: VLMSettings) -> MiniVLM:
     """A MiniVLM whose GPT holds the prefix plus the longest text row."""
-    gpt = GPTConfig(
-        vocab_size=len(data.tokenizer),
-        block_size=4 + settings.max_len,
-        n_layer=settings.n_layers,
-        n_head=settings.n_heads,
-        n_embd=settings.d_model,
-    )
+    gpt = gpt_config(settings, len(data.tokenizer), block_size=4 + settings.max_len)
     return MiniVLM(VLMConfig(gpt=gpt, projector=settings.projector), data.tokenizer)
 
 
@@ -429,5 +423,5 @@ RECIPE = Recipe(
     VLMSettings,
     GPU,
     run=train_vlm,
-    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+    aliases=GPT_ALIASES,
 )
