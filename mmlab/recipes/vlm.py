@@ -61,6 +61,7 @@ __all__ = [
     "filled_word_match",
     "load_vlm_data",
     "majority_rate",
+    "pretrain_foundation",
     "pretrain_language_model",
     "shuffled_accuracy",
     "train_foundation",
@@ -356,12 +357,23 @@ def train_foundation(settings: VLMSettings | None = None, data: VLMData | None =
     )  # features are per namer
     model = build_model(data, settings)
     results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    return pretrain_foundation(model, data, results, settings)
+
+
+def pretrain_foundation(
+    model: MiniVLM, data: VLMData, results: dict[str, float], settings: VLMSettings
+) -> Foundation:
+    """Stage 0 with ``settings.seed`` on ``model`` (its region namer trained, the patch features in
+    ``data``), in place. The :class:`Foundation` holds copies, ``untrained`` taken before stage 0 and
+    ``pretrained`` after, so the caller may train ``model`` further (chapter 12 does, after its own
+    region namer and text-only ablation). ``results`` (``majority``, ``region``) gain ``stage0_vqa``.
+    The second half of :func:`train_foundation`."""
     untrained = copy.deepcopy(model)
     seed_everything(settings.seed)
     pretrain_language_model(model, data.rows("train"), settings)
     questions, answers = data.test_cols["question"], data.test_cols["answer"]
-    results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
-    return Foundation(untrained, model, data, results)
+    stage0_vqa = answer_accuracy(model, None, questions, answers, words=data.test_words)
+    return Foundation(untrained, copy.deepcopy(model), data, {**results, "stage0_vqa": stage0_vqa})
 
 
 def train_on_foundation(foundation: Foundation, settings: VLMSettings) -> tuple[MiniVLM, dict[str, float]]:
