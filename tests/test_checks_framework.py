@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from mmlab.checks.framework import CheckFailed, call, expect_close, expect_true, lab_check
+from mmlab.checks.framework import (
+    CheckFailed,
+    call,
+    expect_close,
+    expect_scalar_loss_with_gradients,
+    expect_true,
+    lab_check,
+)
 
 
 @lab_check("check_row_softmax")
@@ -113,3 +120,36 @@ def test_a_known_crash_gets_its_hint():
     with pytest.raises(CheckFailed) as err:
         call(crashes, torch.ones(4), case="x", hints={"something else": "unrelated"})
     assert "usually" not in str(err.value)
+
+
+@lab_check("check_pair_loss")
+def check_pair_loss(fn):
+    a, b = torch.randn(3, 4, generator=torch.Generator().manual_seed(0)), torch.ones(3, 4)
+    expect_scalar_loss_with_gradients(fn, a, b, 2.0, names=("left", "right"))
+
+
+@pytest.mark.parametrize(
+    "loss, message",
+    [
+        (lambda a, b, s: (a * b).sum(-1) * s, r"return a scalar tensor \(dim 0\), got tensor\(\[.*\]"),
+        (lambda a, b, s: (a * b).sum().item(), "return a scalar tensor"),
+        (lambda a, b, s: (a * b).sum().detach(), "your loss does not carry gradients"),
+        (lambda a, b, s: (a * b.detach()).sum(), "the gradient must reach both left and right"),
+        (lambda a, b, s: (a * b).sum() * 0, "the gradient must reach both left and right"),
+    ],
+)
+def test_a_loss_must_be_a_scalar_whose_gradient_reaches_both_inputs(loss, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_pair_loss(loss)
+
+
+def test_a_scalar_loss_with_gradients_passes_and_leaves_the_inputs_alone(capsys):
+    a, b = torch.zeros(2, 2), torch.zeros(2, 2)
+
+    @lab_check("check_inputs_untouched")
+    def check(fn):
+        expect_scalar_loss_with_gradients(fn, a, b, names=("a", "b"))
+
+    assert check(lambda x, y: (x + y).pow(2).sum() + x.sum() + y.sum())
+    assert "all 3 checks passed" in capsys.readouterr().out
+    assert not a.requires_grad and not b.requires_grad and a.grad is None

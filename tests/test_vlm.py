@@ -228,6 +228,42 @@ def test_train_vlm_runs_every_stage():
         VLMSettings(n_trian=10)
 
 
+def test_the_chapters_stage_by_stage_foundation_is_train_foundations():
+    """Chapter 12 trains its region namer by hand, then calls pretrain_foundation: the same weights and
+    results as train_foundation, and the foundation's untrained GPT is the one before stage 0."""
+    from dataclasses import fields
+
+    from mmlab.device import seed_everything
+    from mmlab.recipes.vlm import (
+        VLMSettings,
+        build_model,
+        load_vlm_data,
+        majority_rate,
+        pretrain_foundation,
+        train_foundation,
+        train_region_namer,
+    )
+
+    tiny = dict(n_train=24, n_test=8, d_model=16, n_heads=2, n_layers=1, batch_size=16, progress=False)
+    tiny.update({f.name: 3 for f in fields(VLMSettings) if f.name.endswith("_steps")})
+    settings = VLMSettings(**tiny)
+    reference = train_foundation(settings)
+    seed_everything(settings.seed)
+    data = load_vlm_data(settings)
+    model = build_model(data, settings)
+    results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    before = {k: v.clone() for k, v in model.gpt.state_dict().items()}
+    foundation = pretrain_foundation(model, data, results, settings)
+    assert foundation.pretrained is not model and foundation.results == reference.results
+    assert list(foundation.results) == ["majority", "region", "stage0_vqa"]
+    for mine, theirs in ((foundation.untrained, reference.untrained), (model, reference.pretrained)):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b), name
+    untrained = foundation.untrained.gpt.state_dict()
+    assert all(torch.equal(untrained[k], v) for k, v in before.items())
+    assert any(not torch.equal(model.gpt.state_dict()[k], v) for k, v in before.items())  # stage 0 trained
+
+
 def test_chapter_reads_the_vlm_jobs_cpu_preset():
     """Chapter 12 takes its settings from the ``vlm`` recipe, whose defaults are ``train_vlm``'s."""
     from pathlib import Path

@@ -9,7 +9,9 @@ conversations with the loss on the assistant's tokens only.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -17,22 +19,36 @@ from mmlab.align.sft import conversation_loaders, sft_loss, world_corpus_loader
 from mmlab.data.chat import VOCAB, Instruction, WordTokenizer, chat_tokenizer, make_instructions
 from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
+from mmlab.recipes.gpt import GPT_ALIASES, gpt_config
 from mmlab.train.distributed import launched_by_torchrun
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
-__all__ = ["RECIPE", "SFTResult", "SFTSettings", "build", "train_sft_model"]
+__all__ = ["RECIPE", "ChatModelSettings", "SFTResult", "SFTSettings", "build", "train_sft_model"]
 
 
 @dataclass(repr=False)
-class SFTSettings(Settings, TrainConfig):
-    """Chapter 07's config (CPU sized: about 100k parameters). The loop settings (``max_steps``,
-    ``lr``, ...) are the fine-tuning stage's; ``pretrain_steps`` next-token steps at ``pretrain_lr``
-    come first (0 skips them)."""
+class ChatModelSettings:
+    """The chat GPT's shape (CPU sized: about 100k parameters), over the words of ``vocab``: chapter
+    07's SFT model, and chapter 16b's assistant, which reads a longer context over the shop's words."""
 
+    vocab: ClassVar[Sequence[str]] = VOCAB  # the chat world's words
     block_size: int = 24
     n_layers: int = 2
     n_heads: int = 4
     d_model: int = 48
+
+    @property
+    def model(self) -> GPTConfig:
+        """The GPT's shape over the vocabulary."""
+        return gpt_config(self, len(self.vocab))
+
+
+@dataclass(repr=False)
+class SFTSettings(Settings, ChatModelSettings, TrainConfig):
+    """Chapter 07's config (the model: :class:`ChatModelSettings`). The loop settings (``max_steps``,
+    ``lr``, ...) are the fine-tuning stage's; ``pretrain_steps`` next-token steps at ``pretrain_lr``
+    come first (0 skips them)."""
+
     pretrain_steps: int = 100
     pretrain_lr: float = 6e-3
     pretrain_warmup_steps: int = 20
@@ -43,17 +59,6 @@ class SFTSettings(Settings, TrainConfig):
     lr: float = 6e-3
     warmup_steps: int = 20
     device: str | None = "cpu"  # the model is tiny: the CPU is the fast place for it
-
-    @property
-    def model(self) -> GPTConfig:
-        """The GPT's shape over the chat vocabulary."""
-        return GPTConfig(
-            vocab_size=len(VOCAB),
-            block_size=self.block_size,
-            n_layer=self.n_layers,
-            n_head=self.n_heads,
-            n_embd=self.d_model,
-        )
 
 
 GPU = dict(
@@ -160,5 +165,5 @@ RECIPE = Recipe(
     GPU,
     MULTI_GPU,
     build=build,
-    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+    aliases=GPT_ALIASES,
 )

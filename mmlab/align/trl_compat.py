@@ -101,6 +101,25 @@ def _silence(trainer: Any) -> None:
     trainer.remove_callback(PrinterCallback)
 
 
+def _run_config(
+    config: type, prefix: str, output_dir: str | None, steps: int, batch_size: int, lr: float, **extra: Any
+) -> Any:
+    """TRL's ``config`` (``RewardConfig``, ``DPOConfig``) for one of our short CPU runs: ``steps``
+    steps of ``batch_size`` pairs at ``lr`` with a cosine schedule after 10 warmup steps, no length
+    cut, into ``output_dir`` (default: a new temporary folder named ``prefix...``)."""
+    return config(
+        output_dir=output_dir or tempfile.mkdtemp(prefix=prefix),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=10,
+        max_length=None,
+        **extra,
+        **COMMON,
+    )
+
+
 def trl_reward_model(
     folder: str | Path,
     train_pairs: Sequence[PreferencePair],
@@ -117,16 +136,7 @@ def trl_reward_model(
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = GPT2ForSequenceClassification.from_pretrained(folder, num_labels=1)
-    args = RewardConfig(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="mmlab-trl-rm-"),
-        max_steps=steps,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        lr_scheduler_type="cosine",
-        warmup_steps=10,
-        max_length=None,
-        **COMMON,
-    )
+    args = _run_config(RewardConfig, "mmlab-trl-rm-", output_dir, steps, batch_size, lr)
     trainer = RewardTrainer(
         model=model, args=args, train_dataset=preference_dataset(train_pairs), processing_class=tokenizer
     )
@@ -169,17 +179,7 @@ def trl_dpo(
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = GPT2LMHeadModel.from_pretrained(folder)
     reference = GPT2LMHeadModel.from_pretrained(folder)  # explicit: never rebuilt from a hub name
-    args = DPOConfig(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="mmlab-trl-dpo-"),
-        max_steps=steps,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        lr_scheduler_type="cosine",
-        warmup_steps=10,
-        beta=beta,
-        max_length=None,
-        **COMMON,
-    )
+    args = _run_config(DPOConfig, "mmlab-trl-dpo-", output_dir, steps, batch_size, lr, beta=beta)
     trainer = DPOTrainer(
         model=model,
         ref_model=reference,

@@ -39,6 +39,7 @@ __all__ = [
     "call",
     "describe",
     "expect_close",
+    "expect_scalar_loss_with_gradients",
     "expect_true",
     "lab_check",
 ]
@@ -290,3 +291,41 @@ def expect_true(condition: bool, message: str) -> None:
     if not condition:
         raise _failed(localize(message))
     _count()
+
+
+def expect_scalar_loss_with_gradients(
+    student_loss: Callable,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    *args: Any,
+    names: tuple[str, str],
+) -> None:
+    """The learner's ``student_loss(first, second, *args)`` is a scalar that trains: a 0-dim tensor
+    that carries gradients, and its gradient reaches both inputs (``names`` name them in the message).
+
+    Shared by the contrastive losses of labs 11 (CLIP) and 16 (the two-tower in-batch softmax); the
+    inputs are copied, so the caller's tensors stay as they are.
+    """
+    first = first.clone().requires_grad_()
+    second = second.clone().requires_grad_()
+    got = call(student_loss, first, second, *args, case=en_zh("inputs that require grad", "需要梯度的输入"))
+    expect_true(
+        isinstance(got, torch.Tensor) and got.dim() == 0,
+        en_zh(f"return a scalar tensor (dim 0), got {got!r}", f"请返回标量张量（0 维），得到的是 {got!r}"),
+    )
+    expect_true(
+        got.requires_grad,
+        en_zh(
+            "your loss does not carry gradients (.item(), .detach() or no_grad inside?)",
+            "你的损失不带梯度（里面用了 .item()、.detach() 或 no_grad？）",
+        ),
+    )
+    got.backward()
+    reached = all(x.grad is not None and x.grad.abs().sum() > 0 for x in (first, second))
+    expect_true(
+        reached,
+        en_zh(
+            f"the gradient must reach both {names[0]} and {names[1]}",
+            f"梯度必须同时传到 {names[0]} 和 {names[1]}",
+        ),
+    )

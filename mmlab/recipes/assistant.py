@@ -16,24 +16,25 @@ from dataclasses import dataclass, replace
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from mmlab.align.instruction_tuning import ChatModelSettings
 from mmlab.align.sft import LengthBuckets, encode_conversations, sft_loss
 from mmlab.data.chat import PAD, WordTokenizer
 from mmlab.data.faq import VOCAB, closed_book_conversations, make_faq, reading_conversations
-from mmlab.models.gpt import GPT, GPTConfig
+from mmlab.models.gpt import GPT
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
+from mmlab.recipes.gpt import GPT_ALIASES
 from mmlab.train.trainer import TrainConfig, Trainer
 
 __all__ = ["RECIPE", "AssistantSettings", "build", "faq_tokenizer", "train_reader"]
 
 
 @dataclass(repr=False)
-class AssistantSettings(Settings, TrainConfig):
-    """Chapter 16's reader (CPU sized: about 70k parameters, a few seconds on one thread)."""
+class AssistantSettings(Settings, ChatModelSettings, TrainConfig):
+    """Chapter 16's reader: chapter 07's chat GPT (:class:`ChatModelSettings`) over the shop FAQ's
+    words, with room for a passage (CPU sized: about 70k parameters, a few seconds on one thread)."""
 
+    vocab = VOCAB  # the shop FAQ's words
     block_size: int = 32
-    n_layers: int = 2
-    n_heads: int = 4
-    d_model: int = 48
     faq_seed: int = 0  # which knowledge base (the facts the closed-book share memorises)
     n_conversations: int = 6000
     closed_book_fraction: float = 0.3
@@ -46,16 +47,6 @@ class AssistantSettings(Settings, TrainConfig):
     recogniser_steps: int = (
         300  # the voice assistant's recogniser (chapter 14's recipe; its chapter trains 400)
     )
-
-    @property
-    def model(self) -> GPTConfig:
-        return GPTConfig(
-            vocab_size=len(VOCAB),
-            block_size=self.block_size,
-            n_layer=self.n_layers,
-            n_head=self.n_heads,
-            n_embd=self.d_model,
-        )
 
 
 GPU = dict(
@@ -115,5 +106,5 @@ RECIPE = Recipe(
     GPU,
     MULTI_GPU,
     build=build,
-    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+    aliases=GPT_ALIASES,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mmlab.data.lm import lm_loaders, pydoc_corpus
 from mmlab.data.tokenizers import CharTokenizer
@@ -12,7 +13,7 @@ from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["GPTSettings", "RECIPE", "build", "gpt_config"]
+__all__ = ["GPT_ALIASES", "GPTSettings", "RECIPE", "build", "gpt_config"]
 
 
 @dataclass(repr=False)
@@ -53,18 +54,22 @@ GPU = dict(
     fused=True,  # one QKV matrix multiply and is_causal: PyTorch's flash kernel
 )
 MULTI_GPU = dict(batch_size=8)
+GPT_ALIASES = {"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"}  # nanoGPT's names
 
 
-def gpt_config(s: GPTSettings, vocab_size: int) -> GPTConfig:
-    """The GPT these settings describe, for a vocabulary of ``vocab_size``."""
+def gpt_config(s: Any, vocab_size: int, block_size: int | None = None) -> GPTConfig:
+    """The GPT a recipe's settings describe, for a vocabulary of ``vocab_size``: their ``n_layers``,
+    ``n_heads``, ``d_model``, ``block_size`` (unless given), ``dropout`` and ``fused`` (GPTConfig's
+    defaults where the settings have none). Chapter 06's job and every recipe with a GPT inside (chapters 07 and 16b,
+    chapter 12's language model) build it here."""
     return GPTConfig(
         vocab_size=vocab_size,
-        block_size=s.block_size,
+        block_size=s.block_size if block_size is None else block_size,
         n_layer=s.n_layers,
         n_head=s.n_heads,
         n_embd=s.d_model,
-        dropout=s.dropout,
-        fused=s.fused,
+        dropout=getattr(s, "dropout", GPTConfig.dropout),
+        fused=getattr(s, "fused", GPTConfig.fused),
     )
 
 
@@ -85,5 +90,5 @@ RECIPE = Recipe(
     GPU,
     MULTI_GPU,
     build=build,
-    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+    aliases=GPT_ALIASES,
 )

@@ -28,7 +28,6 @@ import torch
 
 from mmlab.data.multimodal import TensorLoader, make_vqa, region_targets, vqa_tensors
 from mmlab.device import seed_everything
-from mmlab.models.gpt import GPTConfig
 from mmlab.models.regions import RegionEncoder, region_loss
 from mmlab.models.vlm import (
     MiniVLM,
@@ -45,6 +44,7 @@ from mmlab.models.vlm import (
     vlm_loss,
 )
 from mmlab.recipes.base import Recipe, RunSettings
+from mmlab.recipes.gpt import GPT_ALIASES, gpt_config
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "filled_word_match",
     "load_vlm_data",
     "majority_rate",
+    "pretrain_foundation",
     "pretrain_language_model",
     "shuffled_accuracy",
     "train_foundation",
@@ -194,13 +195,7 @@ def majority_rate(data: VLMData) -> float:
 
 def build_model(data: VLMData, settings: VLMSettings) -> MiniVLM:
     """A MiniVLM whose GPT holds the prefix plus the longest text row."""
-    gpt = GPTConfig(
-        vocab_size=len(data.tokenizer),
-        block_size=4 + settings.max_len,
-        n_layer=settings.n_layers,
-        n_head=settings.n_heads,
-        n_embd=settings.d_model,
-    )
+    gpt = gpt_config(settings, len(data.tokenizer), block_size=4 + settings.max_len)
     return MiniVLM(VLMConfig(gpt=gpt, projector=settings.projector), data.tokenizer)
 
 
@@ -362,12 +357,23 @@ def train_foundation(settings: VLMSettings | None = None, data: VLMData | None =
     )  # features are per namer
     model = build_model(data, settings)
     results = {"majority": majority_rate(data), "region": train_region_namer(model, data, settings)}
+    return pretrain_foundation(model, data, results, settings)
+
+
+def pretrain_foundation(
+    model: MiniVLM, data: VLMData, results: dict[str, float], settings: VLMSettings
+) -> Foundation:
+    """Stage 0 with ``settings.seed`` on ``model`` (its region namer trained, the patch features in
+    ``data``), in place. The :class:`Foundation` holds copies, ``untrained`` taken before stage 0 and
+    ``pretrained`` after, so the caller may train ``model`` further (chapter 12 does, after its own
+    region namer and text-only ablation). ``results`` (``majority``, ``region``) gain ``stage0_vqa``.
+    The second half of :func:`train_foundation`."""
     untrained = copy.deepcopy(model)
     seed_everything(settings.seed)
     pretrain_language_model(model, data.rows("train"), settings)
     questions, answers = data.test_cols["question"], data.test_cols["answer"]
-    results["stage0_vqa"] = answer_accuracy(model, None, questions, answers, words=data.test_words)
-    return Foundation(untrained, model, data, results)
+    stage0_vqa = answer_accuracy(model, None, questions, answers, words=data.test_words)
+    return Foundation(untrained, copy.deepcopy(model), data, {**results, "stage0_vqa": stage0_vqa})
 
 
 def train_on_foundation(foundation: Foundation, settings: VLMSettings) -> tuple[MiniVLM, dict[str, float]]:
@@ -429,5 +435,5 @@ RECIPE = Recipe(
     VLMSettings,
     GPU,
     run=train_vlm,
-    aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
+    aliases=GPT_ALIASES,
 )

@@ -34,7 +34,6 @@ from mmlab.experiments import assert_beats, repeat
 from mmlab.models.vlm import IGNORE, answer_accuracy, nearest_word_match, nearest_words, set_stage, to_llava
 from mmlab.recipes.registry import resolve_settings
 from mmlab.recipes.vlm import (
-    Foundation,
     align_projector,
     align_untrained,
     build_model,
@@ -44,7 +43,7 @@ from mmlab.recipes.vlm import (
     first_rows,
     load_vlm_data,
     majority_rate,
-    pretrain_language_model,
+    pretrain_foundation,
     shuffled_accuracy,
     train_region_namer,
     train_on_foundation,
@@ -172,14 +171,10 @@ assert abs(text_only - majority) <= 0.06, f"text-only {text_only:.3f} should be 
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-untrained = copy.deepcopy(model)  # the GPT at its initial weights, for the seeds of section 11
-seed_everything(0)
-pretrain_language_model(model, train_rows, SETTINGS)
-stage0_vqa = answer_accuracy(model, None, questions, answers, words=data.test_words)
+# stage 0 on `model`; the foundation keeps copies from before and after it, for the seeds of section 11
+foundation = pretrain_foundation(model, data, {"majority": majority, "region": region_acc}, SETTINGS)
+stage0_vqa = foundation.results["stage0_vqa"]
 print(f"stage 0, reading the scene in words: question accuracy {stage0_vqa:.3f} (text-only {text_only:.3f})")
-foundation = Foundation(
-    untrained, copy.deepcopy(model), data, {"majority": majority, "region": region_acc, "stage0_vqa": stage0_vqa}
-)
 
 # %% [markdown]
 # ## 7 · Stage 1: align the projector, nothing else

@@ -50,5 +50,4 @@ ZH = {
     "on {case}: your NDCG is not finite ({got}). It looks like {LOG_OFF_BY_ONE}": "在{case}上：你的 NDCG 不是有限值（{got}）。看起来是{LOG_OFF_BY_ONE}",
     "NDCG@k": "NDCG@k",
     "B={B}, d={d}, temperature={t}": "B={B}，d={d}，温度={t}",
-    "the gradient must reach both user_emb and item_emb": "梯度必须同时传到 user_emb 和 item_emb",
 }
