@@ -9,9 +9,11 @@ dropout, 20 held-out batches every 250 steps). ``bench/gpt_char.py`` runs ours w
 
 Two measurements, because a shared machine makes single wall-clock runs noisy:
 
-* full runs, alternating (ours, nanoGPT, then nanoGPT, ours, ... for ``--rounds``): held-out loss
-  at the last evaluation and the wall time of the whole process (start-up, data and the recipe's
-  evaluations included; our extra evaluation on the whole held-out text is not counted);
+* full runs, alternating (ours, nanoGPT, then nanoGPT, ours, ... for ``--rounds``; round ``i``
+  seeds both with ``1337 + i``, nanoGPT through its scratch ``train.py``, whose seed is not an
+  option): held-out loss at the last evaluation, the loss of the final model on the whole held-out
+  text (the same windows for both), and the wall time of the whole process (start-up, data and the
+  recipe's evaluations included; the extra whole-text evaluation is not counted);
 * bursts: both models in this process, on the same random batches, a training step each (forward,
   backward, clipping, AdamW) in alternating bursts of ``--burst`` steps, so slow and fast moments of
   the machine fall on both alike; the median milliseconds per step and their ratio.
@@ -52,10 +54,22 @@ def prepare_nanogpt(source: Path, text: Path, scratch: Path) -> Path:
     return folder
 
 
-def run_nanogpt(folder: Path, threads: int, steps: int) -> dict:
+NANOGPT_SEED = "torch.manual_seed(1337 + seed_offset)"  # the line of nanoGPT's train.py that seeds
+
+
+def run_nanogpt(folder: Path, threads: int, steps: int, seed: int = 1337) -> dict:
     r = RECIPE
+    script = folder / "train.py"
+    source = script.read_text(encoding="utf-8")
+    if seed != 1337:
+        if NANOGPT_SEED not in source:
+            raise RuntimeError(f"nanoGPT's train.py no longer seeds with {NANOGPT_SEED!r}")
+        script.with_name(f"train_seed{seed}.py").write_text(
+            source.replace(NANOGPT_SEED, f"torch.manual_seed({seed} + seed_offset)"), encoding="utf-8"
+        )
+        script = script.with_name(f"train_seed{seed}.py")
     command = [
-        sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+        sys.executable, script.name, "config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
         f"--eval_iters={r['eval_iters']}", f"--eval_interval={r['eval_every']}", "--log_interval=100",
         f"--block_size={r['block_size']}", f"--batch_size={r['batch_size']}", f"--n_layer={r['n_layer']}",
         f"--n_head={r['n_head']}", f"--n_embd={r['n_embd']}", f"--max_iters={steps}",
@@ -69,6 +83,7 @@ def run_nanogpt(folder: Path, threads: int, steps: int) -> dict:
     step, _, val = losses[-1]
     return {
         "model": "nanoGPT",
+        "seed": seed,
         "step": int(step),
         "val_loss": float(val),
         "full_val_loss": nanogpt_full_val_loss(folder, threads),
@@ -110,13 +125,14 @@ def nanogpt_full_val_loss(folder: Path, threads: int) -> float:
     return total / count
 
 
-def run_ours(text: Path, threads: int, steps: int, block: str) -> dict:
+def run_ours(text: Path, threads: int, steps: int, block: str, seed: int = 1337) -> dict:
     r = RECIPE
     command = [
         sys.executable, "-m", "bench.gpt_char", str(text), "--json", f"--threads={threads}",
         f"--n-layer={r['n_layer']}", f"--n-head={r['n_head']}", f"--n-embd={r['n_embd']}",
         f"--block-size={r['block_size']}", f"--batch-size={r['batch_size']}", f"--steps={steps}",
         f"--eval-every={r['eval_every']}", f"--eval-batches={r['eval_iters']}", f"--block={block}",
+        f"--seed={seed}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
@@ -126,6 +142,7 @@ def run_ours(text: Path, threads: int, steps: int, block: str) -> dict:
     name = "ours" if block == "gpt2" else "ours (Llama block)"
     return {
         "model": name,
+        "seed": seed,
         "step": steps,
         "val_loss": result["val_loss"],
         "full_val_loss": result["full_val_loss"],
@@ -225,9 +242,10 @@ def main(argv: list[str] | None = None) -> dict:
         folder = prepare_nanogpt(Path(args.nanogpt), Path(args.text).resolve(), Path(scratch))
         text = Path(args.text).resolve()
         for index in range(args.rounds):
+            seed = 1337 + index
             runners = [
-                lambda: run_ours(text, args.threads, args.steps, "gpt2"),
-                lambda: run_nanogpt(folder, args.threads, args.steps),
+                lambda seed=seed: run_ours(text, args.threads, args.steps, "gpt2", seed),
+                lambda seed=seed: run_nanogpt(folder, args.threads, args.steps, seed),
             ]
             for run in runners if index % 2 == 0 else runners[::-1]:
                 results["runs"].append(run())
@@ -262,14 +280,27 @@ def record(results: dict) -> str:
 
 def table(results: dict) -> str:
     lines = [
-        "| model | step | held-out loss (20 batches) | whole held-out text | wall (s) | steps/s (wall) |",
-        "|---|---|---|---|---|---|",
+        "| model | seed | step | held-out loss (20 batches) | whole held-out text | wall (s) | steps/s (wall) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in results["runs"]:
-        full = f"{row['full_val_loss']:.4f}" if "full_val_loss" in row else ""
         lines.append(
-            f"| {row['model']} | {row['step']} | {row['val_loss']:.4f} | {full} | {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
+            f"| {row['model']} | {row['seed']} | {row['step']} | {row['val_loss']:.4f} | {row['full_val_loss']:.4f} "
+            f"| {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
         )
+    for model in dict.fromkeys(row["model"] for row in results["runs"]):
+        rows = [row for row in results["runs"] if row["model"] == model]
+        if len(rows) > 1:
+            mean = {
+                key: statistics.mean(row[key] for row in rows)
+                for key in ("val_loss", "full_val_loss", "wall_s")
+            }
+            spread = statistics.stdev(row["full_val_loss"] for row in rows)
+            lines.append(
+                f"| **{model}, mean of {len(rows)}** | | {rows[0]['step']} | {mean['val_loss']:.4f} "
+                f"| {mean['full_val_loss']:.4f} (sd {spread:.4f}) | {mean['wall_s']:.1f} "
+                f"| {rows[0]['step'] / mean['wall_s']:.2f} |"
+            )
     if "bursts" in results:
         b = results["bursts"]
         lines += [
