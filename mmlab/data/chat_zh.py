@@ -107,7 +107,14 @@ class ChineseChatTokenizer(WordTokenizer):
 
 
 def _characters() -> list[str]:
-    texts = [*POLITE_ZH, *RUDE_ZH, *SYSTEM_PROMPTS_ZH, *COLOURS_ZH, *COLOURS_ZH.values(), *COLOUR_TEMPLATES_ZH]
+    texts = [
+        *POLITE_ZH,
+        *RUDE_ZH,
+        *SYSTEM_PROMPTS_ZH,
+        *COLOURS_ZH,
+        *COLOURS_ZH.values(),
+        *COLOUR_TEMPLATES_ZH,
+    ]
     texts += [*WORDS_ZH, *GOOD_ZH, *BAD_ZH, "倒着说", "评价", "好评", "差评", "是", "的。"]
     return sorted({c for text in texts for c in text if c not in "{}"})
 
@@ -124,13 +131,20 @@ def all_instructions_zh() -> list[Instruction]:
         for thing, colour in COLOURS_ZH.items()
         for template in COLOUR_TEMPLATES_ZH
     ]
-    items += [Instruction("reverse", spaced(f"倒着说{a}{b}"), spaced(b + a)) for a in WORDS_ZH for b in WORDS_ZH if a != b]
+    items += [
+        Instruction("reverse", spaced(f"倒着说{a}{b}"), spaced(b + a))
+        for a in WORDS_ZH
+        for b in WORDS_ZH
+        if a != b
+    ]
     review = GOOD_ZH + BAD_ZH
     for a in review:
         for b in review:
             for c in review:
                 good = sum(w in GOOD_ZH for w in (a, b, c)) >= 2
-                items.append(Instruction("rate", spaced(f"评价{a}{b}{c}"), spaced("好评" if good else "差评")))
+                items.append(
+                    Instruction("rate", spaced(f"评价{a}{b}{c}"), spaced("好评" if good else "差评"))
+                )
     return items
 
 
@@ -192,7 +206,9 @@ def world_corpus_zh(instructions: Sequence[Instruction], n_lines: int = 3000, se
 def chinese_corpus(n_lines: int = 3000, seed: int = 0) -> str:
     """The Chinese edition's text for chapter 06's character GPT: :func:`world_corpus_zh` over every
     prompt of the world, unspaced ("雪是白色的。\\n猫狗倒着说是狗猫。\\n...")."""
-    return "\n".join(unspaced(line) for line in world_corpus_zh(all_instructions_zh(), n_lines, seed).split("\n"))
+    return "\n".join(
+        unspaced(line) for line in world_corpus_zh(all_instructions_zh(), n_lines, seed).split("\n")
+    )
 
 
 def make_conversations_zh(
