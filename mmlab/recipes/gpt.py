@@ -12,7 +12,7 @@ from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["GPTSettings", "RECIPE", "build", "gpt_config"]
+__all__ = ["GPTSettings", "RECIPE", "build", "chinese_job", "gpt_config"]
 
 
 @dataclass(repr=False)
@@ -84,3 +84,19 @@ RECIPE = Recipe(
     build=build,
     aliases={"n_embd": "d_model", "n_layer": "n_layers", "n_head": "n_heads"},
 )
+
+
+def chinese_job(s: GPTSettings) -> tuple[Job, CharTokenizer]:
+    """The same recipe on the Chinese edition's text (issue 21): :func:`~mmlab.data.chat_zh.chinese_corpus`,
+    sentences generated from the Chinese chat world's templates, one token per character. Chapter 06
+    trains it in both editions; the Chinese edition's generation demo continues Chinese with it.
+    Returns the job and its tokenizer."""
+    from mmlab.data.chat_zh import chinese_corpus
+
+    text = chinese_corpus()
+    tokenizer = CharTokenizer.from_text(text)
+    train_loader, val_loader = lm_loaders(
+        tokenizer.encode(text), s.block_size, s.batch_size, val_fraction=0.1, seed=0
+    )
+    model = GPT(gpt_config(s, tokenizer.vocab_size))
+    return Job(model, next_token_loss, train_loader, val_loader, trainer_config(s)), tokenizer
