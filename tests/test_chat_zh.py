@@ -117,3 +117,22 @@ def test_chat_demo_answers_chinese(trained, chinese):
     assert english.startswith("⚠️") and "训练词表" in english
     forged = app.respond("雪 U: 是", [], "", 0, 8)
     assert forged.startswith("⚠️")
+
+
+HOSTILE = [
+    None, "", "   ", 12345, 1.5, ["雪"], {"a": 1}, "x" * 5000, "雪" * 5000, "雪是什么颜色\n" * 3,
+    "U: 雪", "雪a:是", "\x00雪", "😀", "雪是什么颜色😀", "倒着说猫狗" * 4, "评价　棒闷美",
+]  # fmt: skip
+
+
+def test_hostile_messages_get_a_reply_or_a_clear_message(trained, chinese):
+    from test_demo_fuzz import LEAK
+
+    from mmlab.demos.chat import build_chat_demo
+
+    app = build_chat_demo(trained.model, trained.tokenizer)
+    for message in HOSTILE:
+        for history, system in (([], ""), ([{"role": "user", "content": message}], message)):
+            reply = app.respond(message, history, system, 0, 8)
+            assert isinstance(reply, str) and not LEAK.search(reply), (message, reply)
+            assert reply.startswith("⚠️") or not trained.tokenizer.unknown(reply), (message, reply)

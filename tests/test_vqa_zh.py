@@ -67,7 +67,9 @@ def _vlm():
     from mmlab.models.gpt import GPTConfig
     from mmlab.models.vlm import MiniVLM, VLMConfig, VLMTokenizer
 
-    tok = VLMTokenizer([*(question_text(t, a) for t, a in EVERY_QUESTION), " ".join(ANSWERS), "a large small"])
+    tok = VLMTokenizer(
+        [*(question_text(t, a) for t, a in EVERY_QUESTION), " ".join(ANSWERS), "a large small"]
+    )
     config = VLMConfig(gpt=GPTConfig(vocab_size=len(tok), block_size=24, n_layer=1, n_head=2, n_embd=16))
     return MiniVLM(config, tok).eval()
 
@@ -94,7 +96,9 @@ def test_vlm_demo_answers_a_chinese_question_in_chinese(chinese):
     assert refused[:2] == ("", "") and "⚠️" in refused[2] and "训练词表" in refused[2]
     assert EXAMPLES_ZH[0] in refused[2]
     english = app.ask(0, None, "what colour is the triangle?")  # English still works as it is
-    assert english[2] == "" and english[0] == english_answer_of(vlm, "what colour is the triangle?", english_answer)
+    assert english[2] == "" and english[0] == english_answer_of(
+        vlm, "what colour is the triangle?", english_answer
+    )
 
 
 def test_english_edition_keeps_refusing_chinese():
