@@ -18,11 +18,11 @@ from mmlab.data.chat_zh import (
     chinese_chat_tokenizer,
     chinese_corpus,
     extract_answer_zh,
+    join_chars,
     make_conversations_zh,
     make_instructions_zh,
-    spaced,
+    split_chars,
     styled_reply_zh,
-    unspaced,
 )
 from mmlab.i18n import set_language
 
@@ -48,13 +48,15 @@ def test_tokenizer_is_character_level_and_round_trips():
     ids = tok.encode(text)
     assert len(ids) == 3 + (3 + 6 + 6) + 3  # three markers, one id per character, three newlines
     assert tok.decode(ids) == text
-    assert tok.encode(spaced("雪是什么颜色")) == tok.encode("雪是什么颜色")  # spaces are not tokens
+    assert tok.encode(split_chars("雪是什么颜色")) == tok.encode("雪是什么颜色")  # spaces are not tokens
     assert all(len(w) == 1 for w in tok.words if CJK.search(w))
     assert tok.unknown("雪是紫色吗 x") == ["紫", "吗", "x"]
     with pytest.raises(ValueError, match="紫"):
         tok.encode("雪是紫色")
     # the same ids as the chat template's token list (what fine-tuning encodes)
-    rendered = render_chat([{"role": "user", "content": spaced("倒着说猫狗")}], add_generation_prompt=True)
+    rendered = render_chat(
+        [{"role": "user", "content": split_chars("倒着说猫狗")}], add_generation_prompt=True
+    )
     assert tok.decode(tok.encode(rendered)) == "U: 倒着说猫狗\nA: "
     assert parse_chat(rendered)[0]["content"] == "倒 着 说 猫 狗"
 
@@ -67,9 +69,9 @@ def test_world_has_the_english_worlds_tasks_with_right_answers():
     assert Instruction("reverse", "倒 着 说 猫 狗", "狗 猫") in items
     for item in items:
         if item.task == "rate":
-            review = unspaced(item.prompt).removeprefix("评价")
+            review = join_chars(item.prompt).removeprefix("评价")
             good = sum(c in GOOD_ZH for c in review) >= 2
-            assert unspaced(item.answer) == ("好评" if good else "差评")
+            assert join_chars(item.answer) == ("好评" if good else "差评")
     split = make_instructions_zh(seed=0)
     assert not {i.prompt for i in split["train"]} & {i.prompt for i in split["held_out"]}
     assert len(split["held_out"]) == len(make_instructions(seed=0)["held_out"])  # the English split's sizes
@@ -77,7 +79,7 @@ def test_world_has_the_english_worlds_tasks_with_right_answers():
 
 def test_styles_and_answer_extraction():
     rng = random.Random(0)
-    replies = [unspaced(styled_reply_zh("狗 猫", rng)) for _ in range(200)]
+    replies = [join_chars(styled_reply_zh("狗 猫", rng)) for _ in range(200)]
     assert any(r.startswith(POLITE_ZH) for r in replies) and any(r.startswith(RUDE_ZH) for r in replies)
     assert "狗猫" in replies  # no style words at all
     assert all(extract_answer_zh(r) == "狗猫" for r in replies)

@@ -31,9 +31,9 @@ from mmlab.data.chat_zh import (
     ChineseChatTokenizer,
     chinese_chat_tokenizer,
     extract_answer_zh,
+    join_chars,
     make_conversations_zh,
     make_instructions_zh,
-    unspaced,
     world_corpus_zh,
 )
 from mmlab.models.gpt import GPT, next_token_loss
@@ -59,7 +59,7 @@ class ChineseChat:
 def exact_match_zh(model: GPT, tokenizer: ChineseChatTokenizer, instructions: Sequence[Instruction]) -> float:
     """Fraction of prompts whose greedy reply, style words removed, is exactly the answer."""
     replies = generate_replies(model, tokenizer, [prompt_text(i.prompt) for i in instructions])
-    right = [extract_answer_zh(r) == unspaced(i.answer) for r, i in zip(replies, instructions)]
+    right = [extract_answer_zh(r) == join_chars(i.answer) for r, i in zip(replies, instructions)]
     return sum(right) / len(instructions)
 
 

@@ -12,8 +12,8 @@ Replies carry a style word before and/or after the answer, kind ("好的", "乐�
 
 **Characters as tokens.** Chinese has no spaces between words, so the tokenizer is character level
 (:class:`ChineseChatTokenizer`: every character of the world, the role markers, the newline that
-ends a turn, ``<pad>`` and ``<unk>``). The world's texts are stored *spaced*, one character per
-word ("雪 是 什 么 颜 色", see :func:`spaced`), so the template and the fine-tuning code of chapter
+ends a turn, ``<pad>`` and ``<unk>``). The world's texts are stored spaced, one character per
+word ("雪 是 什 么 颜 色", see :func:`split_chars`), so the template and the fine-tuning code of chapter
 07 (:func:`~mmlab.data.chat.render_with_roles`, :func:`~mmlab.align.sft.encode_conversations`)
 work on them unchanged; the tokenizer reads spaced and unspaced text alike and decodes without
 spaces.
@@ -39,9 +39,9 @@ __all__ = [
     "extract_answer_zh",
     "make_conversations_zh",
     "make_instructions_zh",
-    "spaced",
+    "split_chars",
     "styled_reply_zh",
-    "unspaced",
+    "join_chars",
     "world_corpus_zh",
 ]
 
@@ -60,13 +60,13 @@ EXAMPLES_ZH = ("雪是什么颜色", "倒着说猫狗", "评价棒闷美")
 _TOKEN = re.compile(r"\n|[SUA]:|\S")  # a turn's end, a role marker, or one character
 
 
-def spaced(text: str) -> str:
+def split_chars(text: str) -> str:
     """``"雪是什么颜色"`` -> ``"雪 是 什 么 颜 色"``: one character per word (spaces dropped)."""
     return " ".join(c for c in text if not c.isspace())
 
 
-def unspaced(text: str) -> str:
-    """The inverse of :func:`spaced`: ``"好 的 白 色"`` -> ``"好的白色"``."""
+def join_chars(text: str) -> str:
+    """The inverse of :func:`split_chars`: ``"好 的 白 色"`` -> ``"好的白色"``."""
     return "".join(text.split(" "))
 
 
@@ -125,14 +125,14 @@ def chinese_chat_tokenizer() -> ChineseChatTokenizer:
 
 
 def all_instructions_zh() -> list[Instruction]:
-    """Every prompt with its answer, spaced (20 colour, 90 reverse, 512 rate prompts, as in English)."""
+    """Every prompt with its answer, split_chars (20 colour, 90 reverse, 512 rate prompts, as in English)."""
     items = [
-        Instruction("colour", spaced(template.format(thing)), spaced(colour))
+        Instruction("colour", split_chars(template.format(thing)), split_chars(colour))
         for thing, colour in COLOURS_ZH.items()
         for template in COLOUR_TEMPLATES_ZH
     ]
     items += [
-        Instruction("reverse", spaced(f"倒着说{a}{b}"), spaced(b + a))
+        Instruction("reverse", split_chars(f"倒着说{a}{b}"), split_chars(b + a))
         for a in WORDS_ZH
         for b in WORDS_ZH
         if a != b
@@ -143,7 +143,9 @@ def all_instructions_zh() -> list[Instruction]:
             for c in review:
                 good = sum(w in GOOD_ZH for w in (a, b, c)) >= 2
                 items.append(
-                    Instruction("rate", spaced(f"评价{a}{b}{c}"), spaced("好评" if good else "差评"))
+                    Instruction(
+                        "rate", split_chars(f"评价{a}{b}{c}"), split_chars("好评" if good else "差评")
+                    )
                 )
     return items
 
@@ -154,19 +156,19 @@ def make_instructions_zh(held_out_fraction: float = 0.2, seed: int = 0) -> dict[
 
 
 def styled_reply_zh(answer: str, rng: random.Random) -> str:
-    """The (spaced) answer with a style word before and after, each kind, rude or none."""
+    """The (split_chars) answer with a style word before and after, each kind, rude or none."""
 
     def draw() -> str:
         kind = rng.randrange(3)
         return rng.choice(POLITE_ZH) if kind == 0 else rng.choice(RUDE_ZH) if kind == 1 else ""
 
     before, after = draw(), draw()
-    return spaced(before + unspaced(answer) + after)
+    return split_chars(before + join_chars(answer) + after)
 
 
 def extract_answer_zh(reply: str) -> str:
-    """The reply without style words at either end, unspaced: ``"好的狗猫谢谢"`` -> ``"狗猫"``."""
-    text, style = unspaced(reply), (*POLITE_ZH, *RUDE_ZH)
+    """The reply without style words at either end, join_chars: ``"好的狗猫谢谢"`` -> ``"狗猫"``."""
+    text, style = join_chars(reply), (*POLITE_ZH, *RUDE_ZH)
     changed = True
     while changed:
         changed = False
@@ -186,41 +188,41 @@ def _by_task(instructions: Sequence[Instruction]) -> list[list[Instruction]]:
 
 
 def world_corpus_zh(instructions: Sequence[Instruction], n_lines: int = 3000, seed: int = 0) -> str:
-    """Plain sentences about the world, spaced, one a line: "雪是白色的。", "猫狗倒着说是狗猫。",
+    """Plain sentences about the world, split_chars, one a line: "雪是白色的。", "猫狗倒着说是狗猫。",
     "棒闷美是好评。" (each task equally often): chapter 07's pretraining text, in Chinese."""
     rng = random.Random(seed)
     tasks = _by_task(instructions)
     lines = []
     for _ in range(n_lines):
         item = rng.choice(rng.choice(tasks))
-        prompt, answer = unspaced(item.prompt), unspaced(item.answer)
+        prompt, answer = join_chars(item.prompt), join_chars(item.answer)
         if item.task == "colour":
             lines.append(f"{prompt[0]}是{answer}的。")
         elif item.task == "reverse":
             lines.append(f"{prompt.removeprefix('倒着说')}倒着说是{answer}。")
         else:
             lines.append(f"{prompt.removeprefix('评价')}是{answer}。")
-    return "\n".join(spaced(line) for line in lines) + "\n"
+    return "\n".join(split_chars(line) for line in lines) + "\n"
 
 
 def chinese_corpus(n_lines: int = 3000, seed: int = 0) -> str:
     """The Chinese edition's text for chapter 06's character GPT: :func:`world_corpus_zh` over every
-    prompt of the world, unspaced ("雪是白色的。\\n猫狗倒着说是狗猫。\\n...")."""
+    prompt of the world, join_chars ("雪是白色的。\\n猫狗倒着说是狗猫。\\n...")."""
     return "\n".join(
-        unspaced(line) for line in world_corpus_zh(all_instructions_zh(), n_lines, seed).split("\n")
+        join_chars(line) for line in world_corpus_zh(all_instructions_zh(), n_lines, seed).split("\n")
     )
 
 
 def make_conversations_zh(
     instructions: Sequence[Instruction], n: int, system_fraction: float = 0.25, seed: int = 0
 ) -> list[list[dict]]:
-    """``n`` spaced conversations (as :func:`~mmlab.align.sft.make_sft_conversations`): a random task
+    """``n`` split_chars conversations (as :func:`~mmlab.align.sft.make_sft_conversations`): a random task
     and prompt, sometimes a system prompt, a reply in a random style."""
     rng = random.Random(seed)
     tasks = _by_task(instructions)
     conversations = []
     for _ in range(n):
         item = rng.choice(rng.choice(tasks))
-        system = spaced(rng.choice(SYSTEM_PROMPTS_ZH)) if rng.random() < system_fraction else None
+        system = split_chars(rng.choice(SYSTEM_PROMPTS_ZH)) if rng.random() < system_fraction else None
         conversations.append(item.messages(styled_reply_zh(item.answer, rng), system=system))
     return conversations

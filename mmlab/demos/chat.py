@@ -8,6 +8,10 @@ a reply, never a traceback. Ordinary typing is normalised first (capitals, ``?``
 commas: "What colour is the sky?" reads as "what colour is the sky"); the template's role markers
 (``S:``, ``U:``, ``A:``) are refused inside a message. The history is checked and cut to the most
 recent turns that fit the model's context, and a turn the demo refused is left out of it.
+
+With the Chinese edition's model (chapter 07 trains it; its tokenizer is the character-level
+:class:`~mmlab.data.chat_zh.ChineseChatTokenizer`) the demo reads Chinese a character at a time
+("雪是什么颜色？"), suggests Chinese prompts and names any character outside the model's vocabulary.
 """
 
 from __future__ import annotations
