@@ -45,7 +45,14 @@ def test_typed_variants_and_refusals():
     assert parse_question_zh("有多少个方块?") == ("count", ("square",))
     assert parse_question_zh("红的在三角左边吗") == ("relation", ("red", "triangle"))
     assert parse_question_zh(" 蓝色的是什么形状 ？") == ("shape", ("blue",))
-    for question in ("天空是什么颜色", "三角形和圆形是什么颜色", "你好", "红色的是什么颜色"):
+    for question in (
+        "天空是什么颜色",
+        "三角形和圆形是什么颜色",
+        "你好",
+        "红色的是什么颜色",
+        "\x00圆是什么颜色",
+        "圆是什么颜色x",
+    ):
         with pytest.raises(ValueError):
             parse_question_zh(question)
 
@@ -116,3 +123,28 @@ def _scene_picture(vlm):
 
 def english_answer_of(vlm, question, answer_fn):
     return answer_fn(_scene_picture(vlm), question)
+
+
+def test_hostile_questions_in_the_chinese_edition_get_a_clear_message(chinese):
+    from test_demo_fuzz import LEAK
+
+    from mmlab.demos.vlm import build_vlm_demo
+
+    app = build_vlm_demo(_vlm())
+    hostile = [
+        None,
+        "",
+        "  ",
+        12345,
+        ["三角形"],
+        "三角形是什么颜色？" + "啊" * 5000,
+        "\x00三角形是什么颜色",
+        "😀",
+        "圆" * 300,
+    ]
+    for question in hostile:
+        answer, caption, message = app.ask(0, None, question)
+        assert (answer, caption) == ("", "") and message.startswith("⚠️"), (question, message)
+        assert CJK.search(message) and not LEAK.search(message), (question, message)
+    answer, caption, message = app.ask(-1, None, EXAMPLES_ZH[0])  # a bad seed still gets its message
+    assert message.startswith("⚠️") and not LEAK.search(message)

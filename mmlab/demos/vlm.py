@@ -64,8 +64,10 @@ def english_question(question: Any) -> str | None:
     input (English is read as it is). A Chinese question of no pattern is a :class:`DemoInputError`."""
     if get_language() != "zh" or not isinstance(question, str) or question.isascii():
         return None
+    if len(question) > MAX_QUESTION_CHARS:
+        return None  # too long: ask_vlm says so
     try:
-        return question_text(*parse_question_zh(question[:MAX_QUESTION_CHARS]))
+        return question_text(*parse_question_zh(question))
     except ValueError:
         raise DemoInputError(
             f"the model was trained on four question patterns only (its training vocabulary), e.g. '{EXAMPLES_ZH[0]}', "

@@ -54,6 +54,7 @@ _KIND_FORMS = {
 _KIND_FORMS |= {"圆形": "circle", "圆圈": "circle", "圆": "circle"}
 _COLOUR_FORMS = {"红色": "red", "红": "red", "绿色": "green", "绿": "green", "蓝色": "blue", "蓝": "blue"}
 _PUNCTUATION = re.compile(r"[\s?？!！。.,，]")
+_CHINESE = re.compile(r"[\u4e00-\u9fff]+")
 
 
 def question_text_zh(qtype: str, args: tuple[str, ...]) -> str:
@@ -90,6 +91,8 @@ def _named(text: str, forms: dict[str, str]) -> list[str]:
 def parse_question_zh(question: str) -> tuple[str, tuple[str, ...]]:
     """``"有几个圆形？"`` -> ``("count", ("circle",))``; ValueError for a question of no pattern."""
     text = _PUNCTUATION.sub("", question)
+    if not _CHINESE.fullmatch(text):  # Chinese characters only (and punctuation, spaces)
+        raise ValueError(f"the question {question!r} is not in Chinese characters")
     kinds, colours = _named(text, _KIND_FORMS), _named(text, _COLOUR_FORMS)
     if "左" in text and len(colours) == 1 and len(kinds) == 1:
         return "relation", (colours[0], kinds[0])
