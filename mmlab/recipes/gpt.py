@@ -3,7 +3,7 @@ documentation)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mmlab.data.lm import lm_loaders, pydoc_corpus
@@ -86,11 +86,14 @@ RECIPE = Recipe(
 )
 
 
-def chinese_job(s: GPTSettings) -> tuple[Job, CharTokenizer]:
+CHINESE_STEPS = 200  # the Chinese text is small and regular: a short run learns it (chapter 06 asserts it)
+
+
+def chinese_job(s: GPTSettings, steps: int = CHINESE_STEPS) -> tuple[Job, CharTokenizer]:
     """The same recipe on the Chinese edition's text (issue 21): :func:`~mmlab.data.chat_zh.chinese_corpus`,
-    sentences generated from the Chinese chat world's templates, one token per character. Chapter 06
-    trains it in both editions; the Chinese edition's generation demo continues Chinese with it.
-    Returns the job and its tokenizer."""
+    sentences generated from the Chinese chat world's templates, one token per character, trained
+    for ``steps`` steps. Chapter 06 trains it in both editions; the Chinese edition's generation
+    demo continues Chinese with it. Returns the job and its tokenizer."""
     from mmlab.data.chat_zh import chinese_corpus
 
     text = chinese_corpus()
@@ -99,4 +102,5 @@ def chinese_job(s: GPTSettings) -> tuple[Job, CharTokenizer]:
         tokenizer.encode(text), s.block_size, s.batch_size, val_fraction=0.1, seed=0
     )
     model = GPT(gpt_config(s, tokenizer.vocab_size))
-    return Job(model, next_token_loss, train_loader, val_loader, trainer_config(s)), tokenizer
+    config = replace(trainer_config(s), max_steps=steps)
+    return Job(model, next_token_loss, train_loader, val_loader, config), tokenizer

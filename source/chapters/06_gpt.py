@@ -522,7 +522,7 @@ assert llama_diff < 1e-4 and torch.equal(ours_llama, theirs_llama)
 from mmlab.recipes.gpt import chinese_job  # noqa: E402
 
 seed_everything(0)
-zh_job, zh_chars = chinese_job(replace(resolve_settings("gpt", SCALE), max_steps=200))
+zh_job, zh_chars = chinese_job(resolve_settings("gpt", SCALE))  # a short run: CHINESE_STEPS steps
 zh_history = Trainer(zh_job.model, zh_job.loss_fn, zh_job.train_loader, zh_job.eval_loader, zh_job.config).fit()
 
 # %%
