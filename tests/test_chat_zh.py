@@ -138,3 +138,13 @@ def test_hostile_messages_get_a_reply_or_a_clear_message(trained, chinese):
             reply = app.respond(message, history, system, 0, 8)
             assert isinstance(reply, str) and not LEAK.search(reply), (message, reply)
             assert reply.startswith("⚠️") or not trained.tokenizer.unknown(reply), (message, reply)
+
+
+def test_the_chinese_chat_demo_suggests_chinese_prompts(trained, chinese):
+    from test_demos_zh import shown_texts
+
+    from mmlab.demos.chat import build_chat_demo
+
+    texts = " ".join(shown_texts(build_chat_demo(trained.model, trained.tokenizer)))
+    assert "雪是什么颜色" in texts and "倒着说猫狗" in texts and "个汉字" in texts
+    assert "what colour is grass" not in texts

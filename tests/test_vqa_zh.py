@@ -148,3 +148,12 @@ def test_hostile_questions_in_the_chinese_edition_get_a_clear_message(chinese):
         assert CJK.search(message) and not LEAK.search(message), (question, message)
     answer, caption, message = app.ask(-1, None, EXAMPLES_ZH[0])  # a bad seed still gets its message
     assert message.startswith("⚠️") and not LEAK.search(message)
+
+
+def test_the_chinese_edition_offers_chinese_questions(chinese):
+    from test_demos_zh import shown_texts
+
+    from mmlab.demos.vlm import build_vlm_demo
+
+    texts = " ".join(shown_texts(build_vlm_demo(_vlm())))
+    assert all(q in texts for q in EXAMPLES_ZH) and "what colour is the triangle?" not in texts
