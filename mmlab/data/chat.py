@@ -55,6 +55,7 @@ __all__ = [
     "render_chat",
     "render_with_roles",
     "join_tokens",
+    "split_instructions",
     "split_tokens",
     "styled_reply",
 ]
@@ -295,11 +296,18 @@ def make_instructions(held_out_fraction: float = 0.2, seed: int = 0) -> dict[str
     Held-out colour prompts ask a known fact in the other phrasing; held-out reverse and rate
     prompts are new word combinations.
     """
+    return split_instructions(all_instructions(), held_out_fraction, seed)
+
+
+def split_instructions(
+    items: Sequence[Instruction], held_out_fraction: float = 0.2, seed: int = 0
+) -> dict[str, list[Instruction]]:
+    """``items`` split into ``train`` and ``held_out`` per task (colour, reverse, rate), shuffled with
+    ``seed``: :func:`make_instructions`'s split, also used by the Chinese world (:mod:`mmlab.data.chat_zh`)."""
     if not 0 < held_out_fraction < 1:
         raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
     rng = random.Random(seed)
     split: dict[str, list[Instruction]] = {"train": [], "held_out": []}
-    items = all_instructions()
     for task in ("colour", "reverse", "rate"):
         group = [item for item in items if item.task == task]
         rng.shuffle(group)

@@ -8,6 +8,10 @@ a reply, never a traceback. Ordinary typing is normalised first (capitals, ``?``
 commas: "What colour is the sky?" reads as "what colour is the sky"); the template's role markers
 (``S:``, ``U:``, ``A:``) are refused inside a message. The history is checked and cut to the most
 recent turns that fit the model's context, and a turn the demo refused is left out of it.
+
+With the Chinese edition's model (chapter 07 trains it; its tokenizer is the character-level
+:class:`~mmlab.data.chat_zh.ChineseChatTokenizer`) the demo reads Chinese a character at a time
+("雪是什么颜色？"), suggests Chinese prompts and names any character outside the model's vocabulary.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from mmlab.models.gpt import GPT
 
 __all__ = ["build_chat_demo", "chat_reply", "normalise_message"]
 
-_PUNCTUATION = re.compile(r"[?!.,;]")
+_PUNCTUATION = re.compile(r"[?!.,;？！。，；、]")
 _MARKERS = {m.lower() for m in MARKER.values()}
+EXAMPLES = ("what colour is grass", "reverse cat dog", "rate fun dull nice")  # the English world's
 
 
 def normalise_message(message: Any) -> str:
@@ -117,6 +122,12 @@ def chat_reply(
         raise DemoInputError("The system prompt must be text.")
     system = normalise_message(system) if system and system.strip() else ""
     unknown = tokenizer.unknown(f"{system} {text}")
+    if unknown and getattr(tokenizer, "char_level", False):  # the Chinese world: one token per character
+        raise DemoInputError(
+            f"This tiny model knows only the {tokenizer.vocab_size} characters of its world (its training "
+            f"vocabulary); unknown: {', '.join(unknown[:8])}. Try '{tokenizer.examples[0]}', "
+            f"'{tokenizer.examples[1]}' or '{tokenizer.examples[2]}'."
+        )
     if unknown:
         raise DemoInputError(
             f"This tiny model knows only its world's {tokenizer.vocab_size} words; unknown: {', '.join(unknown[:8])}. "
@@ -195,10 +206,12 @@ def build_chat_demo(
         except Exception as err:  # shown in the chat, never as a traceback
             return friendly_error(err)
 
+    examples = getattr(tokenizer, "examples", EXAMPLES)
+    units = "Chinese characters" if getattr(tokenizer, "char_level", False) else "English words"
     with gr.Blocks(title=title) as app:
         gr.Markdown(
-            f"## {title}\nA 2-layer GPT that knows about {tokenizer.vocab_size} words. Ask 'what colour is grass', "
-            "'reverse cat dog' or 'rate fun dull nice'. Temperature 0 always picks the most likely word."
+            f"## {title}\nA 2-layer GPT that knows about {tokenizer.vocab_size} {units}. Ask '{examples[0]}', "
+            f"'{examples[1]}' or '{examples[2]}'. Temperature 0 always picks the most likely token."
         )
         with gr.Row():
             system = gr.Textbox(label="system prompt", value="", elem_id="system", scale=3, max_length=200)
@@ -211,7 +224,7 @@ def build_chat_demo(
             examples=None,
             chatbot=gr.Chatbot(height=260, elem_id="chatbot"),
             textbox=gr.Textbox(
-                placeholder="type a message, e.g. what colour is grass",
+                placeholder=f"type a message, e.g. {examples[0]}",
                 elem_id="message_box",
                 max_length=MAX_TEXT_CHARS,
             ),

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mmlab.data.multimodal.vqa import question_text
+from mmlab.data.multimodal.vqa_zh import EXAMPLES_ZH, answer_zh, caption_zh, parse_question_zh
 from mmlab.demos.core import (
     MAX_PIXELS,
     DemoInputError,
@@ -23,10 +25,21 @@ from mmlab.demos.core import (
     localize_app,
     open_picture,
     picture_from_value,
+    tr,
 )
 from mmlab.demos.vqa import EXAMPLES, MAX_QUESTION_CHARS, PATTERNS, new_scene, scene_seed
+from mmlab.i18n import get_language
 
-__all__ = ["EXAMPLES", "MAX_PIXELS", "ask_vlm", "build_vlm_demo", "load_picture", "new_scene"]
+__all__ = [
+    "EXAMPLES",
+    "MAX_PIXELS",
+    "ask_vlm",
+    "build_vlm_demo",
+    "english_question",
+    "load_picture",
+    "new_scene",
+]
+PATTERNS_ZH = "；".join(f"*{q}*" for q in EXAMPLES_ZH)
 
 
 def load_picture(scene: Any = None, upload: Any = None, size: int = 24) -> Image.Image:
@@ -43,6 +56,23 @@ def load_picture(scene: Any = None, upload: Any = None, size: int = 24) -> Image
             raise DemoInputError("no picture yet: press 'new scene' or upload a picture.")
         image = image.convert("RGB")
     return image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def english_question(question: Any) -> str | None:
+    """In the Chinese edition, a Chinese question as the English question of its pattern, which the
+    model was trained on (``"有几个圆形？"`` -> ``"how many circles are there?"``); None for any other
+    input (English is read as it is). A Chinese question of no pattern is a :class:`DemoInputError`."""
+    if get_language() != "zh" or not isinstance(question, str) or question.isascii():
+        return None
+    if len(question) > MAX_QUESTION_CHARS:
+        return None  # too long: ask_vlm says so
+    try:
+        return question_text(*parse_question_zh(question))
+    except ValueError:
+        raise DemoInputError(
+            f"the model was trained on four question patterns only (its training vocabulary), e.g. '{EXAMPLES_ZH[0]}', "
+            f"'{EXAMPLES_ZH[1]}', '{EXAMPLES_ZH[2]}' or '{EXAMPLES_ZH[3]}'."
+        ) from None
 
 
 def ask_vlm(vlm, image: Image.Image, question: Any) -> tuple[str, str]:
@@ -86,10 +116,14 @@ def build_vlm_demo(vlm, image_size: int | None = None):
             if not upload and not isinstance(scene, (Image.Image, np.ndarray, type(None))):
                 scene = new_scene(scene_seed(scene))  # the app's state holds the seed, not the picture
             image = load_picture(scene, upload, size)
-            answer, caption = ask_vlm(vlm, image, question)
+            english = english_question(question)
+            answer, caption = ask_vlm(vlm, image, english or question)
         except Exception as err:  # every failure becomes a message in the app, never a traceback
             return "", "", friendly_error(err)
-        return answer, caption, ""
+        if english is None:
+            return answer, caption, ""
+        note = tr(f"The model was trained on English questions: it was asked '{english}'.")
+        return answer_zh(answer), caption_zh(caption), note
 
     def fresh(seed):
         try:
@@ -98,10 +132,12 @@ def build_vlm_demo(vlm, image_size: int | None = None):
             raise gr.Error(str(err), print_exception=False) from None
         return new_scene(number).resize((size * 8, size * 8), Image.Resampling.NEAREST), number
 
+    chinese = get_language() == "zh"  # the Chinese edition asks in Chinese
+    examples, patterns = (EXAMPLES_ZH, PATTERNS_ZH) if chinese else (EXAMPLES, PATTERNS)
     with gr.Blocks(title="mmlab: a mini vision-language model") as app:
         gr.Markdown(
             "## Ask the mini-VLM about a scene\nPress **new scene** or upload a picture, then ask. "
-            f"Questions follow four patterns: {PATTERNS}"
+            f"Questions follow four patterns: {patterns}"
         )
         with gr.Row():
             with gr.Column():
@@ -116,7 +152,7 @@ def build_vlm_demo(vlm, image_size: int | None = None):
                 upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath", height=90)
             with gr.Column():
                 question = gr.Dropdown(
-                    EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question", elem_id="question"
+                    examples, value=examples[0], allow_custom_value=True, label="question", elem_id="question"
                 )
                 go = gr.Button("answer", variant="primary", elem_id="ask")
                 answer = gr.Textbox(label="answer", elem_id="answer", max_lines=1)

@@ -3,7 +3,7 @@ documentation)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
 from mmlab.train.trainer import TrainConfig
 
-__all__ = ["GPT_ALIASES", "GPTSettings", "RECIPE", "build", "gpt_config"]
+__all__ = ["GPT_ALIASES", "GPTSettings", "RECIPE", "build", "chinese_job", "gpt_config"]
 
 
 @dataclass(repr=False)
@@ -92,3 +92,23 @@ RECIPE = Recipe(
     build=build,
     aliases=GPT_ALIASES,
 )
+
+
+CHINESE_STEPS = 200  # the Chinese text is small and regular: a short run learns it (chapter 06 asserts it)
+
+
+def chinese_job(s: GPTSettings, steps: int = CHINESE_STEPS) -> tuple[Job, CharTokenizer]:
+    """The same recipe on the Chinese edition's text (issue 21): :func:`~mmlab.data.chat_zh.chinese_corpus`,
+    sentences generated from the Chinese chat world's templates, one token per character, trained
+    for ``steps`` steps. Chapter 06 trains it in both editions; the Chinese edition's generation
+    demo continues Chinese with it. Returns the job and its tokenizer."""
+    from mmlab.data.chat_zh import chinese_corpus
+
+    text = chinese_corpus()
+    tokenizer = CharTokenizer.from_text(text)
+    train_loader, val_loader = lm_loaders(
+        tokenizer.encode(text), s.block_size, s.batch_size, val_fraction=0.1, seed=0
+    )
+    model = GPT(gpt_config(s, tokenizer.vocab_size))
+    config = replace(trainer_config(s), max_steps=steps)
+    return Job(model, next_token_loss, train_loader, val_loader, config), tokenizer

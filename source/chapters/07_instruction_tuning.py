@@ -330,6 +330,16 @@ assert unmasked_score <= scores["SFT"]["all"]
 #
 # `build_chat_demo(model, tokenizer)` wraps the model in a Gradio chat with a system prompt, the temperature
 # and the number of new tokens. Words outside the model's small vocabulary get a clear message.
+#
+# The Chinese edition's demo talks to the same recipe trained on a Chinese chat world
+# (`mmlab/data/chat_zh.py`: the three tasks from Chinese templates, one token per character, since
+# Chinese has no spaces between words). Both editions train it below, so both run the same cells.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from mmlab.align.chat_zh import train_chinese_chat
+
+chinese = train_chinese_chat(CONFIG, seed=0, progress=True)
 
 # %%
 from mmlab.demos import build_chat_demo, show
@@ -338,9 +348,16 @@ from mmlab.demos.chat import chat_reply
 app = build_chat_demo(model, tokenizer)
 print("U: what colour is snow  A:", chat_reply(model, tokenizer, "what colour is snow"))
 print(app.respond("what colour is a zebra", [], "", 0, 8))
+print(f"Chinese world: {chinese.tokenizer.vocab_size} tokens, held-out exact match {chinese.exact_match:.2f}")
+print("U: 雪是什么颜色  A:", chat_reply(chinese.model, chinese.tokenizer, "雪是什么颜色"))
+assert chinese.exact_match >= 0.9
 
 # %% tags=["strip-output"]
 # NBVAL_IGNORE_OUTPUT
+import mmlab
+
+if mmlab.get_language() == "zh":  # the Chinese edition: the model trained on the Chinese world
+    app = build_chat_demo(chinese.model, chinese.tokenizer)
 handle = show(app)
 
 # %% [markdown]

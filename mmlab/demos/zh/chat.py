@@ -7,6 +7,10 @@ NOT_MESSAGES = {
     # the reward marker the chat history is split on (it must stay as typed)
     "  [reward",
     "{reply}  [reward model: {score}]",
+    # the English world's example prompts (the model's own words)
+    "what colour is grass",
+    "reverse cat dog",
+    "rate fun dull nice",
 }
 
 ZH = {
@@ -23,9 +27,12 @@ ZH = {
     "The message is too long: with the template it is {len(ids)} tokens, and this model reads at most {block} (leave room for the reply). Shorten the message or the system prompt.": "消息太长了：套上模板后有 {len(ids)} 个词元，而这个模型最多读 {block} 个（还要给回复留位置）。请缩短消息或系统提示词。",
     "(the model ended its turn without a word)": "（模型没说一个词就结束了这一轮）",
     "Mini chat model": "迷你对话模型",
-    "## {title}\nA 2-layer GPT that knows about {tokenizer.vocab_size} words. Ask 'what colour is grass', 'reverse cat dog' or 'rate fun dull nice'. Temperature 0 always picks the most likely word.": "## {title}\n一个只认识 {tokenizer.vocab_size} 个英文词的两层 GPT。可以问 'what colour is grass'、'reverse cat dog' 或 'rate fun dull nice'。温度为 0 时总是选最可能的词。",
+    "## {title}\nA 2-layer GPT that knows about {tokenizer.vocab_size} {units}. Ask '{examples[0]}', '{examples[1]}' or '{examples[2]}'. Temperature 0 always picks the most likely token.": "## {title}\n一个只认识 {tokenizer.vocab_size} {units}的两层 GPT。可以问 '{examples[0]}'、'{examples[1]}' 或 '{examples[2]}'。温度为 0 时总是选最可能的词元。",
+    "Chinese characters": "个汉字",
+    "English words": "个英文词",
+    "This tiny model knows only the {tokenizer.vocab_size} characters of its world (its training vocabulary); unknown: {', '.join(unknown[:8])}. Try '{tokenizer.examples[0]}', '{tokenizer.examples[1]}' or '{tokenizer.examples[2]}'.": "这个小模型只认识它的小世界里的 {tokenizer.vocab_size} 个字（它的训练词表），不认识：{', '.join(unknown[:8])}。试试 '{tokenizer.examples[0]}'、'{tokenizer.examples[1]}' 或 '{tokenizer.examples[2]}'。",
     "system prompt": "系统提示词",
     "temperature": "温度",
     "max tokens": "最大词元数",
-    "type a message, e.g. what colour is grass": "输入一条消息，例如 what colour is grass",
+    "type a message, e.g. {examples[0]}": "输入一条消息，例如 {examples[0]}",
 }
