@@ -14,19 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
-from mmlab.align.instruction_tuning import SFTSettings
+from mmlab.align.instruction_tuning import SFTSettings, pretraining_config
 from mmlab.align.sft import (
-    LengthBuckets,
-    WindowBatches,
-    encode_conversations,
+    conversation_loaders,
     generate_replies,
     prompt_text,
     sft_loss,
-    whole_batch,
+    world_corpus_loader,
 )
-from mmlab.data.chat import PAD, Instruction
+from mmlab.data.chat import Instruction
 from mmlab.data.chat_zh import (
     ChineseChatTokenizer,
     chinese_chat_tokenizer,
@@ -38,7 +35,7 @@ from mmlab.data.chat_zh import (
 )
 from mmlab.models.gpt import GPT, next_token_loss
 from mmlab.recipes.base import trainer_config
-from mmlab.train.trainer import History, TrainConfig, Trainer
+from mmlab.train.trainer import History, Trainer
 
 __all__ = ["ChineseChat", "exact_match_zh", "train_chinese_chat"]
 
@@ -73,27 +70,18 @@ def train_chinese_chat(
     instructions = make_instructions_zh(seed=0)
     model = GPT(replace(s.model, vocab_size=tokenizer.vocab_size))
     if s.pretrain_steps:
-        ids = tokenizer.encode(world_corpus_zh(instructions["train"], seed=seed))
-        loader = DataLoader(
-            WindowBatches(ids, 16, stride=3),
-            s.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
-            collate_fn=whole_batch,
-        )
-        run = TrainConfig(
-            max_steps=s.pretrain_steps,
-            lr=s.pretrain_lr,
-            warmup_steps=s.pretrain_warmup_steps,
-            progress=s.progress,
-            device=s.device,
-        )
-        Trainer(model, next_token_loss, loader, None, run).fit()
-    train = make_conversations_zh(instructions["train"], s.n_conversations, s.system_fraction, seed=seed)
-    held = make_conversations_zh(instructions["held_out"], 256, s.system_fraction, seed=seed + 1)
-    ids, roles = encode_conversations(train, tokenizer, s.block_size)
-    train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), s.batch_size, seed=seed)
-    eval_loader = DataLoader(TensorDataset(*encode_conversations(held, tokenizer, s.block_size)), 256)
+        loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed, corpus=world_corpus_zh)
+        Trainer(model, next_token_loss, loader, None, pretraining_config(s)).fit()
+    train_loader, eval_loader = conversation_loaders(
+        tokenizer,
+        instructions,
+        s.n_conversations,
+        s.system_fraction,
+        s.block_size,
+        s.batch_size,
+        seed=seed,
+        make_conversations=make_conversations_zh,
+    )
     history = Trainer(model, sft_loss, train_loader, eval_loader, trainer_config(s)).fit()
     model = model.to("cpu").eval()
     held_out = instructions["held_out"]

@@ -23,7 +23,15 @@ from mmlab.recipes.gpt import GPT_ALIASES, gpt_config
 from mmlab.train.distributed import launched_by_torchrun
 from mmlab.train.trainer import History, TrainConfig, Trainer
 
-__all__ = ["RECIPE", "ChatModelSettings", "SFTResult", "SFTSettings", "build", "train_sft_model"]
+__all__ = [
+    "RECIPE",
+    "ChatModelSettings",
+    "SFTResult",
+    "SFTSettings",
+    "build",
+    "pretraining_config",
+    "train_sft_model",
+]
 
 
 @dataclass(repr=False)
@@ -90,6 +98,17 @@ class SFTResult:
     history: History
 
 
+def pretraining_config(s: SFTSettings) -> TrainConfig:
+    """The pretraining stage's loop settings (its own steps, learning rate and warmup)."""
+    return TrainConfig(
+        max_steps=s.pretrain_steps,
+        lr=s.pretrain_lr,
+        warmup_steps=s.pretrain_warmup_steps,
+        progress=s.progress,
+        device=s.device,
+    )
+
+
 def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, History | None]:
     """The GPT after the pretraining stage, the tokenizer, the instructions and the stage's history."""
     tokenizer = chat_tokenizer()
@@ -98,14 +117,7 @@ def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, Hi
     history = None
     if s.pretrain_steps:
         loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed)
-        run = TrainConfig(
-            max_steps=s.pretrain_steps,
-            lr=s.pretrain_lr,
-            warmup_steps=s.pretrain_warmup_steps,
-            progress=s.progress,
-            device=s.device,
-        )
-        history = Trainer(model, next_token_loss, loader, None, run).fit()
+        history = Trainer(model, next_token_loss, loader, None, pretraining_config(s)).fit()
         model.to("cpu")
     return model, tokenizer, instructions, history
 

@@ -17,7 +17,7 @@ together, :func:`mmlab.align.instruction_tuning.train_sft_model`, is in :mod:`mm
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,7 @@ from mmlab.data.chat import (
     Instruction,
     WordTokenizer,
     extract_answer,
+    group_by_task,
     render_chat,
     render_with_roles,
     styled_reply,
@@ -128,18 +129,11 @@ def sft_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
     return loss, {"accuracy": accuracy.detach()}
 
 
-def _by_task(instructions: Sequence[Instruction]) -> list[list[Instruction]]:
-    tasks: dict[str, list[Instruction]] = {}
-    for item in instructions:
-        tasks.setdefault(item.task, []).append(item)
-    return list(tasks.values())
-
-
 def world_corpus(instructions: Sequence[Instruction], n_lines: int = 3000, seed: int = 0) -> str:
     """Plain sentences about the chat world (no chat template), for a short pretraining stage:
     "grass is green", "cat dog backwards is dog cat", "fun dull nice is a good review", one a line."""
     rng = random.Random(seed)
-    tasks = _by_task(instructions)
+    tasks = group_by_task(instructions)
     lines = []
     for _ in range(n_lines):
         item = rng.choice(rng.choice(tasks))  # each task equally often, whatever its number of prompts
@@ -158,7 +152,7 @@ def make_sft_conversations(
     """``n`` conversations: a random task and prompt (each task equally often), sometimes a system
     prompt, a reply in a random style."""
     rng = random.Random(seed)
-    tasks = _by_task(instructions)
+    tasks = group_by_task(instructions)
     conversations = []
     for _ in range(n):
         item = rng.choice(rng.choice(tasks))
@@ -263,11 +257,16 @@ def whole_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor,
 
 
 def world_corpus_loader(
-    tokenizer: WordTokenizer, instructions: dict[str, list[Instruction]], batch_size: int, seed: int = 0
+    tokenizer: WordTokenizer,
+    instructions: dict[str, list[Instruction]],
+    batch_size: int,
+    seed: int = 0,
+    corpus: Callable[..., str] = world_corpus,
 ) -> DataLoader:
-    """Pretraining batches: next-token windows (16 tokens, stride 3) of :func:`world_corpus` over the
-    training instructions, shuffled with ``seed``, gathered a batch at a time (:class:`WindowBatches`)."""
-    ids = tokenizer.encode(world_corpus(instructions["train"], seed=seed))
+    """Pretraining batches: next-token windows (16 tokens, stride 3) of ``corpus`` (:func:`world_corpus`;
+    the Chinese world passes its own) over the training instructions, shuffled with ``seed``,
+    gathered a batch at a time (:class:`WindowBatches`)."""
+    ids = tokenizer.encode(corpus(instructions["train"], seed=seed))
     return DataLoader(
         WindowBatches(ids, 16, stride=3),
         batch_size,
@@ -286,12 +285,14 @@ def conversation_loaders(
     batch_size: int,
     seed: int = 0,
     length_buckets: bool = True,
+    make_conversations: Callable[..., list[list[dict]]] = make_sft_conversations,
 ) -> tuple[Iterable, DataLoader]:
     """SFT data: ``n_conversations`` training conversations (batches of similar length with
     ``length_buckets``, else a shuffled DataLoader, which torchrun can shard) and 256 held-out ones
-    on held-out instructions, as ``(ids, roles)`` batches."""
-    conversations = make_sft_conversations(instructions["train"], n_conversations, system_fraction, seed=seed)
-    held_out = make_sft_conversations(instructions["held_out"], 256, system_fraction, seed=seed + 1)
+    on held-out instructions, as ``(ids, roles)`` batches. ``make_conversations`` writes them
+    (:func:`make_sft_conversations`; the Chinese world passes its own)."""
+    conversations = make_conversations(instructions["train"], n_conversations, system_fraction, seed=seed)
+    held_out = make_conversations(instructions["held_out"], 256, system_fraction, seed=seed + 1)
     ids, roles = encode_conversations(conversations, tokenizer, block_size)
     if length_buckets:
         train_loader = LengthBuckets((ids, roles), (roles != PAD).sum(1), batch_size, seed=seed)

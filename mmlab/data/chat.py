@@ -55,6 +55,7 @@ __all__ = [
     "render_chat",
     "render_with_roles",
     "join_tokens",
+    "group_by_task",
     "split_instructions",
     "split_tokens",
     "styled_reply",
@@ -297,6 +298,15 @@ def make_instructions(held_out_fraction: float = 0.2, seed: int = 0) -> dict[str
     prompts are new word combinations.
     """
     return split_instructions(all_instructions(), held_out_fraction, seed)
+
+
+def group_by_task(instructions: Sequence[Instruction]) -> list[list[Instruction]]:
+    """The instructions grouped by task, tasks in order of first appearance (so a generator can pick
+    each task equally often, whatever its number of prompts)."""
+    tasks: dict[str, list[Instruction]] = {}
+    for item in instructions:
+        tasks.setdefault(item.task, []).append(item)
+    return list(tasks.values())
 
 
 def split_instructions(

@@ -25,7 +25,16 @@ import random
 import re
 from collections.abc import Sequence
 
-from mmlab.data.chat import END, MARKER, PAD_TOKEN, UNK_TOKEN, Instruction, WordTokenizer, split_instructions
+from mmlab.data.chat import (
+    END,
+    MARKER,
+    PAD_TOKEN,
+    UNK_TOKEN,
+    Instruction,
+    WordTokenizer,
+    group_by_task,
+    split_instructions,
+)
 
 __all__ = [
     "EXAMPLES_ZH",
@@ -180,18 +189,11 @@ def extract_answer_zh(reply: str) -> str:
     return text
 
 
-def _by_task(instructions: Sequence[Instruction]) -> list[list[Instruction]]:
-    tasks: dict[str, list[Instruction]] = {}
-    for item in instructions:
-        tasks.setdefault(item.task, []).append(item)
-    return list(tasks.values())
-
-
 def world_corpus_zh(instructions: Sequence[Instruction], n_lines: int = 3000, seed: int = 0) -> str:
     """Plain sentences about the world, split_chars, one a line: "雪是白色的。", "猫狗倒着说是狗猫。",
     "棒闷美是好评。" (each task equally often): chapter 07's pretraining text, in Chinese."""
     rng = random.Random(seed)
-    tasks = _by_task(instructions)
+    tasks = group_by_task(instructions)
     lines = []
     for _ in range(n_lines):
         item = rng.choice(rng.choice(tasks))
@@ -219,7 +221,7 @@ def make_conversations_zh(
     """``n`` split_chars conversations (as :func:`~mmlab.align.sft.make_sft_conversations`): a random task
     and prompt, sometimes a system prompt, a reply in a random style."""
     rng = random.Random(seed)
-    tasks = _by_task(instructions)
+    tasks = group_by_task(instructions)
     conversations = []
     for _ in range(n):
         item = rng.choice(rng.choice(tasks))

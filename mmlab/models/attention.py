@@ -214,14 +214,14 @@ class MultiHeadAttention(nn.Module):
             group = self.n_heads // self.n_kv_heads
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
         recording = _recording(self)
-        fused_kernel = self.fast and recording is None
+        use_sdpa = self.fast and recording is None  # PyTorch's kernel, unless the maps are recorded
         # Fused, causal, no padding, a square of scores: the kernel needs no mask at all.
-        is_causal = fused_kernel and self.fused and self.causal and mask is None and start == 0 and T > 1
+        is_causal = use_sdpa and self.fused and self.causal and mask is None and start == 0 and T > 1
         if self.causal and not is_causal:
             causal = causal_mask(T, k.size(-2), device=x.device)
             mask = causal if mask is None else mask & causal
         dropout_p = self.dropout if self.training else 0.0
-        if fused_kernel:
+        if use_sdpa:
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
             )
