@@ -81,32 +81,41 @@ def run_nanogpt(folder: Path, threads: int, steps: int, seed: int = 1337) -> dic
     wall = time.perf_counter() - start
     losses = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", out)
     step, _, val = losses[-1]
+    full_val_loss, params = nanogpt_full_val_loss(folder, threads)
     return {
         "model": "nanoGPT",
         "seed": seed,
+        "params": params,
         "step": int(step),
         "val_loss": float(val),
-        "full_val_loss": nanogpt_full_val_loss(folder, threads),
+        "full_val_loss": full_val_loss,
         "wall_s": wall,
         "steps_per_s": steps / wall,
     }
 
 
+def nanogpt_model(folder: Path):
+    """The scratch copy's ``model.py`` as a module (``GPT``, ``GPTConfig``)."""
+    sys.path.insert(0, str(folder))
+    try:
+        import model  # the scratch copy's model.py
+    finally:
+        sys.path.remove(str(folder))
+    return model
+
+
 @torch.no_grad()
-def nanogpt_full_val_loss(folder: Path, threads: int) -> float:
+def nanogpt_full_val_loss(folder: Path, threads: int) -> tuple[float, int]:
     """nanoGPT's final checkpoint scored on the whole held-out text, in the same windows as ours.
 
     nanoGPT's logged loss averages 20 random held-out batches, which moves by about 0.02 from draw
     to draw; ``bench/gpt_char.py`` also reports the mean over every disjoint 64-character window
-    of the held-out tenth, and this scores nanoGPT's model on exactly those windows."""
+    of the held-out tenth, and this scores nanoGPT's model on exactly those windows. Also returns
+    its number of parameters."""
     from mmlab.data.lm import lm_loaders
     from mmlab.data.tokenizers import CharTokenizer
 
-    sys.path.insert(0, str(folder))
-    try:
-        import model as nanogpt  # the scratch copy's model.py
-    finally:
-        sys.path.remove(str(folder))
+    nanogpt = nanogpt_model(folder)
     torch.set_num_threads(threads)
     checkpoint = torch.load(
         folder / "out-shakespeare-char" / "ckpt.pt", map_location="cpu", weights_only=True
@@ -114,6 +123,7 @@ def nanogpt_full_val_loss(folder: Path, threads: int) -> float:
     model = nanogpt.GPT(nanogpt.GPTConfig(**checkpoint["model_args"]))
     model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()})
     model.eval()
+    params = sum(p.numel() for p in model.parameters())  # every tensor, counted as ours are
     text = (folder / "data" / "shakespeare_char" / "input.txt").read_text(encoding="utf-8")
     tokenizer = CharTokenizer.from_text(text)  # sorted characters: the same ids as nanoGPT's prepare.py
     ids = torch.tensor(tokenizer.encode(text))
@@ -122,10 +132,10 @@ def nanogpt_full_val_loss(folder: Path, threads: int) -> float:
     for x, y in val_loader:
         total += model(x, y)[1].item() * x.size(0)
         count += x.size(0)
-    return total / count
+    return total / count, params
 
 
-def run_ours(text: Path, threads: int, steps: int, block: str, seed: int = 1337) -> dict:
+def run_ours(text: Path, threads: int, steps: int, block: str, seed: int = 1337, label: str = "") -> dict:
     r = RECIPE
     command = [
         sys.executable, "-m", "bench.gpt_char", str(text), "--json", f"--threads={threads}",
@@ -141,8 +151,9 @@ def run_ours(text: Path, threads: int, steps: int, block: str, seed: int = 1337)
     wall = time.perf_counter() - start - result["full_eval_seconds"]  # the extra whole-text evaluation
     name = "ours" if block == "gpt2" else "ours (Llama block)"
     return {
-        "model": name,
+        "model": name + label,
         "seed": seed,
+        "params": result["params"],
         "step": steps,
         "val_loss": result["val_loss"],
         "full_val_loss": result["full_val_loss"],
@@ -153,11 +164,7 @@ def run_ours(text: Path, threads: int, steps: int, block: str, seed: int = 1337)
 
 def bursts(folder: Path, threads: int, burst: int, rounds: int) -> dict:
     """Median ms per training step of each model, measured in alternating bursts."""
-    sys.path.insert(0, str(folder))
-    try:
-        import model as nanogpt  # the scratch copy's model.py
-    finally:
-        sys.path.remove(str(folder))
+    nanogpt = nanogpt_model(folder)
     from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
     from mmlab.train.optim import clip_grad_norm
     from mmlab.train.trainer import TrainConfig, default_optimizer
@@ -221,7 +228,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=RECIPE["steps"])
     parser.add_argument("--rounds", type=int, default=1, help="full runs of each, alternating")
-    parser.add_argument("--llama", action="store_true", help="also a full run of ours with Llama's block")
+    parser.add_argument(
+        "--llama", action="store_true", help="also full runs of ours with Llama's block (one per round)"
+    )
+    parser.add_argument(
+        "--equal-time",
+        choices=["gpt2", "llama", "both"],
+        help="then train that block (per round) for the steps it makes in nanoGPT's mean wall time",
+    )
     parser.add_argument("--burst", type=int, default=20, help="steps per burst (0: no burst timing)")
     parser.add_argument("--burst-rounds", type=int, default=10)
     parser.add_argument("--out", help="also write the results to this JSON file")
@@ -250,9 +264,18 @@ def main(argv: list[str] | None = None) -> dict:
             for run in runners if index % 2 == 0 else runners[::-1]:
                 results["runs"].append(run())
                 print(json.dumps(results["runs"][-1]), flush=True)
+        blocks = ["gpt2", "llama"] if args.llama else ["gpt2"]
         if args.llama:
-            results["runs"].append(run_ours(text, args.threads, args.steps, "llama"))
-            print(json.dumps(results["runs"][-1]), flush=True)
+            for index in range(args.rounds):
+                results["runs"].append(run_ours(text, args.threads, args.steps, "llama", 1337 + index))
+                print(json.dumps(results["runs"][-1]), flush=True)
+        if args.equal_time and args.rounds:
+            for block in blocks if args.equal_time == "both" else [b for b in blocks if b == args.equal_time]:
+                steps = equal_time_steps(results["runs"], block, args.steps)
+                for index in range(args.rounds):
+                    run = run_ours(text, args.threads, steps, block, 1337 + index, ", nanoGPT's wall time")
+                    results["runs"].append(run)
+                    print(json.dumps(results["runs"][-1]), flush=True)
         if args.burst:
             results["bursts"] = bursts(folder, args.threads, args.burst, args.burst_rounds)
             print(json.dumps(results["bursts"]), flush=True)
@@ -263,6 +286,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def equal_time_steps(runs: list[dict], block: str, steps: int) -> int:
+    """The steps ``block`` makes in nanoGPT's mean wall time: ``steps`` scaled by the ratio of the
+    two mean wall times of the full runs (start-up and evaluations included on both sides)."""
+    name = "ours" if block == "gpt2" else "ours (Llama block)"
+    ours = statistics.mean(row["wall_s"] for row in runs if row["model"] == name)
+    theirs = statistics.mean(row["wall_s"] for row in runs if row["model"] == "nanoGPT")
+    return int(steps * theirs / ours)
 
 
 def record(results: dict) -> str:
@@ -280,13 +312,13 @@ def record(results: dict) -> str:
 
 def table(results: dict) -> str:
     lines = [
-        "| model | seed | step | held-out loss (20 batches) | whole held-out text | wall (s) | steps/s (wall) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | parameters | seed | step | held-out loss (20 batches) | whole held-out text | wall (s) | steps/s (wall) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in results["runs"]:
         lines.append(
-            f"| {row['model']} | {row['seed']} | {row['step']} | {row['val_loss']:.4f} | {row['full_val_loss']:.4f} "
-            f"| {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
+            f"| {row['model']} | {row['params']:,} | {row['seed']} | {row['step']} | {row['val_loss']:.4f} "
+            f"| {row['full_val_loss']:.4f} | {row['wall_s']:.1f} | {row['steps_per_s']:.2f} |"
         )
     for model in dict.fromkeys(row["model"] for row in results["runs"]):
         rows = [row for row in results["runs"] if row["model"] == model]
@@ -297,7 +329,7 @@ def table(results: dict) -> str:
             }
             spread = statistics.stdev(row["full_val_loss"] for row in rows)
             lines.append(
-                f"| **{model}, mean of {len(rows)}** | | {rows[0]['step']} | {mean['val_loss']:.4f} "
+                f"| **{model}, mean of {len(rows)}** | {rows[0]['params']:,} | | {rows[0]['step']} | {mean['val_loss']:.4f} "
                 f"| {mean['full_val_loss']:.4f} (sd {spread:.4f}) | {mean['wall_s']:.1f} "
                 f"| {rows[0]['step'] / mean['wall_s']:.2f} |"
             )

@@ -13,6 +13,7 @@ from mmlab.models.attention import (
     padding_mask,
     record_attention,
     scaled_dot_product_attention,
+    separate_projections,
 )
 
 ATOL = 1e-5
@@ -67,9 +68,10 @@ def test_padding_mask_shape():
 
 def copy_into_torch_mha(ours: MultiHeadAttention, d_model: int, n_heads: int) -> nn.MultiheadAttention:
     ref = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+    state = separate_projections(ours)  # a fused layer's stacked qkv_proj as three
     with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
-        ref.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        ref.in_proj_weight.copy_(torch.cat([state[f"{p}_proj.weight"] for p in "qkv"]))
+        ref.in_proj_bias.copy_(torch.cat([state[f"{p}_proj.bias"] for p in "qkv"]))
         ref.out_proj.weight.copy_(ours.out_proj.weight)
         ref.out_proj.bias.copy_(ours.out_proj.bias)
     return ref.eval()
@@ -223,3 +225,25 @@ def test_record_attention_is_per_thread():
     for t in threads:
         t.join()
     assert all(seen[i] == [3 + i] * 20 for i in range(len(inputs)))
+
+
+@pytest.mark.parametrize("n_kv_heads", [None, 2])
+def test_fused_layer_keeps_one_stacked_projection_and_computes_the_unfused_function(n_kv_heads):
+    fused = MultiHeadAttention(32, 4, causal=True, fast=True, fused=True, n_kv_heads=n_kv_heads).eval()
+    unfused = MultiHeadAttention(32, 4, causal=True, fast=True, n_kv_heads=n_kv_heads).eval()
+    d_kv = 32 // 4 * (n_kv_heads or 4)
+    assert [name for name, _ in fused.named_parameters()] == [
+        "qkv_proj.weight", "qkv_proj.bias", "out_proj.weight", "out_proj.bias",
+    ]  # fmt: skip
+    assert fused.qkv_proj.weight.shape == (32 + 2 * d_kv, 32)
+    unfused.load_state_dict(separate_projections(fused))  # strict: every name maps
+    x = torch.randn(2, 9, 32)
+    torch.testing.assert_close(fused(x), unfused(x), atol=ATOL, rtol=0)
+
+
+def test_fused_layer_refuses_a_context_clearly():
+    with pytest.raises(ValueError, match="cross-attention"):
+        MultiHeadAttention(16, 2, fast=True, fused=True, d_context=8)
+    layer = MultiHeadAttention(16, 2, fast=True, fused=True)
+    with pytest.raises(ValueError, match="own input"):
+        layer(torch.randn(1, 3, 16), context=torch.randn(1, 4, 16))

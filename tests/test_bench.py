@@ -139,3 +139,20 @@ def test_search_index_bench_runs_tiny_and_reports_recall():
     assert [r["index"] for r in rows][0] == "exact (IndexFlatIP)" and rows[0]["recall@10"] == 1.0
     assert all(0 <= r["recall@10"] <= 1 and r["ms_per_query"] > 0 for r in rows)
     assert "| 400 | exact (IndexFlatIP) |" in search_index.report(rows, threads=1)
+
+
+def test_vs_nanogpt_equal_time_steps_and_table_from_recorded_runs():
+    from bench import vs_nanogpt
+
+    def row(model, seed, wall, loss, steps=2000):
+        return {"model": model, "params": 800_000, "seed": seed, "step": steps, "val_loss": loss,
+                "full_val_loss": loss, "wall_s": wall, "steps_per_s": steps / wall}  # fmt: skip
+
+    runs = [row("ours", 1, 80.0, 1.90), row("nanoGPT", 1, 100.0, 1.91), row("ours", 2, 90.0, 1.92),
+            row("nanoGPT", 2, 90.0, 1.89), row("ours (Llama block)", 1, 120.0, 1.70)]  # fmt: skip
+    # nanoGPT's mean wall 95 s: ours makes 2000 steps in 85 s, Llama's block in 120 s
+    assert vs_nanogpt.equal_time_steps(runs, "gpt2", 2000) == int(2000 * 95 / 85)
+    assert vs_nanogpt.equal_time_steps(runs, "llama", 2000) == int(2000 * 95 / 120)
+    table = vs_nanogpt.table({"runs": runs})
+    assert "| **ours, mean of 2** | 800,000 | | 2000 | 1.9100 | 1.9100 (sd 0.0141) | 85.0 | 23.53 |" in table
+    assert "| ours (Llama block) | 800,000 | 1 | 2000 | 1.7000 |" in table

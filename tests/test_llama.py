@@ -11,9 +11,11 @@ from mmlab.models.llama import export_to_llama, llama_style
 from mmlab.models.transformer import RMSNorm, SwiGLU, TransformerConfig
 
 
-def llama(n_kv_head=2, tie=True, theta=10000.0, bias=False):
+def llama(n_kv_head=2, tie=True, theta=10000.0, bias=False, fused=False):
     torch.manual_seed(0)
-    base = GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=4, n_embd=32, tie_weights=tie, bias=bias)
+    base = GPTConfig(
+        vocab_size=50, block_size=32, n_layer=2, n_head=4, n_embd=32, tie_weights=tie, bias=bias, fused=fused
+    )
     return GPT(llama_style(base, n_kv_head=n_kv_head, rope_theta=theta))
 
 
@@ -84,10 +86,11 @@ def test_written_out_and_fast_llama_agree_and_cache_matches(n_kv_head):
 
 
 @pytest.mark.parametrize(
-    ("n_kv_head", "tie", "theta", "bias"), [(2, True, 10000.0, False), (None, False, 500000.0, True)]
+    ("n_kv_head", "tie", "theta", "bias", "fused"),
+    [(2, True, 10000.0, False, False), (None, False, 500000.0, True, False), (2, True, 10000.0, True, True)],
 )
-def test_export_to_llama_same_logits_and_greedy_generation(tmp_path, n_kv_head, tie, theta, bias):
-    model = train_a_little(llama(n_kv_head, tie, theta, bias))
+def test_export_to_llama_same_logits_and_greedy_generation(tmp_path, n_kv_head, tie, theta, bias, fused):
+    model = train_a_little(llama(n_kv_head, tie, theta, bias, fused))
     hf = export_to_llama(model, tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     assert hf.config.num_key_value_heads == (n_kv_head or 4)

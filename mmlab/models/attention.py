@@ -134,9 +134,10 @@ class MultiHeadAttention(nn.Module):
     values from ``context``). ``fast=False`` is the written-out version (chapter 03), which builds
     its masks and can keep its attention map; ``fast=True`` computes the same function with
     ``F.scaled_dot_product_attention`` (fused kernels). ``fused=True`` (with ``fast``) is the
-    production path: one matrix multiply for the queries, keys and values of self-attention, and
+    production path: the query, key and value weights of self-attention stacked in one
+    ``qkv_proj`` (as GPT-2's ``c_attn``: one matrix multiply, one tensor for the optimizer), and
     ``is_causal=True`` instead of a mask when there is no padding, which lets PyTorch pick its
-    flash kernels. It is the same function; only the floating-point rounding differs, which is
+    flash kernels (``separate_projections`` reads such a model in the three-projection layout). It is the same function; only the floating-point rounding differs, which is
     enough to change a training run's later digits, so the chapters keep ``fused=False`` and their
     saved results, and the benchmarks and GPU presets turn it on.
 
@@ -165,15 +166,23 @@ class MultiHeadAttention(nn.Module):
         if n_heads % n_kv_heads:
             raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}")
         self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, d_model // n_heads
-        d_context = d_context or d_model
         d_kv = n_kv_heads * self.head_dim
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_context, d_kv, bias=bias)
-        self.v_proj = nn.Linear(d_context, d_kv, bias=bias)
+        self.fused = fast and fused
+        self.projection_sizes = (d_model, d_kv, d_kv)  # queries, keys, values
+        if self.fused:
+            if d_context not in (None, d_model):
+                raise ValueError(
+                    "fused=True stacks the projections of self-attention; cross-attention keeps three"
+                )
+            self.qkv_proj = nn.Linear(d_model, d_model + 2 * d_kv, bias=bias)  # stacked, as GPT-2's c_attn
+        else:
+            d_context = d_context or d_model
+            self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+            self.k_proj = nn.Linear(d_context, d_kv, bias=bias)
+            self.v_proj = nn.Linear(d_context, d_kv, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
         self.causal, self.fast, self.rotary = causal, fast, rotary
-        self.fused = fast and fused
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -181,15 +190,12 @@ class MultiHeadAttention(nn.Module):
 
     def _project(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """Queries, keys and values ``(B, T, C)``, ``(B, S, C_kv)`` x 2."""
-        if context is not None or not self.fused:
-            source = x if context is None else context
-            return self.q_proj(x), self.k_proj(source), self.v_proj(source)
-        # Self-attention, fused: one (C, C + 2 C_kv) matrix multiply instead of three thin ones.
-        layers = (self.q_proj, self.k_proj, self.v_proj)
-        weight = torch.cat([layer.weight for layer in layers])
-        bias = torch.cat([layer.bias for layer in layers]) if self.q_proj.bias is not None else None
-        qkv = F.linear(x, weight, bias)  # (B, T, C + 2 C_kv)
-        return qkv.split([layer.out_features for layer in layers], dim=-1)
+        if self.fused:
+            if context is not None:
+                raise ValueError("a fused attention layer attends to its own input only (no context)")
+            return self.qkv_proj(x).split(self.projection_sizes, dim=-1)  # one (C, C + 2 C_kv) matmul
+        source = x if context is None else context
+        return self.q_proj(x), self.k_proj(source), self.v_proj(source)
 
     def forward(
         self,
@@ -231,6 +237,21 @@ class MultiHeadAttention(nn.Module):
                 recording[self] = weights.detach()
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         return self.out_proj(y)
+
+
+def separate_projections(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` with every fused layer's ``qkv_proj`` split into ``q_proj``,
+    ``k_proj`` and ``v_proj``: the layout of the written-out path, which the exports read."""
+    state = model.state_dict()
+    for name, layer in model.named_modules():
+        if isinstance(layer, MultiHeadAttention) and layer.fused:
+            prefix = f"{name}." if name else ""
+            for kind in ("weight", "bias"):
+                stacked = state.pop(f"{prefix}qkv_proj.{kind}", None)
+                if stacked is not None:
+                    for part, tensor in zip("qkv", stacked.split(layer.projection_sizes), strict=True):
+                        state[f"{prefix}{part}_proj.{kind}"] = tensor
+    return state
 
 
 _local = threading.local()  # each thread's active recordings (a demo serves requests in threads)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmlab.models.attention import KVCache
+from mmlab.models.attention import KVCache, separate_projections
 from mmlab.models.transformer import Transformer, TransformerConfig
 from mmlab.sampling import sample_next, validate_sampling
 
@@ -288,7 +288,7 @@ def export_to_gpt2(
         pad_token_id=eos_token_id,
     )
     hf = GPT2LMHeadModel(hf_config).eval()
-    ours = model.state_dict()
+    ours = separate_projections(model)  # a fused model's qkv_proj as q, k and v
 
     def bias(name: str, size: int) -> torch.Tensor:
         return ours[name] if name in ours else torch.zeros(size)  # bias=False models export zeros

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mmlab.models.attention import separate_projections
 from mmlab.models.gpt import GPT, GPTConfig
 
 __all__ = ["export_to_llama", "llama_style"]
@@ -92,7 +93,7 @@ def export_to_llama(
         for ours, theirs in parts.items():
             for kind in ("weight", "bias"):
                 names[f"transformer.blocks.{i}.{ours}.{kind}"] = f"model.layers.{i}.{theirs}.{kind}"
-    state = {names[k]: v.detach().clone().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {names[k]: v.detach().clone().contiguous().cpu() for k, v in separate_projections(model).items()}
     hf = LlamaForCausalLM(hf_config).eval()
     missing, unexpected = hf.load_state_dict(state, strict=False)
     missing = [m for m in missing if not (config.tie_weights and m == "lm_head.weight")]
