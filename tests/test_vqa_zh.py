@@ -4,6 +4,8 @@ Chinese questions in the Chinese edition (issue 21)."""
 import re
 
 import pytest
+import torch
+from PIL import Image
 
 from mmlab.data.multimodal.scenes import COLOURS, KINDS, describe_scene
 from mmlab.data.multimodal.vqa import ANSWERS, make_vqa, parse_question, question_text
@@ -157,3 +159,37 @@ def test_the_chinese_edition_offers_chinese_questions(chinese):
 
     texts = " ".join(shown_texts(build_vlm_demo(_vlm())))
     assert all(q in texts for q in EXAMPLES_ZH) and "what colour is the triangle?" not in texts
+
+
+def _vqa_model():
+    from mmlab.models.fusion import FusionConfig, HybridFusion
+
+    torch.manual_seed(0)
+    return HybridFusion(FusionConfig(), mode="cross_attention").eval()
+
+
+def test_vqa_demo_answers_a_chinese_question_in_chinese(chinese):
+    from mmlab.demos.vqa import answer_question, build_vqa_demo, new_scene
+
+    model = _vqa_model()
+    app = build_vqa_demo(model)
+    scene = new_scene(3).resize((192, 192))
+    image = scene.resize((24, 24), Image.Resampling.BILINEAR)
+    for qtype, args in EVERY_QUESTION:
+        message, answers, overlay = app.ask(scene, None, question_text_zh(qtype, args))
+        english, _ = answer_question(model, image, question_text(qtype, args))  # what the model answers
+        assert answers == {answer_zh(a): p for a, p in english.items()}
+        best = max(english, key=english.get)
+        assert message.startswith(f"**{answer_zh(best)}**") and question_text(qtype, args) in message
+        assert "英文" in message and "⚠️" not in message and overlay is not None
+    refused, answers, _ = app.ask(scene, None, "天空是什么颜色")
+    assert "⚠️" in refused and "四种句式" in refused and answers == {}
+    message, answers, _ = app.ask(scene, None, "what colour is the triangle?")  # English as it is
+    assert "⚠️" not in message and set(answers) <= set(ANSWERS)
+
+
+def test_vqa_demo_in_english_refuses_chinese_by_its_vocabulary():
+    from mmlab.demos.vqa import build_vqa_demo, new_scene
+
+    message, answers, _ = build_vqa_demo(_vqa_model()).ask(new_scene(3), None, "有几个圆形？")
+    assert "⚠️" in message and "does not know" in message and answers == {}

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mmlab.data.multimodal.vqa import question_text
-from mmlab.data.multimodal.vqa_zh import EXAMPLES_ZH, answer_zh, caption_zh, parse_question_zh
+from mmlab.data.multimodal.vqa_zh import EXAMPLES_ZH, answer_zh, caption_zh
 from mmlab.demos.core import (
     MAX_PIXELS,
     DemoInputError,
@@ -27,7 +26,15 @@ from mmlab.demos.core import (
     picture_from_value,
     tr,
 )
-from mmlab.demos.vqa import EXAMPLES, MAX_QUESTION_CHARS, PATTERNS, new_scene, scene_seed
+from mmlab.demos.vqa import (
+    EXAMPLES,
+    MAX_QUESTION_CHARS,
+    PATTERNS,
+    PATTERNS_ZH,
+    english_question,
+    new_scene,
+    scene_seed,
+)
 from mmlab.i18n import get_language
 
 __all__ = [
@@ -39,7 +46,6 @@ __all__ = [
     "load_picture",
     "new_scene",
 ]
-PATTERNS_ZH = "；".join(f"*{q}*" for q in EXAMPLES_ZH)
 
 
 def load_picture(scene: Any = None, upload: Any = None, size: int = 24) -> Image.Image:
@@ -56,23 +62,6 @@ def load_picture(scene: Any = None, upload: Any = None, size: int = 24) -> Image
             raise DemoInputError("no picture yet: press 'new scene' or upload a picture.")
         image = image.convert("RGB")
     return image.resize((size, size), Image.Resampling.BILINEAR)
-
-
-def english_question(question: Any) -> str | None:
-    """In the Chinese edition, a Chinese question as the English question of its pattern, which the
-    model was trained on (``"有几个圆形？"`` -> ``"how many circles are there?"``); None for any other
-    input (English is read as it is). A Chinese question of no pattern is a :class:`DemoInputError`."""
-    if get_language() != "zh" or not isinstance(question, str) or question.isascii():
-        return None
-    if len(question) > MAX_QUESTION_CHARS:
-        return None  # too long: ask_vlm says so
-    try:
-        return question_text(*parse_question_zh(question))
-    except ValueError:
-        raise DemoInputError(
-            f"the model was trained on four question patterns only (its training vocabulary), e.g. '{EXAMPLES_ZH[0]}', "
-            f"'{EXAMPLES_ZH[1]}', '{EXAMPLES_ZH[2]}' or '{EXAMPLES_ZH[3]}'."
-        ) from None
 
 
 def ask_vlm(vlm, image: Image.Image, question: Any) -> tuple[str, str]:

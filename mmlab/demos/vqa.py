@@ -5,6 +5,9 @@ answer is the fusion model's most likely answers; with a cross-attention model t
 right shades each image region by how much the question attended to it. A file reaches the model
 only through the upload box or the editor (:func:`mmlab.demos.core.harden` refuses a request that
 names a path on the server), and a bad seed, question or picture gets a message, never a traceback.
+In the Chinese edition a Chinese question of the four patterns is asked as its English question (the
+models were trained on English) and the answers are shown in Chinese, with a note naming the question
+asked.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import torch
 from PIL import Image
 
 from mmlab.data.multimodal import ANSWERS, QuestionVocab, SceneConfig, draw_scene, random_scene
+from mmlab.data.multimodal.vqa import question_text
+from mmlab.data.multimodal.vqa_zh import EXAMPLES_ZH, answer_zh, parse_question_zh
 from mmlab.demos.core import (
     DemoInputError,
     check_number,
@@ -24,9 +29,19 @@ from mmlab.demos.core import (
     localize_app,
     open_picture,
     picture_from_value,
+    tr,
 )
+from mmlab.i18n import get_language
 
-__all__ = ["answer_question", "attention_overlay", "build_vqa_demo", "load_scene", "new_scene", "scene_seed"]
+__all__ = [
+    "answer_question",
+    "attention_overlay",
+    "build_vqa_demo",
+    "english_question",
+    "load_scene",
+    "new_scene",
+    "scene_seed",
+]
 
 MAX_SEED = 2**31 - 1
 MAX_QUESTION_CHARS = 200  # the models read at most a dozen words
@@ -38,6 +53,7 @@ EXAMPLES = [
     "is the red shape left of the square?",
 ]
 PATTERNS = "; ".join(f"*{q}*" for q in EXAMPLES)  # the questions the models understand, for the help text
+PATTERNS_ZH = "；".join(f"*{q}*" for q in EXAMPLES_ZH)
 
 
 def scene_seed(value: Any) -> int:
@@ -78,6 +94,23 @@ def load_scene(drawn: Any = None, upload: Any = None, size: int = 24) -> Image.I
             image = background
         image = image.convert("RGB")
     return image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def english_question(question: Any) -> str | None:
+    """In the Chinese edition, a Chinese question as the English question of its pattern, which the
+    models were trained on (``"有几个圆形？"`` -> ``"how many circles are there?"``); None for any other
+    input (English is read as it is). A Chinese question of no pattern is a :class:`DemoInputError`."""
+    if get_language() != "zh" or not isinstance(question, str) or question.isascii():
+        return None
+    if len(question) > MAX_QUESTION_CHARS:
+        return None  # too long: the question check says so
+    try:
+        return question_text(*parse_question_zh(question))
+    except ValueError:
+        raise DemoInputError(
+            f"the model was trained on four question patterns only (its training vocabulary), e.g. '{EXAMPLES_ZH[0]}', "
+            f"'{EXAMPLES_ZH[1]}', '{EXAMPLES_ZH[2]}' or '{EXAMPLES_ZH[3]}'."
+        ) from None
 
 
 def attention_overlay(image: Image.Image, weights: torch.Tensor, scale: int = 10) -> Image.Image:
@@ -143,15 +176,22 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
     import gradio as gr
 
     vocab = vocab or QuestionVocab()
+    chinese = get_language() == "zh"  # the Chinese edition asks in Chinese
+    examples, patterns = (EXAMPLES_ZH, PATTERNS_ZH) if chinese else (EXAMPLES, PATTERNS)
 
     def ask(drawn, upload, question):
         try:
             image = load_scene(drawn, upload, image_size)
-            answers, overlay = answer_question(model, image, question, vocab)
+            english = english_question(question)
+            answers, overlay = answer_question(model, image, english or question, vocab)
         except Exception as err:  # every failure becomes a message in the app, never a traceback
             return friendly_error(err), {}, None
         best = max(answers, key=answers.get)
-        return f"**{best}** ({answers[best]:.0%})", answers, overlay
+        if english is None:
+            return f"**{best}** ({answers[best]:.0%})", answers, overlay
+        answers = {answer_zh(answer): p for answer, p in answers.items()}
+        note = tr(f"The model was trained on English questions: it was asked '{english}'.")
+        return f"**{answer_zh(best)}** ({max(answers.values()):.0%})\n\n{note}", answers, overlay
 
     def fresh(seed):
         try:
@@ -162,7 +202,7 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
     with gr.Blocks(title="mmlab: visual question answering") as app:
         gr.Markdown(
             "## Ask a question about a scene\nPress **new scene**, upload a picture, or draw shapes in "
-            f"red, green and blue on the black canvas. Questions follow four patterns: {PATTERNS}"
+            f"red, green and blue on the black canvas. Questions follow four patterns: {patterns}"
         )
         with gr.Row():
             with gr.Column():
@@ -180,7 +220,7 @@ def build_vqa_demo(model: torch.nn.Module, vocab: QuestionVocab | None = None, i
                 upload = gr.File(label="or upload a picture (PNG/JPEG)", type="filepath", height=90)
             with gr.Column():
                 question = gr.Dropdown(
-                    EXAMPLES, value=EXAMPLES[0], allow_custom_value=True, label="question", elem_id="question"
+                    examples, value=examples[0], allow_custom_value=True, label="question", elem_id="question"
                 )
                 go = gr.Button("answer", variant="primary", elem_id="ask")
                 message = gr.Markdown(elem_id="message")

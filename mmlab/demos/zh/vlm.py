@@ -15,7 +15,6 @@ ZH = {
     "the question is too long: at most {room - 1} words.": "问题太长了：最多 {room - 1} 个词。",
     "mmlab: a mini vision-language model": "mmlab：迷你视觉语言模型",
     "## Ask the mini-VLM about a scene\nPress **new scene** or upload a picture, then ask. Questions follow four patterns: {patterns}": "## 就一个场景向迷你 VLM 提问\n按 **新场景** 或上传一张图片，然后提问。问题只有四种句式：{patterns}",
-    "the model was trained on four question patterns only (its training vocabulary), e.g. '{EXAMPLES_ZH[0]}', '{EXAMPLES_ZH[1]}', '{EXAMPLES_ZH[2]}' or '{EXAMPLES_ZH[3]}'.": "模型只学过四种句式的问题（它的训练词表），例如 '{EXAMPLES_ZH[0]}'、'{EXAMPLES_ZH[1]}'、'{EXAMPLES_ZH[2]}' 或 '{EXAMPLES_ZH[3]}'。",
     "The model was trained on English questions: it was asked '{english}'.": "这个模型是用英文问题训练的：按句式转成英文后，它被问的是 '{english}'。",
     "scene": "场景",
     "scene seed": "场景种子",
