@@ -64,7 +64,8 @@ HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 # a chapter that shows a demo calls show( or demos.show( outside a comment (not plt.show()
 SHOWS_A_DEMO = re.compile(r"^[^#\n]*(?:(?<![\w.])show|demos\.show)\(", re.MULTILINE)
-INSTALL_ADDRESS = re.compile(r"git\+[^\"']*")  # the course's address in the install cell (links may change it)
+# the course's address in the install cell (tools/notebooks.py links may change it)
+INSTALL_ADDRESS = re.compile(r"git\+[^\"']*")
 
 
 def en_hash(text: str) -> str:
@@ -275,7 +276,8 @@ def with_outputs_of(
         return None
     refreshed = copy.deepcopy(committed)
     for cell, new in zip(refreshed.cells, expected.cells):
-        if cell.cell_type == "code" and INSTALL_ADDRESS.sub("", cell.source) != INSTALL_ADDRESS.sub("", new.source):
+        unchanged = INSTALL_ADDRESS.sub("", cell.source) == INSTALL_ADDRESS.sub("", new.source)
+        if cell.cell_type == "code" and not unchanged:
             return None
         cell.source = new.source
     refreshed.metadata = expected.metadata
@@ -303,7 +305,9 @@ def build(names: list[str] | None = None, execute: bool = True) -> list[str]:
                     committed = nbformat.read(target, as_version=4) if target.exists() else None
                     notebook = committed and with_outputs_of(notebook, committed)
                     if notebook is None:
-                        problems.append(f"{where}: its code changed, run `python tools/zh.py build {target.stem}`")
+                        problems.append(
+                            f"{where}: its code changed, run `python tools/zh.py build {target.stem}`"
+                        )
                         continue
                 notebooks.write(notebook, target)
                 print(f"{where}: translations refreshed from {edition.sidecar.relative_to(ROOT)}")
@@ -327,7 +331,9 @@ def notebook_problems(target: Path, expected: nbformat.NotebookNode) -> list[str
         return [f"{where} is missing: run `python tools/zh.py build {target.stem}`"]
     if not is_chapter(target):
         if target.read_text(encoding="utf-8") != render(expected):
-            return [f"{where} disagrees with its sidecar and English notebook: run `python tools/zh.py build`"]
+            return [
+                f"{where} disagrees with its sidecar and English notebook: run `python tools/zh.py build`"
+            ]
         return []
     committed = nbformat.read(target, as_version=4)
     problems = []
@@ -340,9 +346,13 @@ def notebook_problems(target: Path, expected: nbformat.NotebookNode) -> list[str
         problems.append(
             f"{where} disagrees with its sidecar (translations changed): run `python tools/zh.py text {target.stem}`"
         )
-    unexecuted = [i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None]
+    unexecuted = [
+        i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None
+    ]
     if unexecuted:
-        problems.append(f"{where}: code cells {unexecuted} were never executed: run `python tools/zh.py build`")
+        problems.append(
+            f"{where}: code cells {unexecuted} were never executed: run `python tools/zh.py build`"
+        )
     return problems
 
 
