@@ -1,6 +1,6 @@
 # mmlab: two commands.
 #   make lab    install the course into .venv and open JupyterLab on chapters/ (127.0.0.1 only)
-#   make test   install the test extras too, then lint, unit tests and every notebook (as CI does)
+#   make test   install the test extras too, then lint, unit tests and every notebook, English and Chinese (as CI does)
 # Other targets: make notebooks (rebuild notebooks from source/, both editions), make runall (Run All of
 # each demo chapter in JupyterLab, slow; the Chinese edition, EDITION=en for the English), make bench,
 # make doctor, make clean.
