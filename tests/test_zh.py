@@ -184,6 +184,55 @@ def test_build_runs_the_chinese_chapter_in_a_kernel_that_speaks_chinese(course, 
     assert zh.check() == []
 
 
+LAB_TEXT = """# %% [markdown]
+# # 98 · Lab
+# {{colab_badge}}
+
+# %%
+import sys
+
+IN_COLAB = "google.colab" in sys.modules  # {{repository}}
+
+# %%
+def answer():
+    # BEGIN SOLUTION
+    return 42
+    # END SOLUTION
+"""
+
+
+def test_a_lab_is_written_without_outputs_once_its_solution_ran(course, monkeypatch):
+    source = course / "source" / "labs" / "98_lab.py"
+    source.write_text(LAB_TEXT)
+    for path, notebook in notebooks.lab_notebooks(source):
+        notebooks.write(notebook, path)
+    raw = notebooks.read_source(source)
+    (course / "source" / "zh" / "labs").mkdir(parents=True)
+    (course / "source" / "zh" / "labs" / "98_lab.yml").write_text(
+        zh.dump_sidecar(
+            {"98-lab": {"en_hash": zh.en_hash(raw.cells[0].source), "zh": "# 98 · 实验\n{{colab_badge}}"}}
+        )
+    )
+
+    def broken(notebook, cwd):
+        raise RuntimeError("a cell of the solution failed")
+
+    monkeypatch.setattr(notebooks, "execute", broken)
+    with pytest.raises(RuntimeError, match="solution failed"):
+        zh.build(["98_lab"])
+    assert not (course / "zh" / "labs" / "98_lab.ipynb").exists()  # a broken lab is never written
+
+    ran = []
+    monkeypatch.setattr(notebooks, "execute", lambda notebook, cwd: ran.append(cwd) or 0.0)
+    assert zh.build(["98_lab"]) == []
+    assert ran == [course / "zh" / "labs" / "solutions"]  # the solution ran, in its own folder
+    template = nbformat.read(course / "zh" / "labs" / "98_lab.ipynb", as_version=4)
+    solution = nbformat.read(course / "zh" / "labs" / "solutions" / "98_lab.ipynb", as_version=4)
+    assert "raise NotImplementedError" in template.cells[-1].source and "42" in solution.cells[-1].source
+    assert all(not c.get("outputs") for c in [*template.cells, *solution.cells] if c.cell_type == "code")
+    assert zh.check() == []
+
+
 def test_check_passes_then_catches_stale_missing_and_hand_edited(course, capsys):
     assert zh.check() == []
     assert "中文版 chapters: 1/1 translated (99_demo)" in capsys.readouterr().out
