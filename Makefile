@@ -69,13 +69,19 @@ ZH_NBVAL = $(shell $(PY) tools/zh.py nbval)
 nbval: install-test
 	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest $(NBVAL_FLAGS) chapters labs $(ZH_NBVAL)
 
-# Debian's Chromium and ChromeDriver for the browser tests (root and apt-get needed; skipped otherwise).
+# Debian's Chromium and ChromeDriver for the browser tests (root and apt-get needed; skipped otherwise),
+# and a Chinese font, without which the Chinese edition's Run All screenshots show boxes for every character.
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "could not install chromium: browser tests will be skipped"; \
 	else echo "no chromium and no root apt-get: browser tests will be skipped"; fi
+	@if fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null) \
+		|| echo "could not install a Chinese font: Chinese text in the screenshots will show as boxes"; \
+	else echo "no Chinese font and no root apt-get: Chinese text in the screenshots will show as boxes"; fi
 
 notebooks: install-test
 	$(TEST_ENV) $(PY) tools/notebooks.py build $(NB)
