@@ -7,6 +7,12 @@ that every demo frame the run left
 behind answers a question inside its frame (a frame whose server was closed still shows the app,
 but never answers). A screenshot of each chapter's demo goes to ``tests/artifacts/``.
 
+The edition is chosen by ``MMLAB_EDITION``: ``zh`` (the default, and ``make runall``'s) runs the
+Chinese chapters (``zh/chapters/``), which nothing else executes (nbval runs the English demo
+chapters and the zh chapters without a demo: ``tools/zh.py nbval``); their demos are asked in
+Chinese where they take it (the chat demo answers the Chinese chat world) and must answer in
+Chinese. ``MMLAB_EDITION=en`` (``make runall EDITION=en``) runs the English chapters.
+
 These are the slowest tests of the suite (each runs a whole chapter, about as long as nbval does),
 marked ``runall`` and run by ``make runall``, the last phase of ``make test``, two chapters at once
 with one torch thread per kernel. Each chapter opens in a JupyterLab workspace of its own and is
@@ -33,6 +39,10 @@ from test_demo_layout_browser import LAYOUT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import zh  # noqa: E402  (tools/zh.py: which chapters show a demo)
+
+EDITION = os.environ.get("MMLAB_EDITION", "zh")
 RUN_ALL_TIMEOUT_S = 900  # a whole chapter, on a CI machine that runs two tests at once
 ANSWER_TIMEOUT_S = 3 * TIMEOUT_S  # a demo's first answer (its app loads in the frame, then computes)
 # chapter notebook -> the demo it shows last (a key of the layout test's table)
@@ -50,6 +60,24 @@ CHAPTER_DEMO = {
     "16b_assistant_api": "assistant",
     "15b_diffusion": "imagegen",
 }
+# What each demo's answer shows in the Chinese edition (LAYOUT has the English). All are Chinese but
+# the VQA demo's: chapter 10's model answers with the English words it was trained on.
+ANSWER_ZH = {
+    "attention": "个词元",
+    "fill_mask": "概率",
+    "generate": "完成",
+    "chat": "白色",  # the Chinese chat world's answer to CHAT_QUESTION["zh"]
+    "vqa": "%",
+    "sketch": "空白",
+    "vlm": "",  # the answer to the default Chinese question: any Chinese colour, shape or number
+    "translate": "个词，输出",
+    "speech": "合成了",
+    "search": "条结果",
+    "assistant": "余弦",
+    "imagegen": "张图片",
+}
+CHAT_QUESTION = {"en": "What colour is grass?", "zh": "雪是什么颜色"}
+CJK = re.compile(r"[\u4e00-\u9fff]")
 # JupyterLab settings for the test: every cell stays in the page (no virtual scrolling), no news.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
@@ -58,17 +86,18 @@ LAB_SETTINGS = {
         "checkForUpdates": False,
     },
 }
-SHOWS_A_DEMO = re.compile(r"^[^#\n]*(?:(?<![\w.])show|demos\.show)\(", re.MULTILINE)  # not plt.show(
 
 
 def test_every_chapter_that_shows_a_demo_is_run_here():
-    shown = {
-        path.stem
-        for path in (ROOT / "source" / "chapters").glob("*.py")
-        if SHOWS_A_DEMO.search(path.read_text(encoding="utf-8"))
-    }
+    shown = set(zh.demo_chapters())
     assert shown == set(CHAPTER_DEMO), f"add or remove in CHAPTER_DEMO: {shown ^ set(CHAPTER_DEMO)}"
-    assert set(CHAPTER_DEMO.values()) <= set(LAYOUT)
+    assert set(CHAPTER_DEMO.values()) <= set(LAYOUT) and set(CHAPTER_DEMO.values()) <= set(ANSWER_ZH)
+    assert EDITION in ("en", "zh"), f"MMLAB_EDITION must be en or zh, not {EDITION!r}"
+
+
+def edition_dir() -> Path:
+    """The chapters Run All runs: the Chinese edition's, or the English ones."""
+    return ROOT / "zh" / "chapters" if EDITION == "zh" else ROOT / "chapters"
 
 
 def _free_port() -> int:
@@ -89,7 +118,7 @@ def lab(tmp_path_factory):
     notebooks = home / "chapters"
     notebooks.mkdir()
     for stem in CHAPTER_DEMO:
-        shutil.copy(ROOT / "chapters" / f"{stem}.ipynb", notebooks)
+        shutil.copy(edition_dir() / f"{stem}.ipynb", notebooks)
     for name, values in LAB_SETTINGS.items():
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,11 +266,14 @@ def _ask(driver, name: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     visible, action, (answer, text) = LAYOUT[name]
+    chinese = EDITION == "zh"
+    if chinese:
+        text = ANSWER_ZH[name]
     wait = WebDriverWait(driver, ANSWER_TIMEOUT_S)
     wait.until(lambda d: all(d.find_elements(By.CSS_SELECTOR, s) for s in visible))
     if action == "chat":
         driver.find_element(By.CSS_SELECTOR, "#message_box textarea").send_keys(
-            "What colour is grass?", Keys.ENTER
+            CHAT_QUESTION[EDITION], Keys.ENTER
         )
     else:
         driver.find_element(By.CSS_SELECTOR, action).click()
@@ -249,7 +281,8 @@ def _ask(driver, name: str) -> None:
     def answered(d) -> bool:
         element = d.find_element(By.CSS_SELECTOR, answer)
         shown = element.text + (element.get_attribute("value") or "")
-        return bool(shown.strip()) and text in shown
+        in_chinese = not chinese or name == "vqa" or CJK.search(shown)
+        return bool(shown.strip()) and text in shown and bool(in_chinese)
 
     wait.until(answered)
 
@@ -282,7 +315,7 @@ def test_run_all_leaves_the_demo_live_and_answering(driver, lab, stem):
             finally:
                 driver.switch_to.default_content()
         ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}.png"))
+        driver.save_screenshot(str(ARTIFACTS / f"runall_{EDITION}_{stem}.png"))
     finally:
         driver.switch_to.default_content()
         # stop the kernel (frees the chapter's memory and closes its demo), then close the notebook

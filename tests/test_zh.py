@@ -34,7 +34,9 @@ IN_COLAB = "google.colab" in sys.modules  # {{repository}}
 # ## 1. First section
 
 # %%
-print(1)
+import mmlab
+
+print(mmlab.get_language())
 
 # %% [markdown]
 # More about the first section.
@@ -109,6 +111,17 @@ def test_sidecars_round_trip_any_text(text):
 # ---- building and checking, on a synthetic course ------------------------------------------------
 
 
+REAL_EXECUTE = notebooks.execute
+
+
+def fake_execute(notebook: nbformat.NotebookNode, cwd: Path) -> float:
+    """Stands in for a kernel (unit tests stay fast): numbers each code cell, prints where it ran."""
+    for count, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
+        cell.execution_count = count + 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"ran in {cwd.name}\n")]
+    return 0.0
+
+
 @pytest.fixture
 def course(tmp_path, monkeypatch, capsys):
     """A one-chapter course in tmp_path: source, executed English notebook and a complete sidecar."""
@@ -122,6 +135,7 @@ def course(tmp_path, monkeypatch, capsys):
         (zh, "ROOT", tmp_path),
         (zh, "ZH", tmp_path / "zh"),
         (zh, "SIDECARS", tmp_path / "source" / "zh"),
+        (notebooks, "execute", fake_execute),
     ]:
         monkeypatch.setattr(module, name, value)
     english = notebooks.fill_links(notebooks.read_source(source), notebooks.chapter_target(source))
@@ -143,19 +157,80 @@ def course(tmp_path, monkeypatch, capsys):
     return tmp_path
 
 
-def test_built_notebook_has_the_english_code_and_outputs_and_the_chinese_text(course):
+def test_built_notebook_has_the_english_code_and_the_chinese_text_and_is_executed_there(course):
     english = nbformat.read(course / "chapters" / "99_demo.ipynb", as_version=4)
     chinese = nbformat.read(course / "zh" / "chapters" / "99_demo.ipynb", as_version=4)
     assert [c.id for c in chinese.cells].index(zh.LANGUAGE_CELL_ID) == 2  # right after the install cell
-    assert chinese.cells[2].source == zh.LANGUAGE_CELL
+    assert chinese.cells[2].source == zh.LANGUAGE_CELL and chinese.cells[2].execution_count is not None
     rest = [c for c in chinese.cells if c.id != zh.LANGUAGE_CELL_ID]
     for en, cn in zip(english.cells, rest, strict=True):
         if en.cell_type == "code":
-            assert cn == en  # source, outputs, execution count: nothing ran again
+            assert (cn.id, cn.source) == (en.id, en.source)
+            assert cn.outputs[0].text == "ran in chapters\n" and cn.execution_count is not None
         else:
             assert re.search("[\u4e00-\u9fff]", cn.source) and cn.source != en.source
+    assert chinese.metadata["mmlab"] == {"language": "zh", "english": "chapters/99_demo.ipynb"}
     badge = notebooks.colab_url("zh/chapters/99_demo.ipynb")
     assert badge in chinese.cells[0].source and "{{colab_badge}}" not in chinese.cells[0].source
+
+
+def test_build_runs_the_chinese_chapter_in_a_kernel_that_speaks_chinese(course, monkeypatch):
+    monkeypatch.setattr(notebooks, "execute", REAL_EXECUTE)
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # restored after the test (execute sets the inline backend)
+    assert zh.build() == []
+    chinese = nbformat.read(course / "zh" / "chapters" / "99_demo.ipynb", as_version=4)
+    printed = [c for c in chinese.cells if c.cell_type == "code" and "get_language" in c.source]
+    assert printed[0].outputs[0].text == "zh\n"  # the English notebook of this code would print "en"
+    assert zh.check() == []
+
+
+LAB_TEXT = """# %% [markdown]
+# # 98 · Lab
+# {{colab_badge}}
+
+# %%
+import sys
+
+IN_COLAB = "google.colab" in sys.modules  # {{repository}}
+
+# %%
+def answer():
+    # BEGIN SOLUTION
+    return 42
+    # END SOLUTION
+"""
+
+
+def test_a_lab_is_written_without_outputs_once_its_solution_ran(course, monkeypatch):
+    source = course / "source" / "labs" / "98_lab.py"
+    source.write_text(LAB_TEXT)
+    for path, notebook in notebooks.lab_notebooks(source):
+        notebooks.write(notebook, path)
+    raw = notebooks.read_source(source)
+    (course / "source" / "zh" / "labs").mkdir(parents=True)
+    (course / "source" / "zh" / "labs" / "98_lab.yml").write_text(
+        zh.dump_sidecar(
+            {"98-lab": {"en_hash": zh.en_hash(raw.cells[0].source), "zh": "# 98 · 实验\n{{colab_badge}}"}}
+        )
+    )
+
+    def broken(notebook, cwd):
+        raise RuntimeError("a cell of the solution failed")
+
+    monkeypatch.setattr(notebooks, "execute", broken)
+    with pytest.raises(RuntimeError, match="solution failed"):
+        zh.build(["98_lab"])
+    assert not (course / "zh" / "labs" / "98_lab.ipynb").exists()  # a broken lab is never written
+
+    ran = []
+    monkeypatch.setattr(notebooks, "execute", lambda notebook, cwd: ran.append(cwd) or 0.0)
+    assert zh.build(["98_lab"]) == []
+    assert ran == [course / "zh" / "labs" / "solutions"]  # the solution ran, in its own folder
+    template = nbformat.read(course / "zh" / "labs" / "98_lab.ipynb", as_version=4)
+    solution = nbformat.read(course / "zh" / "labs" / "solutions" / "98_lab.ipynb", as_version=4)
+    assert "raise NotImplementedError" in template.cells[-1].source and "42" in solution.cells[-1].source
+    assert all(not c.get("outputs") for c in [*template.cells, *solution.cells] if c.cell_type == "code")
+    assert zh.check() == []
 
 
 def test_check_passes_then_catches_stale_missing_and_hand_edited(course, capsys):
@@ -176,9 +251,37 @@ def test_check_passes_then_catches_stale_missing_and_hand_edited(course, capsys)
 
     source.write_text(SOURCE_TEXT)
     target = course / "zh" / "chapters" / "99_demo.ipynb"
-    target.write_text(target.read_text().replace("第一节", "第 1 节"))
-    problems = zh.check()
-    assert any("disagrees with source/zh/chapters/99_demo.yml" in p for p in problems)
+    built = target.read_text()
+    target.write_text(built.replace("第一节", "第 1 节"))
+    assert any("disagrees with its sidecar" in p for p in zh.check())
+
+    target.write_text(built.replace("get_language()", "get_language() + 'x'"))
+    assert any("code cells differ from its English notebook's" in p for p in zh.check())
+
+    notebook = nbformat.reads(built, as_version=4)
+    notebook.cells[2].execution_count = None  # the language cell, copied but never run
+    notebooks.write(notebook, target)
+    assert any("code cells [2] were never executed" in p for p in zh.check())
+
+
+def test_text_refreshes_a_translation_and_keeps_the_outputs_but_not_after_a_code_change(course):
+    sidecar = course / "source" / "zh" / "chapters" / "99_demo.yml"
+    sidecar.write_text(sidecar.read_text().replace("第二节", "第 2 节"))
+    target = course / "zh" / "chapters" / "99_demo.ipynb"
+    before = nbformat.read(target, as_version=4)
+    for cell in before.cells:
+        if cell.cell_type == "code":
+            cell.outputs[0].text = "kept\n"
+    notebooks.write(before, target)
+    assert zh.main(["text"]) == 0
+    after = nbformat.read(target, as_version=4)
+    assert "## 2. 第 2 节" in [c.source for c in after.cells]
+    assert all(c.outputs[0].text == "kept\n" for c in after.cells if c.cell_type == "code")
+
+    code = [c for c in after.cells if c.cell_type == "code" and "get_language" in c.source][0]
+    code.source += "\nprint(2)"  # as if the source's code had changed since the notebook ran
+    notebooks.write(after, target)
+    assert any("its code changed" in p for p in zh.build(execute=False))
 
 
 def test_a_translation_must_keep_the_badge_placeholder(course):
@@ -215,7 +318,7 @@ def test_committed_chinese_notebooks_agree_with_sidecars_and_english_notebooks()
     assert any(translated for translated, _ in zh.coverage().values())
 
 
-def test_chinese_notebooks_have_the_english_code_cells_and_outputs():
+def test_chinese_notebooks_have_the_english_code_cells_and_chapters_are_executed():
     for edition in zh.editions():
         for english_path, chinese_path in edition.pairs():
             if not chinese_path.exists():
@@ -223,7 +326,22 @@ def test_chinese_notebooks_have_the_english_code_cells_and_outputs():
             english = nbformat.read(english_path, as_version=4)
             chinese = nbformat.read(chinese_path, as_version=4)
             code = [c for c in chinese.cells if c.cell_type == "code" and c.id != zh.LANGUAGE_CELL_ID]
-            assert code == [c for c in english.cells if c.cell_type == "code"], chinese_path
+            assert [c.source for c in code] == [c.source for c in english.cells if c.cell_type == "code"]
+            if edition.kind == "chapters":  # executed in Chinese, not copied from the English run
+                assert all(c.execution_count is not None for c in chinese.cells if c.cell_type == "code")
+                assert chinese.cells[[c.id for c in chinese.cells].index(zh.LANGUAGE_CELL_ID)].execution_count
+
+
+def test_every_chinese_notebook_is_executed_by_exactly_one_ci_phase():
+    """nbval runs the zh chapters without a demo and the zh labs; Run All (``make runall``) the others."""
+    nbval = zh.nbval_paths()
+    demos = set(zh.demo_chapters())
+    for path in sorted((ROOT / "zh").rglob("*.ipynb")):
+        relative = path.relative_to(ROOT).as_posix()
+        by_nbval = relative in nbval or any(relative.startswith(f"{p}/") for p in nbval)
+        by_runall = path.parent.name == "chapters" and path.stem in demos
+        assert by_nbval != by_runall, relative
+    assert "$(ZH_NBVAL)" in (ROOT / "Makefile").read_text(encoding="utf-8")
 
 
 def test_the_language_cell_sets_chinese():
@@ -310,5 +428,8 @@ def test_notebooks_check_command_runs_the_chinese_check(course):
     sidecar = course / "source" / "zh" / "chapters" / "99_demo.yml"
     sidecar.write_text(sidecar.read_text().replace("第二节", "第 2 节"))  # the zh notebook is now out of date
     assert notebooks.main(["check"]) == 1
-    assert notebooks.main(["zh"]) == 0  # rebuilds it, without running anything
+    assert notebooks.main(["links"]) == 0  # refreshes its text, without running anything
+    assert notebooks.main(["check"]) == 0
+    (course / "zh" / "chapters" / "99_demo.ipynb").unlink()
+    assert notebooks.main(["zh"]) == 0  # builds (executes) it
     assert notebooks.main(["check"]) == 0

@@ -14,9 +14,10 @@ Usage::
     python tools/notebooks.py build 01_cross_entropy # one chapter and/or lab, by name
     python tools/notebooks.py check                 # CI: notebooks agree with their sources
     python tools/notebooks.py links                 # badges and install cells after an address change
-    python tools/notebooks.py zh                    # only the Chinese edition (tools/zh.py), no execution
+    python tools/notebooks.py zh                    # only the Chinese edition (tools/zh.py), executed
 
-``build``, ``check`` and ``links`` also build/check the Chinese notebooks (``zh/``, see ``tools/zh.py``).
+``build``, ``check`` and ``links`` also build/check the Chinese notebooks (``zh/``, see ``tools/zh.py``):
+``build`` executes the zh chapters after the English ones, ``links`` only rewrites their text.
 
 A code cell tagged ``strip-output`` (``# %% tags=["strip-output"]``) runs but is committed without
 outputs (used for demo launch cells: a dead localhost iframe helps nobody).
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("links", "zh"):
         if args.command == "links":
             update_links()
-        problems = zh.build(args.names)
+        problems = zh.build(args.names, execute=args.command == "zh")
         print("\n".join(problems)) if problems else None
         return 1 if problems else 0
     if args.command == "check":

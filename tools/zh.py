@@ -12,17 +12,28 @@ that maps every markdown cell's **stable id** to its translation::
 
 A cell's id is the slug of the heading it opens with, or of the last heading above it plus its
 ordinal among the markdown cells of that section: code cells and other sections can change freely
-without renaming it. The Chinese notebooks are copies of the *executed* English ones (same code
-cells, same outputs: nothing runs again) with the markdown replaced, one cell added after the
-install cell that switches the package to Chinese, and the Colab badge pointing at their own path:
+without renaming it. The Chinese notebooks have the English notebooks' cells (the same code cells,
+from the same source) with the markdown replaced, one cell added after the install cell that switches
+the package to Chinese, and the Colab badge pointing at their own path. They are executed, not
+copied: many outputs follow the language (check messages, plot labels, trainer and demo texts), so a
+zh chapter's outputs are what a learner running it in Chinese sees:
 
-* ``chapters/NN.ipynb`` -> ``zh/chapters/NN.ipynb``;
-* ``labs/NN.ipynb`` and ``labs/solutions/NN.ipynb`` -> ``zh/labs/NN.ipynb``, ``zh/labs/solutions/NN.ipynb``.
+* ``chapters/NN.ipynb`` -> ``zh/chapters/NN.ipynb``, executed with ``zh/chapters`` as working
+  directory (what it writes there, ``runs/``, is git-ignored), committed with outputs;
+* ``labs/NN.ipynb`` and ``labs/solutions/NN.ipynb`` -> ``zh/labs/NN.ipynb``,
+  ``zh/labs/solutions/NN.ipynb``, committed without outputs as in English; the zh solution is
+  executed during the build, so a broken one is never written.
+
+CI executes the zh chapters too: nbval those without a demo and the zh labs (``nbval`` prints that
+list for the Makefile), Run All in JupyterLab those with one (``demo_chapters()``).
 
 Usage (``tools/notebooks.py build`` and ``check`` call this too)::
 
-    python tools/zh.py build [NAMES]   # rebuild the Chinese notebooks of every translated source
-    python tools/zh.py check           # missing or stale translations, stale notebooks; prints coverage
+    python tools/zh.py build [NAMES]   # execute and write the Chinese notebooks of every translated source
+    python tools/zh.py text [NAMES]    # a translation changed: refresh the markdown, keep the outputs
+    python tools/zh.py check           # missing/stale translations, zh notebooks whose code differs from
+                                       # the English or that were not executed; prints coverage
+    python tools/zh.py nbval           # the zh notebooks nbval executes (those Run All does not)
     python tools/zh.py status NAME     # what a translator has to do: each missing/stale cell in English
     python tools/zh.py stub NAME       # add empty entries for the untranslated cells to the sidecar
 """
@@ -51,6 +62,10 @@ LANGUAGE_CELL = 'import mmlab\n\nmmlab.set_language("zh")  # 检查信息与演�
 PLACEHOLDERS = (notebooks.BADGE, notebooks.REPOSITORY)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
+# a chapter that shows a demo calls show( or demos.show( outside a comment (not plt.show()
+SHOWS_A_DEMO = re.compile(r"^[^#\n]*(?:(?<![\w.])show|demos\.show)\(", re.MULTILINE)
+# the course's address in the install cell (tools/notebooks.py links may change it)
+INSTALL_ADDRESS = re.compile(r"git\+[^\"']*")
 
 
 def en_hash(text: str) -> str:
@@ -176,7 +191,7 @@ def translation_problems(edition: Edition, raw: nbformat.NotebookNode, entries: 
 
 
 def english_problems(english: nbformat.NotebookNode, raw: nbformat.NotebookNode, path: Path) -> list[str]:
-    """The committed English notebook must be the source's (rebuilt), or its outputs are not ours."""
+    """The committed English notebook must be the source's (rebuilt): the zh notebook's code is the source's."""
     expected = notebooks.fill_links(copy.deepcopy(raw), path)
     if path.parent.name == "labs":  # the learner's template
         expected = notebooks.make_template(expected)
@@ -196,7 +211,8 @@ def language_cell() -> nbformat.NotebookNode:
 def translate(
     english: nbformat.NotebookNode, raw: nbformat.NotebookNode, entries: dict, target: Path
 ) -> nbformat.NotebookNode:
-    """The Chinese notebook: ``english`` with each markdown cell translated and the language set."""
+    """The Chinese notebook, not executed: ``english`` (the source's cells, as built for the English
+    notebook) with each markdown cell translated and the language set."""
     chinese = copy.deepcopy(english)
     for cell, key in zip(chinese.cells, cell_ids(raw.cells)):
         if key is not None:
@@ -206,10 +222,17 @@ def translate(
         None,
     )
     chinese.cells.insert(0 if install is None else install + 1, language_cell())
-    chinese.metadata = copy.deepcopy(english.metadata)
-    chinese.metadata["language_info"] = {"name": "python"}
-    chinese.metadata["mmlab"] = {"language": "zh", "english": english_path_of(target)}
+    label(chinese, target)
     return notebooks.fill_links(chinese, target)
+
+
+def label(notebook: nbformat.NotebookNode, target: Path) -> None:
+    """The metadata of a Chinese notebook (after execution too, which resets it)."""
+    notebook.metadata = {
+        "kernelspec": notebooks.KERNEL,
+        "language_info": {"name": "python"},
+        "mmlab": {"language": "zh", "english": english_path_of(target)},
+    }
 
 
 def english_path_of(target: Path) -> str:
@@ -217,7 +240,7 @@ def english_path_of(target: Path) -> str:
 
 
 def expected_notebooks(edition: Edition) -> tuple[list[tuple[Path, nbformat.NotebookNode]], list[str]]:
-    """(path, Chinese notebook) to write for ``edition``, or the problems that prevent it."""
+    """(path, Chinese notebook before execution) for ``edition``, or the problems that prevent it."""
     raw = notebooks.read_source(edition.source)
     entries = load_sidecar(edition.sidecar)
     problems = translation_problems(edition, raw, entries)
@@ -229,7 +252,10 @@ def expected_notebooks(edition: Edition) -> tuple[list[tuple[Path, nbformat.Note
         english = nbformat.read(english_path, as_version=4)
         problems += english_problems(english, raw, english_path)
         if not problems:
-            built.append((target, translate(english, raw, entries, target)))
+            cells = notebooks.fill_links(copy.deepcopy(raw), english_path)
+            if english_path.parent.name == "labs":
+                cells = notebooks.make_template(cells)
+            built.append((target, translate(cells, raw, entries, target)))
     return built, problems
 
 
@@ -237,8 +263,35 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def build(names: list[str] | None = None) -> list[str]:
-    """Write the Chinese notebooks of every translated source in ``names``; return the problems."""
+def is_chapter(target: Path) -> bool:
+    return target.parent == ZH / "chapters"
+
+
+def with_outputs_of(
+    expected: nbformat.NotebookNode, committed: nbformat.NotebookNode
+) -> nbformat.NotebookNode | None:
+    """``expected`` with the outputs of the executed ``committed`` notebook, when only markdown or the
+    link placeholders differ (a translation changed: nothing to run); ``None`` when code changed."""
+    if [(c.id, c.cell_type) for c in committed.cells] != [(c.id, c.cell_type) for c in expected.cells]:
+        return None
+    refreshed = copy.deepcopy(committed)
+    for cell, new in zip(refreshed.cells, expected.cells):
+        unchanged = INSTALL_ADDRESS.sub("", cell.source) == INSTALL_ADDRESS.sub("", new.source)
+        if cell.cell_type == "code" and not unchanged:
+            return None
+        cell.source = new.source
+    refreshed.metadata = expected.metadata
+    return refreshed
+
+
+def build(names: list[str] | None = None, execute: bool = True) -> list[str]:
+    """Write the Chinese notebooks of every translated source in ``names``; return the problems.
+
+    Chapters are executed (cwd ``zh/chapters``), so their outputs are what a learner running them in
+    Chinese sees; lab solutions are executed (cwd ``zh/labs/solutions``) and written, like the
+    templates, without outputs. With ``execute=False`` only translations and links are refreshed: a
+    chapter keeps its outputs when its code cells are unchanged, else it is reported.
+    """
     problems = []
     for edition in editions(names):
         if not edition.sidecar.exists():
@@ -246,8 +299,60 @@ def build(names: list[str] | None = None) -> list[str]:
         built, found = expected_notebooks(edition)
         problems += found
         for target, notebook in built:
+            where = target.relative_to(ROOT)
+            if not execute:
+                if is_chapter(target):
+                    committed = nbformat.read(target, as_version=4) if target.exists() else None
+                    notebook = committed and with_outputs_of(notebook, committed)
+                    if notebook is None:
+                        problems.append(
+                            f"{where}: its code changed, run `python tools/zh.py build {target.stem}`"
+                        )
+                        continue
+                notebooks.write(notebook, target)
+                print(f"{where}: translations refreshed from {edition.sidecar.relative_to(ROOT)}")
+                continue
+            if is_chapter(target) or target.parent.name == "solutions":
+                executed = copy.deepcopy(notebook)
+                seconds = notebooks.execute(executed, target.parent)
+                if is_chapter(target):
+                    label(executed, target)
+                    notebook = executed
+                print(f"{where}: executed in {seconds:.1f} s")
             notebooks.write(notebook, target)
-            print(f"{target.relative_to(ROOT)}: built from {edition.sidecar.relative_to(ROOT)}")
+            print(f"{where}: built from {edition.sidecar.relative_to(ROOT)}")
+    return problems
+
+
+def notebook_problems(target: Path, expected: nbformat.NotebookNode) -> list[str]:
+    """A committed zh notebook that is not ``expected``: labs to the byte, chapters cell by cell and executed."""
+    where = target.relative_to(ROOT)
+    if not target.exists():
+        return [f"{where} is missing: run `python tools/zh.py build {target.stem}`"]
+    if not is_chapter(target):
+        if target.read_text(encoding="utf-8") != render(expected):
+            return [
+                f"{where} disagrees with its sidecar and English notebook: run `python tools/zh.py build`"
+            ]
+        return []
+    committed = nbformat.read(target, as_version=4)
+    problems = []
+    code = [(c.id, c.source) for c in committed.cells if c.cell_type == "code"]
+    if code != [(c.id, c.source) for c in expected.cells if c.cell_type == "code"]:
+        problems.append(
+            f"{where}: its code cells differ from its English notebook's: run `python tools/zh.py build {target.stem}`"
+        )
+    elif notebooks.cell_pairs(committed) != notebooks.cell_pairs(expected):
+        problems.append(
+            f"{where} disagrees with its sidecar (translations changed): run `python tools/zh.py text {target.stem}`"
+        )
+    unexecuted = [
+        i for i, c in enumerate(committed.cells) if c.cell_type == "code" and c.execution_count is None
+    ]
+    if unexecuted:
+        problems.append(
+            f"{where}: code cells {unexecuted} were never executed: run `python tools/zh.py build`"
+        )
     return problems
 
 
@@ -271,11 +376,7 @@ def check() -> list[str]:
         built, found = expected_notebooks(edition)
         problems += found
         for target, notebook in built:
-            if not target.exists() or target.read_text(encoding="utf-8") != render(notebook):
-                problems.append(
-                    f"{target.relative_to(ROOT)} disagrees with {edition.sidecar.relative_to(ROOT)} and the "
-                    "English notebook: run `python tools/zh.py build`"
-                )
+            problems += notebook_problems(target, notebook)
     known = {zh for edition in editions() for _, zh in edition.pairs()}
     sidecars = {edition.sidecar for edition in editions()}
     problems += [
@@ -293,6 +394,23 @@ def check() -> list[str]:
         if todo:
             print(f"  not translated yet: {', '.join(todo)}")
     return problems
+
+
+def demo_chapters() -> list[str]:
+    """The chapters that show a demo: Run All in JupyterLab executes them (tests/test_runall_browser.py)."""
+    return [
+        source.stem
+        for source in notebooks.sources("chapters", [])
+        if SHOWS_A_DEMO.search(source.read_text(encoding="utf-8"))
+    ]
+
+
+def nbval_paths() -> list[str]:
+    """The zh notebooks ``make nbval`` executes: every zh chapter Run All does not, and the zh labs."""
+    demos = set(demo_chapters())
+    chapters = sorted(p for p in (ZH / "chapters").glob("*.ipynb") if p.stem not in demos)
+    labs = [ZH / "labs"] if (ZH / "labs").exists() else []
+    return [p.relative_to(ROOT).as_posix() for p in [*chapters, *labs]]
 
 
 def status(name: str) -> None:
@@ -330,14 +448,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["build", "check", "status", "stub"])
+    parser.add_argument("command", choices=["build", "text", "check", "nbval", "status", "stub"])
     parser.add_argument("names", nargs="*", help="notebook names or numbers (default: all)")
     args = parser.parse_args(argv)
     if args.command in ("status", "stub"):
         for name in args.names:
             (status if args.command == "status" else stub)(name)
         return 0
-    problems = build(args.names) if args.command == "build" else check()
+    if args.command == "nbval":
+        print(" ".join(nbval_paths()))
+        return 0
+    if args.command == "check":
+        problems = check()
+    else:
+        problems = build(args.names, execute=args.command == "build")
     for problem in problems:
         print(problem)
     return 1 if problems else 0
