@@ -60,3 +60,68 @@ def test_bad_arguments():
         train_wordpiece(TEXTS, vocab_size=5)
     with pytest.raises(FileNotFoundError):
         load_wordpiece("/nonexistent/folder")
+
+
+def bpe_with_continuations(texts: list[str], vocab_size: int, min_frequency: int) -> dict[str, int]:
+    """The vocabulary the ``tokenizers`` library's WordPiece trainer builds, written out in Python: BPE
+    merges over words split as ``w ##o ##r ##d``, the most frequent pair first, ties to the smallest
+    ids (plain characters, sorted, then the ``##`` characters, sorted)."""
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
+    vocab = SPECIAL_TOKENS + sorted({c for w in counts for c in w})
+    vocab += ["##" + c for c in sorted({c for w in counts for c in w[1:]})]
+    ids = {token: i for i, token in enumerate(vocab)}
+    splits = {w: [w[0]] + ["##" + c for c in w[1:]] for w in counts}
+    while len(ids) < vocab_size:
+        pairs = Counter()
+        for word, n in counts.items():
+            for pair in zip(splits[word], splits[word][1:]):
+                pairs[pair] += n
+        if not pairs:
+            break
+        (a, b), n = max(pairs.items(), key=lambda item: (item[1], -ids[item[0][0]], -ids[item[0][1]]))
+        if n < min_frequency:
+            break
+        ids.setdefault(a + b[2:], len(ids))
+        for word, pieces in splits.items():
+            merged, i = [], 0
+            while i < len(pieces):
+                if i + 1 < len(pieces) and (pieces[i], pieces[i + 1]) == (a, b):
+                    merged.append(a + b[2:])
+                    i += 2
+                else:
+                    merged.append(pieces[i])
+                    i += 1
+            splits[word] = merged
+    return ids
+
+
+@pytest.mark.parametrize("vocab_size", [60, 120, 200])
+def test_training_makes_the_librarys_merges_in_a_fixed_order(vocab_size):
+    # the library's own trainer breaks ties between equally frequent pairs by ids it assigns in
+    # hash-map order (huggingface/tokenizers#1794); ours breaks them by sorted ids, as written out above
+    got = train_wordpiece(TEXTS, vocab_size=vocab_size, min_frequency=2).get_vocab()
+    assert got == bpe_with_continuations(TEXTS, vocab_size, 2)
+
+
+def test_training_gives_the_same_vocabulary_in_every_process():
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json; from mmlab.data.wordpiece import train_wordpiece; from mmlab.data.lm import pydoc_corpus\n"
+        "print(json.dumps(train_wordpiece(pydoc_corpus().splitlines()[:3000], vocab_size=800).get_vocab(), sort_keys=True))"
+    )
+    runs = [
+        json.loads(
+            subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and len(runs[0]) == 800

@@ -2,10 +2,18 @@
 ``transformers`` fast tokenizer (chapter 04).
 
 WordPiece keeps whole words when they are frequent and splits rare words into pieces that are:
-"unhashable" -> ``un ##hash ##able``, where ``##`` marks a piece that continues a word. Training
-starts from single characters and repeatedly merges the pair of pieces with the highest score
-``count(ab) / (count(a) count(b))``, so a merge is made when the pair occurs together more often
-than its parts' frequencies predict (BPE merges the most frequent pair instead).
+"unhashable" -> ``un ##hash ##able``, where ``##`` marks a piece that continues a word, and encodes a
+word by taking the longest piece of the vocabulary that starts it, then the longest that continues it.
+Google's WordPiece chooses its merges by the score ``count(ab) / (count(a) count(b))``; the
+``tokenizers`` library (used here) builds the vocabulary as BPE does: starting from single characters
+(``a`` at the start of a word, ``##a`` inside one), it repeatedly merges the most frequent pair.
+
+The library's ``WordPieceTrainer`` gives a different vocabulary from one process to the next
+(huggingface/tokenizers#1794: the ``##`` pieces get their ids in hash-map order, and ties between
+equally frequent pairs are broken by id). :func:`train_wordpiece` therefore runs the library's BPE
+trainer on words whose inner characters are written as private-use characters (``unhash`` ->
+``u`` + the private twins of ``nhash``), whose ids come from the sorted alphabet, and reads the
+private twins back as ``##`` pieces: the same merges, made in the same order in every process.
 
 Typical use::
 
@@ -46,7 +54,7 @@ def train_wordpiece(
         lowercase: lower-case (and strip accents) before anything else.
         model_max_length: longest input the tokenizer truncates to when asked.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     if isinstance(texts, str):
@@ -55,19 +63,16 @@ def train_wordpiece(
         )
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = [
+        [word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))] for text in texts
+    ]
+    vocab = _train_pieces(words, vocab_size, min_frequency)
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token=UNK, continuing_subword_prefix="##"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{CLS}:0 $A:0 {SEP}:0",
@@ -85,6 +90,40 @@ def train_wordpiece(
         model_max_length=model_max_length,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )
+
+
+PRIVATE_USE = 0xF0000  # the first code point of plane 15, private use: no text has these
+
+
+def _train_pieces(words: list[list[str]], vocab_size: int, min_frequency: int) -> dict[str, int]:
+    """The WordPiece vocabulary (piece -> id) of BPE merges on ``words`` (one list per text),
+    made in the same order in every process (see the module docstring)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    characters = sorted({c for text in words for word in text for c in word})
+    inside = sorted({c for text in words for word in text for c in word[1:]})
+    if len(inside) > 0xFFFE:
+        raise ValueError(f"the text has {len(inside):,} distinct characters; at most 65,534 are supported")
+    inner = {c: chr(PRIVATE_USE + i) for i, c in enumerate(inside)}  # sorted as their characters are
+    outer = {twin: c for c, twin in inner.items()}
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=characters,  # every character can start a word, as in the library's trainer
+        show_progress=False,
+    )
+    marked = (" ".join(word[0] + "".join(inner[c] for c in word[1:]) for word in text) for text in words)
+    bpe.train_from_iterator(marked, trainer=trainer)
+
+    def piece(token: str) -> str:
+        if token in SPECIAL_TOKENS or token[0] not in outer:
+            return "".join(outer.get(c, c) for c in token)  # a word's start ("un", "unhash")
+        return "##" + "".join(outer[c] for c in token)  # a continuation ("##hash")
+
+    return {piece(token): i for token, i in bpe.get_vocab().items()}
 
 
 def load_wordpiece(path: str | Path):

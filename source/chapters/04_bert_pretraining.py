@@ -58,12 +58,18 @@ print(CONFIG)
 #
 # A word-level vocabulary cannot name a word it has never seen; a character-level one makes sequences
 # long. WordPiece keeps frequent words whole and splits rare ones into pieces, marking a piece that
-# continues a word with `##`. Training starts from characters and repeatedly merges the pair of pieces
-# $(a, b)$ with the highest score $\frac{n(ab)}{n(a)\,n(b)}$, where $n(\cdot)$ counts occurrences in the
-# corpus: a pair is merged when its parts occur together more often than their own frequencies predict.
+# continues a word with `##`, and encodes a word greedily: the longest piece of the vocabulary that
+# starts it, then the longest that continues it. Google's WordPiece builds its vocabulary from
+# characters by repeatedly merging the pair of pieces $(a, b)$ with the highest score
+# $\frac{n(ab)}{n(a)\,n(b)}$, where $n(\cdot)$ counts occurrences in the corpus: a pair is merged when its
+# parts occur together more often than their own frequencies predict. The `tokenizers` library, used
+# here, merges the most frequent pair instead, as BPE does, starting from `a` at the start of a word
+# and `##a` inside one.
 #
 # `build_pretraining_data` splits the 79 documentation topics into training and held-out documents,
-# trains WordPiece (with the `tokenizers` library) on the training ones, and builds the MLM/NSP data.
+# trains WordPiece on the training ones (`mmlab.data.wordpiece.train_wordpiece`, which makes the
+# library's merges in the same order in every run; the library's own trainer breaks ties between
+# equally frequent pairs differently from one run to the next), and builds the MLM/NSP data.
 
 # %%
 data = build_pretraining_data(CONFIG)
