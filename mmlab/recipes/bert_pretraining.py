@@ -295,10 +295,13 @@ def _pretrain(config: PretrainConfig, progress: bool, data: PretrainingData | No
     return PretrainResult(model, data.tokenizer, history, metrics, config, data)
 
 
+CACHE_VERSION = 2  # 2: WordPiece trained in a fixed merge order (a cache from before is retrained)
+
+
 def _cache_key(config: PretrainConfig) -> dict[str, Any]:
     """What decides the model (not where it ran or how it reported), as JSON would read it back."""
     key = {k: v for k, v in asdict(config).items() if k not in ("device", "progress", "live_plot")}
-    return json.loads(json.dumps(key))
+    return json.loads(json.dumps({**key, "cache_version": CACHE_VERSION}))
 
 
 def _load_cached(folder: Path, config: PretrainConfig) -> PretrainResult | None:

@@ -690,6 +690,26 @@ from mmlab.demos import build_sketch_demo, show  # noqa: E402
 demo = show(build_sketch_demo({"digits": clip, "shapes": shape_clip}))
 
 # %% [markdown]
+# ## Online: a real CLIP
+#
+# With the internet, `transformers` loads OpenAI's CLIP (trained on hundreds of millions of image-caption pairs),
+# and zero-shot classification is the same decision as in section 3: the caption with the highest
+# similarity wins.
+#
+# ```python
+# from transformers import CLIPModel, CLIPProcessor
+#
+# model = CLIPModel.from_pretrained("openai/clip-vit-base-patch32")
+# processor = CLIPProcessor.from_pretrained("openai/clip-vit-base-patch32")
+# inputs = processor(text=["a photo of a cat", "a photo of a dog"], images=picture, return_tensors="pt", padding=True)
+# probs = model(**inputs).logits_per_image.softmax(dim=-1)  # (1 picture, 2 captions)
+# ```
+#
+# For captions in Chinese, `ChineseCLIPModel` and `ChineseCLIPProcessor` load
+# `OFA-Sys/chinese-clip-vit-base-patch16` the same way (`tests/test_online_clip.py` runs both on tiny
+# local models).
+
+# %% [markdown]
 # ## Summary
 # - CLIP learns a shared space from pairs alone with the symmetric InfoNCE loss; the learned scale
 #   $1/\tau$ sharpens the softmax over the batch.
