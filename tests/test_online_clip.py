@@ -1,6 +1,9 @@
 """Chapter 11's online code (a real CLIP and a Chinese CLIP from the hub), run on tiny local models:
 the same calls the markdown shows, so an API change in ``transformers`` fails here, offline."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -27,7 +30,7 @@ def test_clip_zero_shot_as_the_chapter_shows_it(tmp_path):
             ["<|startoftext|>", "<|endoftext|>", "a</w>", "photo</w>", "of</w>", "cat</w>", "dog</w>"]
         )
     }
-    (tmp_path / "vocab.json").write_text(__import__("json").dumps(vocab))
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "merges.txt").write_text("#version: 0.2\n")
     tokenizer = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
@@ -77,7 +80,5 @@ def test_chinese_clip_loads_and_scores_chinese_captions(tmp_path):
 
 @pytest.mark.parametrize("name", ["openai/clip-vit-base-patch32", "OFA-Sys/chinese-clip-vit-base-patch16"])
 def test_the_chapter_names_the_hub_models(name):
-    from pathlib import Path
-
     source = (Path(__file__).resolve().parents[1] / "source" / "chapters" / "11_clip.py").read_text()
     assert name in source

@@ -1,6 +1,12 @@
 """WordPiece training with `tokenizers`, used and reloaded as a `transformers` fast tokenizer."""
 
+import json
+import subprocess
+import sys
+from collections import Counter
+
 import pytest
+from tokenizers import normalizers, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from mmlab.data.wordpiece import SPECIAL_TOKENS, load_wordpiece, train_wordpiece
@@ -66,10 +72,6 @@ def bpe_with_continuations(texts: list[str], vocab_size: int, min_frequency: int
     """The vocabulary the ``tokenizers`` library's WordPiece trainer builds, written out in Python: BPE
     merges over words split as ``w ##o ##r ##d``, the most frequent pair first, ties to the smallest
     ids (plain characters, sorted, then the ``##`` characters, sorted)."""
-    from collections import Counter
-
-    from tokenizers import normalizers, pre_tokenizers
-
     normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     counts = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
@@ -110,10 +112,6 @@ def test_training_makes_the_librarys_merges_in_a_fixed_order(vocab_size):
 
 
 def test_training_gives_the_same_vocabulary_in_every_process():
-    import json
-    import subprocess
-    import sys
-
     script = (
         "import json; from mmlab.data.wordpiece import train_wordpiece; from mmlab.data.lm import pydoc_corpus\n"
         "print(json.dumps(train_wordpiece(pydoc_corpus().splitlines()[:3000], vocab_size=800).get_vocab(), sort_keys=True))"

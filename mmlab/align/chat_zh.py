@@ -15,13 +15,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from mmlab.align.instruction_tuning import SFTSettings, pretraining_config
+from mmlab.align.instruction_tuning import SFTSettings, fine_tuning_job, pretraining_stage
 from mmlab.align.sft import (
-    conversation_loaders,
     generate_replies,
     prompt_text,
-    sft_loss,
-    world_corpus_loader,
 )
 from mmlab.data.chat import Instruction
 from mmlab.data.chat_zh import (
@@ -33,8 +30,7 @@ from mmlab.data.chat_zh import (
     make_instructions_zh,
     world_corpus_zh,
 )
-from mmlab.models.gpt import GPT, next_token_loss
-from mmlab.recipes.base import trainer_config
+from mmlab.models.gpt import GPT
 from mmlab.train.trainer import History, Trainer
 
 __all__ = ["ChineseChat", "exact_match_zh", "train_chinese_chat"]
@@ -69,20 +65,9 @@ def train_chinese_chat(
     tokenizer = chinese_chat_tokenizer()
     instructions = make_instructions_zh(seed=0)
     model = GPT(replace(s.model, vocab_size=tokenizer.vocab_size))
-    if s.pretrain_steps:
-        loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed, corpus=world_corpus_zh)
-        Trainer(model, next_token_loss, loader, None, pretraining_config(s)).fit()
-    train_loader, eval_loader = conversation_loaders(
-        tokenizer,
-        instructions,
-        s.n_conversations,
-        s.system_fraction,
-        s.block_size,
-        s.batch_size,
-        seed=seed,
-        make_conversations=make_conversations_zh,
-    )
-    history = Trainer(model, sft_loss, train_loader, eval_loader, trainer_config(s)).fit()
+    pretraining_stage(s, model, tokenizer, instructions, seed, corpus=world_corpus_zh)
+    job = fine_tuning_job(s, model, tokenizer, instructions, seed, make_conversations=make_conversations_zh)
+    history = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config).fit()
     model = model.to("cpu").eval()
     held_out = instructions["held_out"]
     by_task = {

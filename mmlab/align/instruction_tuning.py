@@ -9,13 +9,19 @@ conversations with the loss on the assistant's tokens only.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from mmlab.align.sft import conversation_loaders, sft_loss, world_corpus_loader
+from mmlab.align.sft import (
+    conversation_loaders,
+    make_sft_conversations,
+    sft_loss,
+    world_corpus,
+    world_corpus_loader,
+)
 from mmlab.data.chat import VOCAB, Instruction, WordTokenizer, chat_tokenizer, make_instructions
 from mmlab.models.gpt import GPT, GPTConfig, next_token_loss
 from mmlab.recipes.base import Job, Recipe, Settings, trainer_config
@@ -109,20 +115,28 @@ def pretraining_config(s: SFTSettings) -> TrainConfig:
     )
 
 
-def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, History | None]:
-    """The GPT after the pretraining stage, the tokenizer, the instructions and the stage's history."""
-    tokenizer = chat_tokenizer()
-    instructions = make_instructions(seed=0)
-    model = GPT(s.model)
-    history = None
-    if s.pretrain_steps:
-        loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed)
-        history = Trainer(model, next_token_loss, loader, None, pretraining_config(s)).fit()
-        model.to("cpu")
-    return model, tokenizer, instructions, history
+def pretraining_stage(
+    s: SFTSettings, model: GPT, tokenizer, instructions, seed: int, corpus: Callable[..., str] = world_corpus
+) -> History | None:
+    """Train ``model`` for ``s.pretrain_steps`` steps on the world's ``corpus`` (none: no stage)
+    and return the stage's history; the model is left on the CPU."""
+    if not s.pretrain_steps:
+        return None
+    loader = world_corpus_loader(tokenizer, instructions, s.batch_size, seed=seed, corpus=corpus)
+    history = Trainer(model, next_token_loss, loader, None, pretraining_config(s)).fit()
+    model.to("cpu")
+    return history
 
 
-def _fine_tuning(s: SFTSettings, model: GPT, tokenizer, instructions, seed: int) -> Job:
+def fine_tuning_job(
+    s: SFTSettings,
+    model: GPT,
+    tokenizer,
+    instructions,
+    seed: int,
+    make_conversations: Callable[..., list[list[dict]]] = make_sft_conversations,
+) -> Job:
+    """The fine-tuning stage: the world's conversations (``make_conversations``), the loss and the loop."""
     # batches of similar length, as in the chapter; under torchrun a DataLoader, which it can shard
     train_loader, eval_loader = conversation_loaders(
         tokenizer,
@@ -133,8 +147,17 @@ def _fine_tuning(s: SFTSettings, model: GPT, tokenizer, instructions, seed: int)
         s.batch_size,
         seed=seed,
         length_buckets=not launched_by_torchrun(),
+        make_conversations=make_conversations,
     )
     return Job(model, sft_loss, train_loader, eval_loader, trainer_config(s))
+
+
+def _pretrained(s: SFTSettings, seed: int) -> tuple[GPT, WordTokenizer, dict, History | None]:
+    """The GPT after the pretraining stage, the tokenizer, the instructions and the stage's history."""
+    tokenizer = chat_tokenizer()
+    instructions = make_instructions(seed=0)
+    model = GPT(s.model)
+    return model, tokenizer, instructions, pretraining_stage(s, model, tokenizer, instructions, seed)
 
 
 def build(s: SFTSettings, seed: int = 0) -> Job:
@@ -145,7 +168,7 @@ def build(s: SFTSettings, seed: int = 0) -> Job:
             f"then {s.n_conversations:,} conversations are generated for the {s.max_steps} fine-tuning steps"
         )
     model, tokenizer, instructions, _ = _pretrained(s, seed)
-    return _fine_tuning(s, model, tokenizer, instructions, seed)
+    return fine_tuning_job(s, model, tokenizer, instructions, seed)
 
 
 _CACHE: dict[tuple, SFTResult] = {}
@@ -164,7 +187,7 @@ def train_sft_model(seed: int = 0, settings: SFTSettings | None = None, progress
         torch.manual_seed(seed)
         model, tokenizer, instructions, pretrain_history = _pretrained(settings, seed)
         pretrained = copy.deepcopy(model).eval()
-        job = _fine_tuning(settings, model, tokenizer, instructions, seed)
+        job = fine_tuning_job(settings, model, tokenizer, instructions, seed)
         history = Trainer(job.model, job.loss_fn, job.train_loader, job.eval_loader, job.config).fit()
         _CACHE[key] = SFTResult(pretrained, model.eval(), tokenizer, instructions, pretrain_history, history)
     return copy.deepcopy(_CACHE[key])
