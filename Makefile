@@ -53,8 +53,10 @@ lint: install-test
 check-notebooks: install-test
 	$(PY) tools/notebooks.py check
 
+# One torch thread per worker: two workers on two cores, each spinning two threads, made the small
+# models' training several times slower (a chat model: 12 s with one thread, minutes with two).
 unit: install-test
-	$(TEST_ENV) $(PY) -m pytest tests -n 2 --durations=15 -m "not runall"
+	$(TEST_ENV) OMP_NUM_THREADS=1 $(PY) -m pytest tests -n 2 --durations=25 -m "not runall"
 
 # Run All of every chapter with a demo, in JupyterLab in headless Chromium: the slowest phase, run
 # last and alone (two chapters at once, one torch thread each, as nbval runs them). It runs the

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmlab.cache import cache_dir
+
 __all__ = [
     "ACTIONS",
     "DEVICES",
@@ -38,7 +40,6 @@ __all__ = [
     "Utterance",
     "add_noise_at_snr",
     "all_commands",
-    "cache_dir",
     "command_text",
     "intent_names",
     "make_speech_commands",
@@ -202,21 +203,12 @@ class SpeechCommands:
     held_out: list[Utterance]
 
 
-def cache_dir() -> Path:
-    """Where generated audio is kept: ``$MMLAB_CACHE`` or the user's cache folder (``~/.cache/mmlab``)."""
-    if os.environ.get("MMLAB_CACHE"):
-        return Path(os.environ["MMLAB_CACHE"])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("mmlab"))
-
-
 def _speak_all(specs: list[tuple[str, str, int, int]], cache: bool) -> list[np.ndarray]:
     """Synthesise ``(text, voice, rate, pitch)`` specs, through one cached ``.npz`` file per list."""
     import espeakng_loader
 
     key = json.dumps([Path(espeakng_loader.get_library_path()).resolve().name, specs])
-    path = cache_dir() / "speech" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    path = cache_dir("speech") / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     if cache and path.exists():
         with np.load(path) as stored:
             return np.split(stored["samples"], stored["offsets"][1:-1])

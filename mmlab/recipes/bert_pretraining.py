@@ -3,8 +3,9 @@ corpus: WordPiece tokenizer, MLM + NSP data, the course Trainer, and held-out ev
 
 Chapter 04 walks through these steps one by one and then calls :func:`pretrain_mini_bert`;
 chapter 05 calls the same function (with the same seed it rebuilds the same model, or loads the copy
-chapter 04 saved under ``runs/``), so no notebook depends on another having run first. The cache is
-written atomically and guarded by a file lock, so two notebooks running at once train it only once.
+chapter 04 saved in the course cache, :func:`mmlab.cache.cache_dir`), so no notebook depends on
+another having run first. The cache is written atomically and guarded by a file lock, so two
+notebooks running at once train it only once.
 """
 
 from __future__ import annotations

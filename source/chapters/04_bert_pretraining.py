@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import torch
 import transformers
 
+from mmlab.cache import cache_dir
 from mmlab.data.mlm import IS_NEXT, NOT_NEXT, MLMCollator, mask_tokens
 from mmlab.demos.fill_mask import build_fill_mask_demo, fill_mask
 from mmlab.device import get_device, seed_everything
@@ -197,11 +198,12 @@ assert mlm_gap < 1e-4 and nsp_gap < 1e-4
 #
 # `pretrain_mini_bert` trains with the course `Trainer` on the loss above, evaluating on the held-out
 # documents, whose masks are drawn once so every evaluation sees the same ones. It also saves the result
-# under `runs/` for chapter 05.
+# in the course's cache folder (`~/.cache/mmlab/mini_bert`; `$MMLAB_CACHE` moves it) for chapter 05 and
+# for the other edition of this chapter, which load it instead of training again.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-result = pretrain_mini_bert(CONFIG, data=data, cache_dir="runs/mini_bert")
+result = pretrain_mini_bert(CONFIG, data=data, cache_dir=cache_dir("mini_bert"))
 model, metrics = result.model, result.metrics
 
 # %%

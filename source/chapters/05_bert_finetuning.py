@@ -28,6 +28,7 @@ import tempfile
 import matplotlib.pyplot as plt
 import torch
 
+from mmlab.cache import cache_dir
 from mmlab.data.text import make_sentiment_set
 from mmlab.device import get_device, seed_everything
 from mmlab.experiments import assert_beats, comparison_table, repeat
@@ -235,16 +236,17 @@ torch.testing.assert_close(z, logits, atol=1e-5, rtol=1e-5)
 # %% [markdown]
 # ## 5. (b) The mini-BERT of chapter 04
 #
-# `pretrain_mini_bert` with chapter 04's config gives chapter 04's model: it loads the copy saved under
-# `runs/` when there is one, and otherwise pretrains it (same seed, same result) and saves it there. A
-# file lock around that cache makes two notebooks that ask at once (chapters 04 and 05 on two CI
-# workers) train it once: the second waits for the first's copy instead of training its own.
+# `pretrain_mini_bert` with chapter 04's config gives chapter 04's model: it loads the copy saved in
+# the course's cache folder when there is one, and otherwise pretrains it (same seed, same result) and
+# saves it there. A file lock around that cache makes two notebooks that ask at once (chapters 04 and
+# 05 on two CI workers) train it once: the second waits for the first's copy instead of training its
+# own.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pretrained = pretrain_mini_bert(resolve_settings("bert"), cache_dir="runs/mini_bert")
+pretrained = pretrain_mini_bert(resolve_settings("bert"), cache_dir=cache_dir("mini_bert"))
 mini_tokenizer = pretrained.tokenizer
-print("loaded from", pretrained.loaded_from or "a fresh pretraining run",
+print("loaded from the cache" if pretrained.loaded_from else "pretrained here (the cache was empty)",
       "; held-out MLM accuracy", round(pretrained.metrics["mlm_accuracy"], 3))  # fmt: skip
 print("chapter 04's WordPiece on this task's words:",
       {w: mini_tokenizer.tokenize(w) for w in ["film", "good", "brilliant", "awful", "restaurant"]})  # fmt: skip
