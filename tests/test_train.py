@@ -274,3 +274,28 @@ def test_history_plot_draws_train_and_eval_curves():
     axes = history.plot(("loss", "accuracy"))
     assert len(axes) == 2
     assert [line.get_label() for line in axes[0].get_lines()] == ["train", "eval"]
+
+
+def test_clipping_counts_only_the_parameters_being_trained():
+    """A layer trained earlier and then frozen keeps its last gradient; that stale gradient must not
+    count in the clipped norm of the next run (it used to, shrinking every step of the new one)."""
+    seed_everything(0)
+    loader = DataLoader(make_data(), batch_size=16, shuffle=True)
+    model = make_model()
+    Trainer(model, classification_loss, loader, None, config(max_steps=2, lr=10.0)).fit()
+    model[0].requires_grad_(False)  # stage two: train the head only
+    assert model[0].weight.grad is not None  # what stage one left behind
+    head_only = make_model()
+    head_only.load_state_dict(model.state_dict())
+    head_only[0].requires_grad_(False)  # the same model, never trained: no gradient on the frozen layer
+
+    def second_stage(m: nn.Module) -> tuple[list[float], torch.Tensor]:
+        seed_everything(1)
+        run = DataLoader(make_data(), batch_size=16, shuffle=True)
+        history = Trainer(m, classification_loss, run, None, config(max_steps=3, max_grad_norm=0.1)).fit()
+        return [row["grad_norm"] for row in history.train], flat_weights(m)
+
+    norms, weights = second_stage(model)
+    expected_norms, expected_weights = second_stage(head_only)
+    assert norms == pytest.approx(expected_norms) and torch.equal(weights, expected_weights)
+    assert model[0].weight.grad is None  # the stale gradient is cleared, not only ignored

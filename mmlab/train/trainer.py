@@ -336,6 +336,9 @@ class Trainer:
     def _train_step(self) -> dict[str, float]:
         """One optimizer step over ``grad_accum_steps`` batches; returns the averaged metrics."""
         config = self.config
+        # The model's gradients, not only the optimizer's: a parameter trained by an earlier run and
+        # frozen since keeps its last gradient, which would otherwise count in the clipped norm.
+        self.model.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         for micro_step in range(config.grad_accum_steps):
@@ -361,7 +364,8 @@ class Trainer:
         if config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             clip = nn.utils.clip_grad_norm_ if self._fsdp() else clip_grad_norm  # FSDP: sharded gradients
-            norm = clip(self.model.parameters(), config.max_grad_norm)
+            trained = [p for group in self.optimizer.param_groups for p in group["params"]]
+            norm = clip(trained, config.max_grad_norm)
             totals["grad_norm"] = float(norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
