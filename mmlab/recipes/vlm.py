@@ -89,10 +89,11 @@ class VLMSettings(RunSettings):
     region_steps: int = 300
     region_lr: float = 3e-3
     text_steps: int = 150  # the text-only ablation
-    # stage 0: language-model pretraining on the scenes in words (at 900 steps relation questions
-    # were still at chance, the other types learned)
+    # stage 0: language-model pretraining on the scenes in words, the stage the rest builds on. On three
+    # foundation seeds: 900 steps at 3e-3 reached 0.65-0.88 held-out accuracy, 1500 at 5e-3 0.66-0.97,
+    # 1500 at 3e-3 0.96-0.995.
     lm_steps: int = 1500
-    lm_lr: float = 5e-3
+    lm_lr: float = 3e-3
     align_steps: int = 200  # stage 1: the projector only, on captions
     align_lr: float = 1e-2
     tune_steps: int = 300  # stage 2: projector and language model, on questions and captions

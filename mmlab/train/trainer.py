@@ -364,7 +364,8 @@ class Trainer:
         if config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             clip = nn.utils.clip_grad_norm_ if self._fsdp() else clip_grad_norm  # FSDP: sharded gradients
-            trained = [p for group in self.optimizer.param_groups for p in group["params"]]
+            in_optimizer = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            trained = [p for p in self.model.parameters() if id(p) in in_optimizer]  # the model's order
             norm = clip(trained, config.max_grad_norm)
             totals["grad_norm"] = float(norm)
         self.scaler.step(self.optimizer)
