@@ -193,19 +193,26 @@ if (panel && panel.context) { panel.context.model.dirty = false; panel.dispose()
 def _run_all(driver, url: str, stem: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # a workspace of its own, reset: no notebook of an earlier test is restored beside this one
-    driver.get(f"{url}/lab/workspaces/{stem}/tree/{stem}.ipynb?reset")
-    try:
-        WebDriverWait(driver, 3 * TIMEOUT_S).until(
-            lambda d: (
-                (d.execute_script(NOTEBOOK_STATE) or {}).get("path") == f"{stem}.ipynb"
-                and d.execute_script(NOTEBOOK_STATE)["kernel"] == "idle"
+    # A workspace of its own, reset: no notebook of an earlier test is restored beside this one. Now and
+    # then the page's kernel connection stays at "Connecting" (seen once in CI, on a worker's first
+    # notebook); a learner reloads the page, and so does the test, once, keeping a screenshot.
+    for attempt in (1, 2):
+        driver.get(f"{url}/lab/workspaces/{stem}/tree/{stem}.ipynb?reset")
+        try:
+            WebDriverWait(driver, 3 * TIMEOUT_S).until(
+                lambda d: (
+                    (d.execute_script(NOTEBOOK_STATE) or {}).get("path") == f"{stem}.ipynb"
+                    and d.execute_script(NOTEBOOK_STATE)["kernel"] == "idle"
+                )
             )
-        )
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}_no_kernel.png"))
-        pytest.fail(f"{stem}: the notebook's kernel was not ready: {driver.execute_script(NOTEBOOK_STATE)}")
+            break
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / f"runall_{stem}_no_kernel_{attempt}.png"))
+            state = driver.execute_script(NOTEBOOK_STATE)
+            if attempt == 2:
+                pytest.fail(f"{stem}: the notebook's kernel was not ready, page loaded twice: {state}")
+            print(f"{stem}: kernel not ready after {3 * TIMEOUT_S} s ({state}); reloading the page")
     # not awaited: the command's promise settles only when the last cell has run
     driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
     deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
