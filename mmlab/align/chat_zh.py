@@ -16,10 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from mmlab.align.instruction_tuning import SFTSettings, fine_tuning_job, pretraining_stage
-from mmlab.align.sft import (
-    generate_replies,
-    prompt_text,
-)
+from mmlab.align.sft import generate_replies, prompt_text
 from mmlab.data.chat import Instruction
 from mmlab.data.chat_zh import (
     ChineseChatTokenizer,

@@ -235,6 +235,10 @@ class Trainer:
             self.train_loader = shard_loader(train_loader, self.dist, self.config.data_seed)
         self.amp = amp_settings(self.device, self.config.amp)
         self.optimizer = optimizer or default_optimizer(self.model, self.config, self.device)
+        # What clipping measures: the parameters the optimizer trains, in the model's order (a frozen
+        # layer's leftover gradient from an earlier run must not count).
+        in_optimizer = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        self._trained = [p for p in self.model.parameters() if id(p) in in_optimizer]
         if self.config.compile:
             self.model = torch.compile(self.model)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.config))
@@ -364,9 +368,7 @@ class Trainer:
         if config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             clip = nn.utils.clip_grad_norm_ if self._fsdp() else clip_grad_norm  # FSDP: sharded gradients
-            in_optimizer = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
-            trained = [p for p in self.model.parameters() if id(p) in in_optimizer]  # the model's order
-            norm = clip(trained, config.max_grad_norm)
+            norm = clip(self._trained, config.max_grad_norm)
             totals["grad_norm"] = float(norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
